@@ -1,0 +1,57 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Deps } from '../deps.ts';
+import { listAuditEntries } from '../db/repositories/audit.ts';
+import type { AuditEntry } from '../db/schema.ts';
+import { decodeCursor, pageOf } from '../http/pagination.ts';
+import { Page, Uuid } from '../http/schemas.ts';
+
+export const AuditEntrySchema = Type.Object({
+  id: Uuid,
+  occurredAt: Type.String({ format: 'date-time' }),
+  organizationId: Type.Union([Uuid, Type.Null()]),
+  apiKeyId: Type.Union([Uuid, Type.Null()]),
+  actor: Type.String(),
+  action: Type.String(),
+  targetType: Type.Union([Type.String(), Type.Null()]),
+  targetId: Type.Union([Type.String(), Type.Null()]),
+  requestId: Type.Union([Type.String(), Type.Null()]),
+  status: Type.Union([Type.Integer(), Type.Null()]),
+});
+
+const AuditQuery = Type.Object(
+  {
+    organizationId: Type.Optional(Uuid),
+    apiKeyId: Type.Optional(Uuid),
+    action: Type.Optional(Type.String({ maxLength: 100 })),
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+
+export const presentAuditEntry = (entry: AuditEntry) => ({
+  id: entry.id,
+  occurredAt: entry.occurred_at.toISOString(),
+  organizationId: entry.organization_id,
+  apiKeyId: entry.api_key_id,
+  actor: entry.actor,
+  action: entry.action,
+  targetType: entry.target_type,
+  targetId: entry.target_id,
+  requestId: entry.request_id,
+  status: entry.status,
+});
+
+export function registerAuditRoutes(app: FastifyInstance, deps: Deps): void {
+  app.get(
+    '/admin/v1/audit',
+    { config: { audit: 'admin.audit.read' }, schema: { querystring: AuditQuery, response: { 200: Page(AuditEntrySchema) } } },
+    async (request) => {
+      const query = request.query as typeof AuditQuery.static;
+      const after = decodeCursor(query.cursor);
+      const rows = await listAuditEntries(deps.store.db, query, query.limit + 1, after);
+      return pageOf(rows, query.limit, (row) => ({ at: row.occurred_at, id: row.id }), presentAuditEntry);
+    },
+  );
+}

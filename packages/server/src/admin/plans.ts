@@ -1,0 +1,35 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import type { Deps } from '../deps.ts';
+import { listPlans, upsertPlan } from '../db/repositories/plans.ts';
+import type { Plan } from '../db/schema.ts';
+
+const PlanSchema = Type.Object({ id: Type.String(), name: Type.String(), rank: Type.Integer(), features: Type.Array(Type.String()) });
+const PlanBody = Type.Object(
+  {
+    name: Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' }),
+    rank: Type.Integer({ minimum: 0, maximum: 1000 }),
+    features: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_:-]{0,63}$' }), { maxItems: 64, uniqueItems: true }),
+  },
+  { additionalProperties: false },
+);
+
+const present = (plan: Plan) => ({ id: plan.id, name: plan.name, rank: plan.rank, features: plan.features });
+
+export function registerPlanRoutes(app: FastifyInstance, deps: Deps): void {
+  app.get('/admin/v1/plans', { config: { audit: 'admin.plan.list' }, schema: { response: { 200: Type.Object({ data: Type.Array(PlanSchema) }) } } }, async () => ({
+    data: (await listPlans(deps.store.db)).map(present),
+  }));
+
+  /** Creates a plan, or redefines the plan with that name; every instance re-reads plans at once. */
+  app.post(
+    '/admin/v1/plans',
+    { config: { audit: 'admin.plan.upsert' }, schema: { body: PlanBody, response: { 201: PlanSchema } } },
+    async (request, reply) => {
+      const plan = await upsertPlan(deps.store.db, request.body as typeof PlanBody.static);
+      request.auditTarget = { type: 'plan', id: plan.id };
+      await deps.bus.publish({ kind: 'plans' });
+      return reply.code(201).send(present(plan));
+    },
+  );
+}

@@ -1,0 +1,34 @@
+import { LRUCache } from 'lru-cache';
+
+/**
+ * Counts failed verifications per subject (client address, key_id) in fixed one-minute windows. Consulted
+ * before any database lookup or hashing, so guessing and bcrypt floods are cut off early (SPEC 2, hot path).
+ */
+export class FailureThrottle {
+  private readonly windows: LRUCache<string, { start: number; failures: number }>;
+
+  constructor(
+    private readonly maxFailuresPerWindow: number,
+    private readonly now: () => number = Date.now,
+    private readonly windowMs = 60_000,
+    maxSubjects = 100_000,
+  ) {
+    this.windows = new LRUCache({ max: maxSubjects });
+  }
+
+  /** Milliseconds until `subject` may try again, or 0 when it may try now. */
+  blockedFor(subject: string): number {
+    const window = this.windows.get(subject);
+    if (!window) return 0;
+    const elapsed = this.now() - window.start;
+    if (elapsed >= this.windowMs) return 0;
+    return window.failures >= this.maxFailuresPerWindow ? this.windowMs - elapsed : 0;
+  }
+
+  recordFailure(subject: string): void {
+    const now = this.now();
+    const window = this.windows.get(subject);
+    if (!window || now - window.start >= this.windowMs) this.windows.set(subject, { start: now, failures: 1 });
+    else window.failures++;
+  }
+}

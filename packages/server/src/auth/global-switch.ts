@@ -1,0 +1,50 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { readSetting, SETTING_GLOBAL_KILL_SWITCH, writeSetting } from '../db/repositories/settings.ts';
+import type { InvalidationBus } from './invalidation.ts';
+
+/**
+ * The global kill switch, held in memory. It is re-read when the bus says it changed and, because it is the
+ * incident-response switch, also polled once a second so that a lost notification cannot delay it.
+ */
+export class GlobalSwitch {
+  private enabled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly bus: InvalidationBus,
+    private readonly pollMs = 1000,
+  ) {
+    this.unsubscribe = bus.subscribe((event) => {
+      if (event.kind === 'global' || event.kind === 'all') void this.refresh().catch(() => {});
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => void this.refresh().catch(() => {}), this.pollMs);
+    this.timer.unref();
+  }
+
+  get isOn(): boolean {
+    return this.enabled;
+  }
+
+  async refresh(): Promise<boolean> {
+    this.enabled = (await readSetting<{ enabled: boolean }>(this.db, SETTING_GLOBAL_KILL_SWITCH))?.enabled === true;
+    return this.enabled;
+  }
+
+  async set(enabled: boolean): Promise<void> {
+    await writeSetting(this.db, SETTING_GLOBAL_KILL_SWITCH, { enabled });
+    this.enabled = enabled;
+    await this.bus.publish({ kind: 'global' });
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.unsubscribe();
+  }
+}

@@ -1,0 +1,152 @@
+import type { Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
+import type { Database } from '../db/schema.ts';
+import { findApiKeyByKeyId } from '../db/repositories/api-keys.ts';
+import { MAX_KEY_LENGTH, parseKey } from '../keys/format.ts';
+import { fingerprint, HashQueueFullError, type SecretHasher } from '../keys/hashing.ts';
+import { FailureThrottle } from './failure-throttle.ts';
+import type { Invalidation, InvalidationBus } from './invalidation.ts';
+import { loadKeyState, type KeyState } from './key-state.ts';
+
+/** SPEC 2: a verified key is served from memory for at most this long; so is everything read about it. */
+export const CACHE_TTL_MS = 60_000;
+
+export type Verification =
+  | { ok: true; state: KeyState }
+  | { ok: false; reason: 'invalid' }
+  | { ok: false; reason: 'throttled'; retryAfterMs: number };
+
+export interface VerifierMetrics {
+  cacheHit(): void;
+  cacheMiss(): void;
+  hashVerification(outcome: 'match' | 'mismatch'): void;
+}
+
+export interface KeyVerifierOptions {
+  db: Kysely<Database>;
+  hasher: SecretHasher;
+  bus: InvalidationBus;
+  keyPrefix: string;
+  authFailuresPerMinute: number;
+  metrics?: VerifierMetrics;
+  now?: () => number;
+  maxCachedKeys?: number;
+}
+
+/**
+ * Turns a presented key into the key's current state. Three bounded caches keep bcrypt and the database off the
+ * hot path: fingerprints of verified keys, fingerprints of failed ones, and key states (invalidated by the bus).
+ */
+export class KeyVerifier {
+  private readonly verified: LRUCache<string, string>;
+  private readonly rejected: LRUCache<string, true>;
+  private readonly states: LRUCache<string, KeyState>;
+  private readonly pendingVerifications = new Map<string, Promise<string | null>>();
+  private readonly pendingStates = new Map<string, Promise<KeyState | undefined>>();
+  /** Bumped by every invalidation so a load that raced with one is not cached. */
+  private generation = 0;
+  private readonly throttle: FailureThrottle;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly options: KeyVerifierOptions) {
+    const max = options.maxCachedKeys ?? 50_000;
+    const now = options.now ?? Date.now;
+    const perf = { now };
+    this.verified = new LRUCache({ max, ttl: CACHE_TTL_MS, ttlAutopurge: false, perf });
+    this.rejected = new LRUCache({ max, ttl: CACHE_TTL_MS, ttlAutopurge: false, perf });
+    this.states = new LRUCache({ max, ttl: CACHE_TTL_MS, ttlAutopurge: false, perf });
+    this.throttle = new FailureThrottle(options.authFailuresPerMinute, now);
+    this.unsubscribe = options.bus.subscribe((event) => this.invalidate(event));
+  }
+
+  async verify(presentedKey: string | undefined, clientAddress: string): Promise<Verification> {
+    if (!presentedKey || presentedKey.length > MAX_KEY_LENGTH) return this.fail(clientAddress, undefined);
+    const print = fingerprint(presentedKey);
+    let apiKeyId = this.verified.get(print);
+    if (apiKeyId) {
+      this.options.metrics?.cacheHit();
+    } else {
+      this.options.metrics?.cacheMiss();
+      if (this.rejected.has(print)) return this.fail(clientAddress, undefined);
+      const parsed = parseKey(presentedKey, this.options.keyPrefix);
+      if (!parsed) return this.fail(clientAddress, undefined);
+      const blockedMs = Math.max(this.throttle.blockedFor(`ip:${clientAddress}`), this.throttle.blockedFor(`kid:${parsed.keyId}`));
+      if (blockedMs > 0) return { ok: false, reason: 'throttled', retryAfterMs: blockedMs };
+      let found: string | null;
+      try {
+        found = await this.coalesce(this.pendingVerifications, print, () => this.checkSecret(parsed.keyId, parsed.secret));
+      } catch (error) {
+        if (error instanceof HashQueueFullError) return { ok: false, reason: 'throttled', retryAfterMs: 1000 };
+        throw error;
+      }
+      if (!found) {
+        this.rejected.set(print, true);
+        return this.fail(clientAddress, parsed.keyId);
+      }
+      this.verified.set(print, found);
+      apiKeyId = found;
+    }
+    const state = await this.stateOf(apiKeyId);
+    if (!state) {
+      this.verified.delete(print);
+      return this.fail(clientAddress, undefined);
+    }
+    return { ok: true, state };
+  }
+
+  /** The cached state of a key, loading it (once, however many requests ask at the same moment) when absent. */
+  async stateOf(apiKeyId: string): Promise<KeyState | undefined> {
+    const cached = this.states.get(apiKeyId);
+    if (cached) return cached;
+    return this.coalesce(this.pendingStates, apiKeyId, async () => {
+      const generation = this.generation;
+      const state = await loadKeyState(this.options.db, apiKeyId, this.options.keyPrefix);
+      if (state && generation === this.generation) this.states.set(apiKeyId, state);
+      return state;
+    });
+  }
+
+  invalidate(event: Invalidation): void {
+    this.generation++;
+    switch (event.kind) {
+      case 'key':
+        this.states.delete(event.apiKeyId);
+        break;
+      case 'organization':
+        for (const [id, state] of this.states.entries()) if (state.organizationId === event.organizationId) this.states.delete(id);
+        break;
+      case 'plans':
+      case 'all':
+        this.states.clear();
+        break;
+      case 'global':
+        break;
+    }
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+
+  private async checkSecret(keyId: string, secret: string): Promise<string | null> {
+    const row = await findApiKeyByKeyId(this.options.db, keyId);
+    if (!row) return null;
+    const match = await this.options.hasher.verify(secret, row.secret_hash);
+    this.options.metrics?.hashVerification(match ? 'match' : 'mismatch');
+    return match ? row.id : null;
+  }
+
+  private fail(clientAddress: string, keyId: string | undefined): Verification {
+    this.throttle.recordFailure(`ip:${clientAddress}`);
+    if (keyId) this.throttle.recordFailure(`kid:${keyId}`);
+    return { ok: false, reason: 'invalid' };
+  }
+
+  private async coalesce<T>(pending: Map<string, Promise<T>>, id: string, work: () => Promise<T>): Promise<T> {
+    const running = pending.get(id);
+    if (running) return running;
+    const promise = work().finally(() => pending.delete(id));
+    pending.set(id, promise);
+    return promise;
+  }
+}

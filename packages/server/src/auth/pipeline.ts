@@ -1,0 +1,79 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Deps } from '../deps.ts';
+import { lowestPlanWithFeature } from '../db/repositories/plans.ts';
+import { ApiError, UNAUTHENTICATED_MESSAGE } from '../http/errors.ts';
+import { API_ACCESS_FEATURE, decideAccess } from './access-decision.ts';
+
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** SPEC 2: X-Api-Key first; Authorization: Bearer only when X-Api-Key is absent, whatever either holds. */
+export function presentedKey(headers: FastifyRequest['headers']): string | undefined {
+  const apiKey = headers['x-api-key'];
+  if (apiKey !== undefined) return typeof apiKey === 'string' ? apiKey.trim() : undefined;
+  const authorization = headers.authorization;
+  if (typeof authorization !== 'string') return undefined;
+  return BEARER.exec(authorization)?.[1];
+}
+
+/** The lowest plan with api_access changes only when plans do; it is remembered until then. */
+function minTierMemo(deps: Deps): { get: () => string | null; refresh: () => Promise<void> } {
+  let value: string | null = null;
+  const refresh = async () => {
+    value = await lowestPlanWithFeature(deps.store.db, API_ACCESS_FEATURE);
+  };
+  deps.bus.subscribe((event) => {
+    if (event.kind === 'plans' || event.kind === 'all') void refresh().catch((error) => deps.logger.warn({ err: error }, 'plan refresh failed'));
+  });
+  return { get: () => value, refresh };
+}
+
+/**
+ * The key pipeline of SPEC 2, as a hook that every /v1 route gets without opting in. A /v1 route that does not
+ * declare its endpoint class and scope fails at registration, so none can be added without them.
+ */
+export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Promise<void> {
+  const minTier = minTierMemo(deps);
+  await minTier.refresh();
+
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/v1/') || route.config?.public) return;
+    if (!route.config?.endpointClass || route.config.scope === undefined) {
+      throw new Error(`${route.method} ${route.url}: /v1 routes must declare config.endpointClass and config.scope`);
+    }
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const config = request.routeOptions.config;
+    if (!config.endpointClass) return;
+    const verification = await deps.verifier.verify(presentedKey(request.headers), request.ip);
+    if (!verification.ok) {
+      if (verification.reason === 'throttled') {
+        const retryAfter = Math.max(1, Math.ceil(verification.retryAfterMs / 1000));
+        throw new ApiError(
+          'RATE_LIMITED',
+          'Too many failed authentication attempts. Retry later.',
+          { endpointClass: config.endpointClass, retryAfterMs: verification.retryAfterMs },
+          { 'retry-after': String(retryAfter) },
+        );
+      }
+      throw new ApiError('UNAUTHENTICATED', UNAUTHENTICATED_MESSAGE);
+    }
+    const state = verification.state;
+    const rejection = decideAccess(state, {
+      now: deps.now(),
+      globalKillSwitch: deps.globalSwitch.isOn,
+      requiredScope: config.scope ?? null,
+      reportsSwitches: config.reportsSwitches === true,
+      minTier: minTier.get,
+    });
+    if (rejection) throw rejection;
+    request.principal = state;
+    deps.usage.record(state.apiKeyId);
+  });
+}
+
+/** For handlers: the principal the pipeline set; a route reached without one is a wiring bug. */
+export function principalOf(request: FastifyRequest) {
+  if (!request.principal) throw new Error('route reached without an authenticated principal');
+  return request.principal;
+}

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export type EndpointClass = 'read-light' | 'write-light' | 'long-running';
+export const ENDPOINT_CLASSES: readonly EndpointClass[] = ['read-light', 'write-light', 'long-running'];
+export type RateLimitTable = Record<string, Record<EndpointClass, number>>;
+
+/** SPEC 5: requests per minute by tier and endpoint class. */
+export const DEFAULT_RATE_LIMITS: RateLimitTable = {
+  standard: { 'read-light': 600, 'write-light': 60, 'long-running': 10 },
+  pilot: { 'read-light': 1200, 'write-light': 300, 'long-running': 60 },
+  partner: { 'read-light': 6000, 'write-light': 1200, 'long-running': 300 },
+};
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  adminToken: string | undefined;
+  keyPrefix: string;
+  bcryptCost: number;
+  logLevel: string;
+  rateLimits: RateLimitTable;
+  bodyLimitBytes: number;
+  /** Upper bound on bcrypt verifications running at once in this process (SPEC 2, hot path). */
+  hashConcurrency: number;
+  /** Failed verifications per minute tolerated from one client address, and for one key_id, before 429. */
+  authFailuresPerMinute: number;
+  upstreams: { appstoreLookupUrl: string; playstoreUrl: string; githubApiUrl: string; allowPrivate: boolean };
+}
+
+export class ConfigError extends Error {}
+
+const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,7}$/;
+
+function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function booleanFrom(env: NodeJS.ProcessEnv, name: string): boolean {
+  const raw = (env[name] ?? '').toLowerCase();
+  return raw === '1' || raw === 'true' || raw === 'yes';
+}
+
+/** GATEHOUSE_RATE_LIMITS replaces or extends tiers and classes; anything else is a startup error, not a silent default. */
+export function mergeRateLimits(base: RateLimitTable, overrideJson: string | undefined): RateLimitTable {
+  if (!overrideJson) return base;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(overrideJson);
+  } catch {
+    throw new ConfigError('GATEHOUSE_RATE_LIMITS is not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('GATEHOUSE_RATE_LIMITS must be an object of tiers');
+  }
+  const merged: RateLimitTable = structuredClone(base);
+  for (const [tier, classes] of Object.entries(parsed as Record<string, unknown>)) {
+    if (typeof classes !== 'object' || classes === null) throw new ConfigError(`GATEHOUSE_RATE_LIMITS.${tier} must be an object`);
+    const target = merged[tier] ?? { ...DEFAULT_RATE_LIMITS.standard! };
+    for (const [endpointClass, limit] of Object.entries(classes as Record<string, unknown>)) {
+      if (!ENDPOINT_CLASSES.includes(endpointClass as EndpointClass)) {
+        throw new ConfigError(`GATEHOUSE_RATE_LIMITS.${tier}: unknown endpoint class ${endpointClass}`);
+      }
+      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
+        throw new ConfigError(`GATEHOUSE_RATE_LIMITS.${tier}.${endpointClass} must be a positive integer`);
+      }
+      target[endpointClass as EndpointClass] = limit;
+    }
+    merged[tier] = target;
+  }
+  return merged;
+}
+
+/** Optional JSON config file (GATEHOUSE_CONFIG): its keys are environment variable names; the environment wins. */
+function withConfigFile(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const file = env.GATEHOUSE_CONFIG;
+  if (!file) return env;
+  let fromFile: Record<string, unknown>;
+  try {
+    fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(`GATEHOUSE_CONFIG ${file}: ${(error as Error).message}`);
+  }
+  const merged: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(fromFile)) merged[name] = typeof value === 'string' ? value : JSON.stringify(value);
+  return { ...merged, ...env };
+}
+
+export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
+  const env = withConfigFile(rawEnv);
+  const keyPrefix = env.GATEHOUSE_KEY_PREFIX || 'lp';
+  if (!PREFIX_PATTERN.test(keyPrefix)) throw new ConfigError('GATEHOUSE_KEY_PREFIX must match [a-z][a-z0-9]{1,7}');
+  return {
+    port: intFrom(env, 'PORT', 8787, 0, 65535),
+    host: env.HOST || '127.0.0.1',
+    dataDir: resolve(env.GATEHOUSE_DATA_DIR || './.gatehouse'),
+    databaseUrl: env.DATABASE_URL || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    adminToken: env.GATEHOUSE_ADMIN_TOKEN || undefined,
+    keyPrefix,
+    bcryptCost: intFrom(env, 'GATEHOUSE_BCRYPT_COST', 12, 10, 14),
+    logLevel: env.LOG_LEVEL || 'info',
+    rateLimits: mergeRateLimits(DEFAULT_RATE_LIMITS, env.GATEHOUSE_RATE_LIMITS),
+    bodyLimitBytes: intFrom(env, 'GATEHOUSE_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
+    hashConcurrency: intFrom(env, 'GATEHOUSE_HASH_CONCURRENCY', 2, 1, 64),
+    authFailuresPerMinute: intFrom(env, 'GATEHOUSE_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000),
+    upstreams: {
+      appstoreLookupUrl: env.GATEHOUSE_APPSTORE_LOOKUP_URL || 'https://itunes.apple.com/lookup',
+      playstoreUrl: env.GATEHOUSE_PLAYSTORE_URL || 'https://play.google.com',
+      githubApiUrl: env.GATEHOUSE_GITHUB_API_URL || 'https://api.github.com',
+      allowPrivate: booleanFrom(env, 'GATEHOUSE_ALLOW_PRIVATE_UPSTREAMS'),
+    },
+  };
+}

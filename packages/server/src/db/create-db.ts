@@ -1,0 +1,43 @@
+import { PGlite } from '@electric-sql/pglite';
+import { mkdirSync } from 'node:fs';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+import { PGlitePool } from './pglite-pool.ts';
+
+const INT8_OID = 20;
+// Counts and sums come back as int8; every int8 we use fits a double, so both stores hand out numbers.
+pg.types.setTypeParser(INT8_OID, (value) => Number(value));
+
+export type StoreKind = 'postgres' | 'pglite';
+
+export interface Store {
+  db: Kysely<Database>;
+  kind: StoreKind;
+  /** The raw pool (pg) for LISTEN/NOTIFY, or null on the embedded store. */
+  pgPool: pg.Pool | null;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  databaseUrl?: string | undefined;
+  /** Directory for PGlite's files; `memory://` keeps it in memory (tests). */
+  dataDir?: string;
+  poolSize?: number;
+}
+
+export async function createStore(options: StoreOptions): Promise<Store> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
+    // An idle client's error (server restart) must not crash the process; the next checkout reconnects.
+    pool.on('error', () => {});
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: 'postgres', pgPool: pool, close: () => db.destroy() };
+  }
+  const dataDir = options.dataDir ?? 'memory://';
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const pglite = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => Number(value) } });
+  const pool = new PGlitePool(pglite);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) });
+  return { db, kind: 'pglite', pgPool: null, close: () => db.destroy() };
+}

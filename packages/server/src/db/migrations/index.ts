@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as core from './0001_core.ts';
+
+/** Every migration, in order. Names sort in the order they run; add new ones at the end. */
+export const migrations: Record<string, Migration> = {
+  '0001_core': core,
+};

@@ -1,0 +1,51 @@
+import type { Kysely } from 'kysely';
+import type { AuditEntry, Database } from '../schema.ts';
+
+type Db = Kysely<Database>;
+
+export interface AuditRecord {
+  organizationId?: string | null;
+  apiKeyId?: string | null;
+  actor: string;
+  action: string;
+  targetType?: string | null;
+  targetId?: string | null;
+  requestId?: string | null;
+  status?: number | null;
+  details?: Record<string, unknown> | null;
+}
+
+export async function insertAuditEntry(db: Db, record: AuditRecord): Promise<void> {
+  await db
+    .insertInto('audit_entries')
+    .values({
+      organization_id: record.organizationId ?? null,
+      api_key_id: record.apiKeyId ?? null,
+      actor: record.actor,
+      action: record.action,
+      target_type: record.targetType ?? null,
+      target_id: record.targetId ?? null,
+      request_id: record.requestId ?? null,
+      status: record.status ?? null,
+      details: record.details ? JSON.stringify(record.details) : null,
+    })
+    .execute();
+}
+
+export interface AuditFilter {
+  organizationId?: string | undefined;
+  apiKeyId?: string | undefined;
+  action?: string | undefined;
+}
+
+/** Newest first; `after` is the (occurred_at, id) of the last entry of the previous page. */
+export function listAuditEntries(db: Db, filter: AuditFilter, limit: number, after?: { at: Date; id: string }): Promise<AuditEntry[]> {
+  let query = db.selectFrom('audit_entries').selectAll();
+  if (filter.organizationId) query = query.where('organization_id', '=', filter.organizationId);
+  if (filter.apiKeyId) query = query.where('api_key_id', '=', filter.apiKeyId);
+  if (filter.action) query = query.where('action', '=', filter.action);
+  if (after) {
+    query = query.where((eb) => eb.or([eb('occurred_at', '<', after.at), eb.and([eb('occurred_at', '=', after.at), eb('id', '<', after.id)])]));
+  }
+  return query.orderBy('occurred_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+}

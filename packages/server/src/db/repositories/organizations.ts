@@ -1,0 +1,29 @@
+import type { Kysely } from 'kysely';
+import type { Database, NewOrganization, Organization, OrganizationUpdate } from '../schema.ts';
+
+type Db = Kysely<Database>;
+
+export const insertOrganization = (db: Db, organization: NewOrganization): Promise<Organization> =>
+  db.insertInto('organizations').values(organization).returningAll().executeTakeFirstOrThrow();
+
+export const findOrganization = (db: Db, id: string): Promise<Organization | undefined> =>
+  db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
+
+export const updateOrganization = (db: Db, id: string, changes: OrganizationUpdate): Promise<Organization | undefined> =>
+  db
+    .updateTable('organizations')
+    .set({ ...changes, updated_at: new Date() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+
+/** Newest first; `after` is the (created_at, id) of the last row of the previous page. */
+export const listOrganizations = (db: Db, limit: number, after?: { createdAt: Date; id: string }): Promise<Organization[]> => {
+  let query = db.selectFrom('organizations').selectAll();
+  if (after) {
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
+    );
+  }
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+};

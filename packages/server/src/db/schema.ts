@@ -1,0 +1,80 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** Timestamps are read as Date and may be written as Date or ISO text. */
+export type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+
+export interface PlansTable {
+  id: Generated<string>;
+  name: string;
+  rank: number;
+  features: string[];
+  created_at: CreatedAt;
+}
+
+export interface OrganizationsTable {
+  id: Generated<string>;
+  name: string;
+  plan_id: string | null;
+  rate_limit_tier: Generated<string>;
+  credit_balance: Generated<number>;
+  api_access_revoked: Generated<boolean>;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface ApiKeysTable {
+  id: Generated<string>;
+  key_id: string;
+  organization_id: string;
+  name: string;
+  env: 'live' | 'test';
+  scopes: string[];
+  secret_hash: string;
+  status: Generated<'active' | 'revoked'>;
+  kill_switch: Generated<boolean>;
+  expires_at: Timestamp | null;
+  created_at: CreatedAt;
+  last_used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface AuditEntriesTable {
+  id: Generated<string>;
+  occurred_at: CreatedAt;
+  organization_id: string | null;
+  api_key_id: string | null;
+  /** `key:<apiKeyId>` for partner calls, `admin` for operator calls, `system` for the platform itself. */
+  actor: string;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  request_id: string | null;
+  status: number | null;
+  details: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+}
+
+export interface SettingsTable {
+  name: string;
+  value: ColumnType<unknown, string, string>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface CoreTables {
+  plans: PlansTable;
+  organizations: OrganizationsTable;
+  api_keys: ApiKeysTable;
+  audit_entries: AuditEntriesTable;
+  settings: SettingsTable;
+}
+
+/** Every feature adds its tables here as one more interface in the `extends` list. */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the extends list grows with each feature
+export interface Database extends CoreTables {}
+
+export type Plan = Selectable<PlansTable>;
+export type Organization = Selectable<OrganizationsTable>;
+export type NewOrganization = Insertable<OrganizationsTable>;
+export type OrganizationUpdate = Updateable<OrganizationsTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type AuditEntry = Selectable<AuditEntriesTable>;

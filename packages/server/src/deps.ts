@@ -1,0 +1,77 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { createStore, type Store } from './db/create-db.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { GlobalSwitch } from './auth/global-switch.ts';
+import { LocalInvalidationBus, type InvalidationBus } from './auth/invalidation.ts';
+import { KeyVerifier } from './auth/key-verifier.ts';
+import { UsageRecorder } from './auth/usage-recorder.ts';
+import { SecretHasher } from './keys/hashing.ts';
+import { createLogger } from './observability/logger.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+
+/** Everything the app needs, built in one place (DESIGN: wire dependencies once, build the app apart from listening). */
+export interface Deps {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  metrics: Metrics;
+  bus: InvalidationBus;
+  hasher: SecretHasher;
+  verifier: KeyVerifier;
+  globalSwitch: GlobalSwitch;
+  usage: UsageRecorder;
+  now: () => number;
+  /** Closes, in reverse order of creation, everything opened here (a store passed in stays open). */
+  close(): Promise<void>;
+}
+
+export interface DepsOverrides {
+  logger?: Logger;
+  store?: Store;
+  bus?: InvalidationBus;
+  now?: () => number;
+}
+
+export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const store = overrides.store ?? (await createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
+  await migrateToLatest(store.db);
+  const now = overrides.now ?? Date.now;
+  const metrics = createMetrics();
+  const bus = overrides.bus ?? new LocalInvalidationBus();
+  const hasher = new SecretHasher(config.bcryptCost, config.hashConcurrency);
+  const verifier = new KeyVerifier({
+    db: store.db,
+    hasher,
+    bus,
+    keyPrefix: config.keyPrefix,
+    authFailuresPerMinute: config.authFailuresPerMinute,
+    metrics: metrics.verifier,
+    now,
+  });
+  const globalSwitch = new GlobalSwitch(store.db, bus);
+  await globalSwitch.start();
+  const usage = new UsageRecorder(store.db, (error) => logger.warn({ err: error }, 'lastUsedAt flush failed'));
+  usage.start();
+
+  return {
+    config,
+    store,
+    logger,
+    metrics,
+    bus,
+    hasher,
+    verifier,
+    globalSwitch,
+    usage,
+    now,
+    async close() {
+      globalSwitch.stop();
+      verifier.close();
+      await usage.stop();
+      if (!overrides.bus) await bus.close();
+      if (!overrides.store) await store.close();
+    },
+  };
+}

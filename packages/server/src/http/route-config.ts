@@ -1,0 +1,47 @@
+import type { EndpointClass } from '../config.ts';
+import type { KeyState } from '../auth/key-state.ts';
+
+/** SPEC 9: the scope vocabulary. */
+export const SCOPES = [
+  'projects:read',
+  'projects:write',
+  'ingest:write',
+  'jobs:read',
+  'jobs:cancel',
+  'keys:read',
+  'keys:write',
+  'webhooks:read',
+  'webhooks:write',
+  'influencers:write',
+  'audit:read',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+
+export interface AuditTarget {
+  type: string;
+  id: string;
+  organizationId?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Every authenticated /v1 route names its endpoint class (SPEC 5) ... */
+    endpointClass?: EndpointClass;
+    /** ... and the scope a restricted key needs for it, or null for none (SPEC 9). */
+    scope?: Scope | null;
+    /** Routes outside the key pipeline (the OpenAPI document). */
+    public?: boolean;
+    /** whoami answers 200 with the flags when a key or organization switch is on (SPEC 3). */
+    reportsSwitches?: boolean;
+    /** The audit action this route records (SPEC 10.3); set on every mutation and every admin route. */
+    audit?: string;
+  }
+  interface FastifyRequest {
+    /** The authenticated key, set by the pipeline on every /v1 route. */
+    principal?: KeyState;
+    /** What a mutation acted on, for its audit entry. */
+    auditTarget?: AuditTarget;
+    /** Set by the admin authentication hook. */
+    adminActor?: string;
+  }
+}

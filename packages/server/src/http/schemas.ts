@@ -1,0 +1,56 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import { SCOPES } from './route-config.ts';
+
+/** Shared request and response pieces, so every route spells them alike (and the OpenAPI document does too). */
+export const Uuid = Type.String({ format: 'uuid' });
+export const IdParams = Type.Object({ id: Uuid });
+export const ScopeName = Type.Union(SCOPES.map((scope) => Type.Literal(scope)));
+export const KeyEnvName = Type.Union([Type.Literal('live'), Type.Literal('test')]);
+export const Name = Type.String({ minLength: 1, maxLength: 200 });
+
+export const PageQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+);
+
+export const Page = <T extends TSchema>(item: T) => Type.Object({ data: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+
+export const ApiKeySchema = Type.Object({
+  id: Uuid,
+  keyId: Type.String(),
+  displayPrefix: Type.String(),
+  organizationId: Uuid,
+  name: Type.String(),
+  env: KeyEnvName,
+  scopes: Type.Array(Type.String()),
+  status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
+  killSwitch: Type.Boolean(),
+  expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+
+export const CreatedApiKeySchema = Type.Intersect([ApiKeySchema, Type.Object({ key: Type.String() })]);
+
+export const NewKeyBody = Type.Object(
+  {
+    name: Name,
+    env: Type.Optional(KeyEnvName),
+    scopes: Type.Optional(Type.Array(ScopeName, { maxItems: 32 })),
+    expiresAt: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
+  },
+  { additionalProperties: false },
+);
+
+export const ErrorSchema = Type.Object({
+  error: Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    requestId: Type.String(),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  }),
+});

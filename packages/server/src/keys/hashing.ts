@@ -1,0 +1,65 @@
+import { hash, verify } from '@node-rs/bcrypt';
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/** SHA-256 of the full key: the verified-key cache's index, so the plain key is never held as a map key. */
+export function fingerprint(fullKey: string): string {
+  return createHash('sha256').update(fullKey).digest('base64url');
+}
+
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = createHash('sha256').update(a).digest();
+  const right = createHash('sha256').update(b).digest();
+  return timingSafeEqual(left, right);
+}
+
+export class HashQueueFullError extends Error {}
+
+/**
+ * bcrypt runs on libuv's thread pool (off the event loop). A semaphore bounds how many run at once, and a bounded
+ * wait list refuses work beyond it, so a flood of wrong secrets cannot monopolise the CPU or the pool.
+ */
+export class SecretHasher {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  verifications = 0;
+  peakConcurrency = 0;
+
+  constructor(
+    readonly cost: number,
+    readonly concurrency: number,
+    readonly maxWaiting = 256,
+  ) {}
+
+  hash(secret: string): Promise<string> {
+    return this.withSlot(() => hash(secret, this.cost));
+  }
+
+  verify(secret: string, secretHash: string): Promise<boolean> {
+    return this.withSlot(() => {
+      this.verifications++;
+      return verify(secret, secretHash);
+    });
+  }
+
+  get inFlight(): number {
+    return this.running;
+  }
+
+  private async withSlot<T>(work: () => Promise<T>): Promise<T> {
+    if (this.running >= this.concurrency) {
+      if (this.waiting.length >= this.maxWaiting) throw new HashQueueFullError('hash queue full');
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.running++;
+    }
+    this.peakConcurrency = Math.max(this.peakConcurrency, this.running);
+    try {
+      return await work();
+    } finally {
+      const next = this.waiting.shift();
+      // The slot passes straight to the next waiter, so `running` never dips and lets a newcomer jump the queue.
+      if (next) next();
+      else this.running--;
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { createDeps } from './deps.ts';
+import { ensureAdminToken, seedDevelopmentOrganization } from './first-start.ts';
+
+/** config → deps → app → listen; SIGTERM closes in the reverse order. Secrets go to stdout once, never to the log. */
+export async function serve(): Promise<void> {
+  const started = performance.now();
+  const config = loadConfig();
+  const deps = await createDeps(config);
+  const adminToken = await ensureAdminToken(deps);
+  const seeded = config.databaseUrl ? null : await seedDevelopmentOrganization(deps);
+  const app = await buildApp(deps);
+  const address = await app.listen({ port: config.port, host: config.host });
+  const baseUrl = address.replace('[::1]', 'localhost');
+  const lines = [`Gatehouse listening on ${baseUrl} (${config.databaseUrl ? 'PostgreSQL' : `embedded store in ${config.dataDir}`}) in ${Math.round(performance.now() - started)} ms`];
+  if (adminToken) lines.push('', 'Admin token (shown once; also saved for the local CLI in the data directory):', adminToken);
+  if (seeded) {
+    lines.push('', 'Development API key (shown once):', seeded.key, '', 'Try it:', `curl -s ${baseUrl}/v1/whoami -H "X-Api-Key: ${seeded.key}"`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n\n`);
+
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    deps.logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    await app.close();
+    await deps.close();
+    deps.logger.flush?.();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  serve().catch((error: unknown) => {
+    if (error instanceof ConfigError) console.error(`configuration error: ${error.message}`);
+    else console.error(error);
+    process.exit(1);
+  });
+}

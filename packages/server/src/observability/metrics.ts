@@ -1,0 +1,58 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { VerifierMetrics } from '../auth/key-verifier.ts';
+
+/** One registry per app instance, so tests that build many apps never share counters. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({
+    name: 'gatehouse_http_requests_total',
+    help: 'HTTP responses by route, endpoint class and status',
+    labelNames: ['route', 'class', 'status'] as const,
+    registers: [registry],
+  });
+  const requestDuration = new Histogram({
+    name: 'gatehouse_http_request_duration_seconds',
+    help: 'HTTP request duration by route',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const rateLimited = new Counter({
+    name: 'gatehouse_rate_limited_total',
+    help: '429 answers by endpoint class',
+    labelNames: ['class'] as const,
+    registers: [registry],
+  });
+  const hashVerifications = new Counter({
+    name: 'gatehouse_key_hash_verifications_total',
+    help: 'bcrypt verifications of presented secrets, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const keyCache = new Counter({
+    name: 'gatehouse_key_cache_total',
+    help: 'Verified-key cache lookups, by result',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const jobOutcomes = new Counter({
+    name: 'gatehouse_job_outcomes_total',
+    help: 'Finished jobs by kind and final status',
+    labelNames: ['kind', 'status'] as const,
+    registers: [registry],
+  });
+  const limiterBackend = new Gauge({
+    name: 'gatehouse_rate_limiter_shared',
+    help: '1 while rate limits are shared through Redis, 0 while this instance uses its own memory',
+    registers: [registry],
+  });
+  const verifier: VerifierMetrics = {
+    cacheHit: () => keyCache.inc({ result: 'hit' }),
+    cacheMiss: () => keyCache.inc({ result: 'miss' }),
+    hashVerification: (outcome) => hashVerifications.inc({ outcome }),
+  };
+  return { registry, requests, requestDuration, rateLimited, hashVerifications, keyCache, jobOutcomes, limiterBackend, verifier };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
