@@ -68,9 +68,35 @@ export interface CoreTables {
   settings: SettingsTable;
 }
 
+export interface ProjectsTable {
+  id: Generated<string>;
+  organization_id: string;
+  name: string;
+  customer_external_id: string | null;
+  timezone: Generated<string>;
+  primary_language: Generated<string>;
+  status: Generated<'active' | 'archived'>;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface InfluencersTable {
+  id: Generated<string>;
+  organization_id: string;
+  project_id: string;
+  name: string;
+  persona: string | null;
+  created_at: CreatedAt;
+}
+
+export interface ProjectTables {
+  projects: ProjectsTable;
+  influencers: InfluencersTable;
+}
+
 /** Every feature adds its tables here as one more interface in the `extends` list. */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the extends list grows with each feature
-export interface Database extends CoreTables {}
+export interface Database extends CoreTables, ProjectTables {}
 
 export type Plan = Selectable<PlansTable>;
 export type Organization = Selectable<OrganizationsTable>;
@@ -78,3 +104,5 @@ export type NewOrganization = Insertable<OrganizationsTable>;
 export type OrganizationUpdate = Updateable<OrganizationsTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type AuditEntry = Selectable<AuditEntriesTable>;
+export type Project = Selectable<ProjectsTable>;
+export type Influencer = Selectable<InfluencersTable>;
