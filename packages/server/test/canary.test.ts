@@ -1,0 +1,77 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, partnerWithKey, withKey } from './factories.ts';
+import { startTestApp, type TestApp } from './harness.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp({
+    config: { logLevel: 'trace' },
+    extraRoutes: (app) => {
+      app.get('/v1/test-crash', { config: { endpointClass: 'read-light', scope: null } }, async (request) => {
+        throw new Error(`failed while handling ${request.headers['x-api-key']}`);
+      });
+    },
+  });
+});
+afterAll(async () => t.close());
+
+/** Every row of every table of the store, as text. */
+async function everyRowAsText(): Promise<string> {
+  const tables = await sql<{ table_name: string }>`
+    select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'
+  `.execute(t.deps.store.db);
+  const dumps: string[] = [];
+  for (const { table_name } of tables.rows) {
+    const rows = await sql<{ row: string }>`select t::text as row from ${sql.table(table_name)} t`.execute(t.deps.store.db);
+    dumps.push(...rows.rows.map((row) => row.row));
+  }
+  expect(tables.rows.length).toBeGreaterThanOrEqual(5);
+  return dumps.join('\n');
+}
+
+describe('canary: a full key never reaches a log line, an error or the database', () => {
+  it('uses the canary in good and bad requests, then finds it nowhere', async () => {
+    const { organization, key } = await partnerWithKey(t.app);
+    const canary = key.key;
+    const secret = canary.slice(canary.lastIndexOf('_', 30) + 1);
+    const mutated = canary.slice(0, -3) + (canary.endsWith('AAA') ? 'BBB' : 'AAA');
+
+    const responses = [
+      await t.app.inject({ url: '/v1/whoami', headers: withKey(canary) }),
+      await t.app.inject({ url: '/v1/whoami', headers: { authorization: `Bearer ${canary}` } }),
+      await t.app.inject({ url: '/v1/whoami', headers: withKey(mutated) }),
+      await t.app.inject({ url: '/v1/whoami', headers: withKey(`${canary} `) }),
+      await t.app.inject({ url: `/v1/whoami?api_key=${canary}`, headers: withKey(canary) }),
+      await t.app.inject({ url: `/v1/${canary}` }),
+      await t.app.inject({ url: '/v1/test-crash', headers: withKey(canary) }),
+      await t.app.inject({ url: '/admin/v1/plans', headers: withKey(canary) }),
+      await t.app.inject({ url: '/admin/v1/plans', headers: { authorization: `Bearer ${canary}` } }),
+      await t.app.inject({ method: 'POST', url: '/v1/whoami', headers: withKey(canary), payload: { key: canary } }),
+    ];
+    await admin(t.app, 'POST', `/admin/v1/keys/${key.id}/kill`);
+    responses.push(await t.app.inject({ url: '/v1/test-crash', headers: withKey(canary) }));
+    await admin(t.app, 'PATCH', `/admin/v1/organizations/${organization.id}`, { apiAccessRevoked: true });
+    await admin(t.app, 'POST', `/admin/v1/keys/${key.id}/revoke`);
+    responses.push(await t.app.inject({ url: '/v1/whoami', headers: withKey(canary) }));
+    responses.push(await admin(t.app, 'GET', `/admin/v1/organizations/${organization.id}/keys`));
+    responses.push(await admin(t.app, 'GET', `/admin/v1/audit?limit=100`));
+    await t.deps.usage.flush();
+
+    expect(responses[0]!.statusCode).toBe(200);
+    expect(responses[6]!.statusCode).toBe(500);
+    for (const response of responses) {
+      expect(response.body).not.toContain(secret);
+      for (const value of Object.values(response.headers)) expect(String(value)).not.toContain(secret);
+    }
+    expect(t.logs.lines.length).toBeGreaterThan(10);
+    expect(t.logs.text).toContain(key.displayPrefix);
+    expect(t.logs.text).not.toContain(secret);
+    expect(t.logs.text).not.toContain(mutated.slice(-43));
+
+    const rows = await everyRowAsText();
+    expect(rows).toContain(key.keyId);
+    expect(rows).not.toContain(secret);
+    expect(rows).not.toContain(canary);
+  });
+});
