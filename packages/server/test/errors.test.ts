@@ -151,7 +151,7 @@ describe('admin API authentication (SPEC 10.1)', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page = (await admin(t.app, 'GET', `/admin/v1/audit?organizationId=${organization.id}&limit=3${cursor ? `&cursor=${cursor}` : ''}`)).json();
+      const page: { data: { id: string }[]; nextCursor: string | null } = (await admin(t.app, 'GET', `/admin/v1/audit?organizationId=${organization.id}&limit=3${cursor ? `&cursor=${cursor}` : ''}`)).json();
       seen.push(...page.data.map((entry: { id: string }) => entry.id));
       cursor = page.nextCursor;
     } while (cursor);

@@ -95,7 +95,6 @@ export interface ProjectTables {
 }
 
 /** Every feature adds its tables here as one more interface in the `extends` list. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the extends list grows with each feature
 export interface Database extends CoreTables, ProjectTables {}
 
 export type Plan = Selectable<PlansTable>;
