@@ -31,7 +31,7 @@ export interface Config {
   /** `timeoutMs`: one outbound call, redirects and body included (GATEHOUSE_UPSTREAM_TIMEOUT_MS, default 15 s). */
   upstreams: { appstoreLookupUrl: string; playstoreUrl: string; githubApiUrl: string; allowPrivate: boolean; timeoutMs?: number };
   /** Job runner tuning; anything absent takes the runner's default (src/jobs/runner.ts). */
-  jobs?: { concurrency?: number; leaseMs?: number; pollMs?: number };
+  jobs?: { concurrency?: number; leaseMs?: number; pollMs?: number; startDelayMs?: number };
 }
 
 export class ConfigError extends Error {}
@@ -127,6 +127,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
       concurrency: intFrom(env, 'GATEHOUSE_JOB_CONCURRENCY', 4, 0, 256),
       leaseMs: intFrom(env, 'GATEHOUSE_JOB_LEASE_MS', 30_000, 1_000, 3_600_000),
       pollMs: intFrom(env, 'GATEHOUSE_JOB_POLL_MS', 1_000, 50, 60_000),
+      startDelayMs: intFrom(env, 'GATEHOUSE_JOB_START_DELAY_MS', 1_000, 0, 60_000),
     },
   };
 }

@@ -91,7 +91,7 @@ beforeAll(async () => {
         allowPrivate: true,
         timeoutMs: 500,
       },
-      jobs: { pollMs: 50 },
+      jobs: { pollMs: 50, startDelayMs: 0 },
     },
   });
 });
@@ -332,7 +332,7 @@ describe('outbound safety through ingest', () => {
     const strict = await startTestApp({
       config: {
         upstreams: { ...testConfig().upstreams, githubApiUrl: upstream.origin, allowPrivate: false },
-        jobs: { pollMs: 50 },
+        jobs: { pollMs: 50, startDelayMs: 0 },
       },
     });
     try {

@@ -38,12 +38,12 @@ afterAll(async () => {
   await upstream?.close();
 });
 
-function instance(jobs: { concurrency?: number; leaseMs?: number; pollMs?: number } = {}): Promise<TestApp> {
+function instance(jobs: { concurrency?: number; leaseMs?: number; pollMs?: number; startDelayMs?: number } = {}): Promise<TestApp> {
   return startTestApp({
     store,
     config: {
       upstreams: { appstoreLookupUrl: `${upstream.origin}/lookup`, playstoreUrl: upstream.origin, githubApiUrl: upstream.origin, allowPrivate: true, timeoutMs: 20_000 },
-      jobs: { pollMs: 50, ...jobs },
+      jobs: { pollMs: 50, startDelayMs: 0, ...jobs },
     },
   });
 }
@@ -128,6 +128,40 @@ describe('POST /v1/jobs/:jobId/cancel', () => {
     expect(upstream.count(`/lookup?bundleId=${bundleId}`)).toBe(0);
     expect(await getJob(api.app, key, jobId)).toMatchObject({ status: 'canceled', creditsCharged: 0 });
     expect(await creditBalance(api.deps, organizationId)).toBe(6000 - 10);
+  });
+
+  it('accepts the cancel with Content-Type: application/json and no body, as the docs’ smoke test sends it', async () => {
+    const { key, projectId } = await partnerProject();
+    const headers = withKey(key, { 'content-type': 'application/json' });
+    const empty = await ingest(api.app, key, projectId, 'appstore', { iosBundleId: unique('smoke') });
+    expect((await api.app.inject({ method: 'POST', url: `/v1/jobs/${empty}/cancel`, headers, payload: '' })).statusCode).toBe(200);
+    const braces = await ingest(api.app, key, projectId, 'appstore', { iosBundleId: unique('smoke') });
+    expect((await api.app.inject({ method: 'POST', url: `/v1/jobs/${braces}/cancel`, headers, payload: '{}' })).statusCode).toBe(200);
+    const broken = await api.app.inject({ method: 'POST', url: `/v1/jobs/${braces}/cancel`, headers, payload: '{"oops' });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json().error.code).toBe('BAD_REQUEST');
+  });
+
+  it('holds a new job for the start delay, so a cancel right after the 202 is free even with a worker running', async () => {
+    const worker = await instance({ startDelayMs: 1_500 });
+    try {
+      const { organizationId, key, projectId } = await partnerProject(100);
+      const canceledBundle = unique('smoke');
+      const canceled = await ingest(worker.app, key, projectId, 'appstore', { iosBundleId: canceledBundle });
+      expect((await cancel(worker.app, key, canceled)).statusCode).toBe(200);
+
+      const waitedBundle = unique('delayed');
+      const waited = await ingest(worker.app, key, projectId, 'appstore', { iosBundleId: waitedBundle });
+      expect((await getJob(worker.app, key, waited)).status).toBe('queued');
+      const job = await waitForJob(worker.app, key, waited);
+      expect(job.status).toBe('succeeded');
+      expect(Date.parse(job.startedAt!) - Date.parse(job.createdAt)).toBeGreaterThanOrEqual(1_500);
+      expect(upstream.count(`/lookup?bundleId=${canceledBundle}`)).toBe(0);
+      expect(upstream.count(`/lookup?bundleId=${waitedBundle}`)).toBe(1);
+      expect(await creditBalance(api.deps, organizationId)).toBe(90);
+    } finally {
+      await worker.close();
+    }
   });
 
   it('cancels a running job: 202, the in-flight fetch is aborted, the upstream connection closes, the job ends canceled', async () => {

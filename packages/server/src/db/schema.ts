@@ -114,6 +114,7 @@ export interface JobsTable {
   result: Json;
   error: ColumnType<{ code: string; message: string } | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
+  run_after: ColumnType<Date, Date | string | undefined, Date | string>;
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
 }

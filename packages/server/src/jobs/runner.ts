@@ -21,6 +21,11 @@ export interface JobRunnerSettings {
   pollMs: number;
   /** Lease renewal, which is also how a cancel made on another instance is noticed. */
   heartbeatMs: number;
+  /**
+   * How long a new job waits before it may start. The partner docs promise that a cancel sent right after the
+   * 202 ("within a second") finds the job queued: no credits, no outbound call.
+   */
+  startDelayMs: number;
   /** A job still running after this is aborted and fails with JOB_TIMEOUT. */
   maxRunMs: number;
   /** Claims of one job (crashes included) before it fails with JOB_ATTEMPTS_EXHAUSTED instead of running again. */
@@ -34,6 +39,7 @@ export const DEFAULT_RUNNER_SETTINGS: JobRunnerSettings = {
   leaseMs: 30_000,
   pollMs: 1_000,
   heartbeatMs: 500,
+  startDelayMs: 1_000,
   maxRunMs: 5 * 60_000,
   maxAttempts: 3,
   shutdownGraceMs: 5_000,
@@ -118,7 +124,14 @@ export class JobRunner {
     this.nudge();
   }
 
-  /** Look at the queue now (called on enqueue, so a new job does not wait for the next poll). */
+  /** A job was queued here: look at the queue when it becomes due rather than at the next poll. */
+  enqueued(): void {
+    if (!this.started || this.stopping) return;
+    if (this.settings.startDelayMs === 0) this.nudge();
+    else setTimeout(() => this.nudge(), this.settings.startDelayMs + 5).unref();
+  }
+
+  /** Look at the queue now. */
   nudge(): void {
     if (!this.started || this.stopping) return;
     if (this.filling) {

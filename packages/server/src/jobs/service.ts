@@ -19,8 +19,8 @@ export async function enqueueJob(deps: Deps, organizationId: string, projectId: 
   if (balance < cost) {
     throw new ApiError('INSUFFICIENT_CREDITS', `This job costs ${cost} credits; the organization has ${balance}.`, { required: cost, creditBalance: balance });
   }
-  const job = await insertJob(db, { organizationId, projectId, kind, input });
-  deps.jobs.nudge();
+  const job = await insertJob(db, { organizationId, projectId, kind, input, startDelayMs: deps.jobs.settings.startDelayMs });
+  deps.jobs.enqueued();
   return job;
 }
 

@@ -21,11 +21,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       result jsonb,
       error jsonb,
       created_at timestamptz(3) NOT NULL DEFAULT clock_timestamp(),
+      -- Not claimed before this: a cancel sent right after the 202 finds the job still queued (free, no outbound call).
+      run_after timestamptz(3) NOT NULL DEFAULT clock_timestamp(),
       started_at timestamptz(3),
       finished_at timestamptz(3)
     );
     -- The runner's two ways in: the oldest queued job, or a running job whose instance stopped renewing its lease.
-    CREATE INDEX jobs_queued ON jobs (created_at) WHERE status = 'queued';
+    CREATE INDEX jobs_queued ON jobs (run_after) WHERE status = 'queued';
     CREATE INDEX jobs_leases ON jobs (lease_expires_at) WHERE status = 'running';
     CREATE INDEX jobs_organization ON jobs (organization_id, created_at DESC);
 

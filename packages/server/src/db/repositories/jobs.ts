@@ -10,10 +10,16 @@ export interface JobError {
 
 const leaseEnd = (leaseMs: number) => sql<Date>`now() + ${leaseMs}::int * interval '1 millisecond'`;
 
-export const insertJob = (db: Db, job: { organizationId: string; projectId: string; kind: string; input: Record<string, unknown> }): Promise<JobRow> =>
+export const insertJob = (db: Db, job: { organizationId: string; projectId: string; kind: string; input: Record<string, unknown>; startDelayMs: number }): Promise<JobRow> =>
   db
     .insertInto('jobs')
-    .values({ organization_id: job.organizationId, project_id: job.projectId, kind: job.kind, input: JSON.stringify(job.input) })
+    .values({
+      organization_id: job.organizationId,
+      project_id: job.projectId,
+      kind: job.kind,
+      input: JSON.stringify(job.input),
+      run_after: sql<Date>`clock_timestamp() + ${job.startDelayMs}::int * interval '1 millisecond'`,
+    })
     .returningAll()
     .executeTakeFirstOrThrow();
 
@@ -21,7 +27,7 @@ export const findJobForOrganization = (db: Db, organizationId: string, jobId: st
   db.selectFrom('jobs').selectAll().where('id', '=', jobId).where('organization_id', '=', organizationId).executeTakeFirst();
 
 /**
- * Takes the oldest job that is queued, or running under a lease nobody renewed (its instance died), and leases it
+ * Takes the oldest job that is queued and due, or running under a lease nobody renewed (its instance died), and leases it
  * to the caller under a fresh token. SKIP LOCKED lets instances claim side by side without waiting on each other
  * or ever taking the same row.
  */
@@ -34,7 +40,7 @@ export async function claimNextJob(db: Db, claim: { token: string; instance: str
     WHERE id = (
       SELECT id FROM jobs
       WHERE kind IN (${sql.join(claim.kinds)})
-        AND (status = 'queued' OR (status = 'running' AND lease_expires_at < now()))
+        AND ((status = 'queued' AND run_after <= now()) OR (status = 'running' AND lease_expires_at < now()))
       ORDER BY created_at
       LIMIT 1
       FOR UPDATE SKIP LOCKED
