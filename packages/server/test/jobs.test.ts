@@ -111,6 +111,7 @@ describe('POST /v1/jobs/:jobId/cancel', () => {
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({ id: jobId, status: 'canceled', creditsCharged: 0, startedAt: null, finishedAt: expect.any(String) });
     await expect.poll(() => finished.map((event) => [event.organizationId, event.job.id, event.job.status])).toContainEqual([organizationId, jobId, 'canceled']);
+    expect(finished.find((event) => event.job.id === jobId)?.job).toEqual(response.json());
     unsubscribe();
 
     const again = await cancel(api.app, key, jobId);
@@ -225,9 +226,13 @@ describe('credits', () => {
     const worker = await instance();
     try {
       const { organizationId, key, projectId } = await partnerProject(100);
+      const finished: FinishedJob[] = [];
+      worker.deps.jobs.onJobFinished((event) => void finished.push(event));
       expect((await api.app.inject({ url: '/v1/whoami', headers: withKey(key) })).json().creditBalance).toBe(100);
       const jobId = await ingest(worker.app, key, projectId, 'appstore', { iosBundleId: unique('paid') });
-      expect(await waitForJob(worker.app, key, jobId)).toMatchObject({ status: 'succeeded', creditsCharged: 10 });
+      const job = await waitForJob(worker.app, key, jobId);
+      expect(job).toMatchObject({ status: 'succeeded', creditsCharged: 10 });
+      await expect.poll(() => finished).toEqual([{ organizationId, job }]);
       expect(await creditBalance(api.deps, organizationId)).toBe(90);
       expect((await worker.app.inject({ url: '/v1/whoami', headers: withKey(key) })).json().creditBalance).toBe(90);
     } finally {

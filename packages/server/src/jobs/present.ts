@@ -22,6 +22,8 @@ export const JobSchema = Type.Object({
   error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
 });
 
+export type JobRecord = ReturnType<typeof presentJob>;
+
 export function presentJob(row: JobRow) {
   return {
     id: row.id,

@@ -10,6 +10,7 @@ import type { Database, JobRow } from '../db/schema.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { OutboundError } from '../outbound/errors.ts';
 import { safeFetch } from '../outbound/safe-fetch.ts';
+import { presentJob, type JobRecord } from './present.ts';
 import { JOB_COSTS, JobFailure, type JobContext, type JobHandler, type JobKind, type JobOutput } from './kinds.ts';
 
 export interface JobRunnerSettings {
@@ -48,7 +49,8 @@ export const DEFAULT_RUNNER_SETTINGS: JobRunnerSettings = {
 /** A job that reached a final status, for whoever listens (webhooks: job.succeeded, job.failed, job.canceled). */
 export interface FinishedJob {
   organizationId: string;
-  job: JobRow;
+  /** The SPEC 8.2 record, as GET /v1/jobs/:jobId shows it. */
+  job: JobRecord;
 }
 export type JobFinishedListener = (event: FinishedJob) => void | Promise<void>;
 
@@ -175,7 +177,7 @@ export class JobRunner {
     this.options.metrics.jobOutcomes.inc({ kind: job.kind, status: job.status });
     for (const listener of this.listeners) {
       Promise.resolve()
-        .then(() => listener({ organizationId, job }))
+        .then(() => listener({ organizationId, job: presentJob(job) }))
         .catch((error: unknown) => this.options.logger.error({ err: error, jobId: job.id }, 'job listener failed'));
     }
   }
