@@ -10,6 +10,7 @@ import { errorBody } from './http/errors.ts';
 import { registerOperations } from './http/routes/operations.ts';
 import { registerWhoami } from './http/routes/whoami.ts';
 import { validatorCompiler } from './http/validation.ts';
+import { registerJobsFeature } from './jobs/index.ts';
 import { maskKeys } from './observability/logger.ts';
 import './http/route-config.ts';
 
@@ -97,6 +98,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   installAudit(app, deps);
   registerOperations(app, deps);
   registerWhoami(app);
+  registerJobsFeature(app, deps);
   await registerAdminApi(app, deps);
   options.extraRoutes?.(app);
 

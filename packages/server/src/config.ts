@@ -28,7 +28,10 @@ export interface Config {
   hashConcurrency: number;
   /** Failed verifications per minute tolerated from one client address, and for one key_id, before 429. */
   authFailuresPerMinute: number;
-  upstreams: { appstoreLookupUrl: string; playstoreUrl: string; githubApiUrl: string; allowPrivate: boolean };
+  /** `timeoutMs`: one outbound call, redirects and body included (GATEHOUSE_UPSTREAM_TIMEOUT_MS, default 15 s). */
+  upstreams: { appstoreLookupUrl: string; playstoreUrl: string; githubApiUrl: string; allowPrivate: boolean; timeoutMs?: number };
+  /** Job runner tuning; anything absent takes the runner's default (src/jobs/runner.ts). */
+  jobs?: { concurrency?: number; leaseMs?: number; pollMs?: number; startDelayMs?: number };
 }
 
 export class ConfigError extends Error {}
@@ -118,6 +121,13 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
       playstoreUrl: env.GATEHOUSE_PLAYSTORE_URL || 'https://play.google.com',
       githubApiUrl: env.GATEHOUSE_GITHUB_API_URL || 'https://api.github.com',
       allowPrivate: booleanFrom(env, 'GATEHOUSE_ALLOW_PRIVATE_UPSTREAMS'),
+      timeoutMs: intFrom(env, 'GATEHOUSE_UPSTREAM_TIMEOUT_MS', 15_000, 100, 300_000),
+    },
+    jobs: {
+      concurrency: intFrom(env, 'GATEHOUSE_JOB_CONCURRENCY', 4, 0, 256),
+      leaseMs: intFrom(env, 'GATEHOUSE_JOB_LEASE_MS', 30_000, 1_000, 3_600_000),
+      pollMs: intFrom(env, 'GATEHOUSE_JOB_POLL_MS', 1_000, 50, 60_000),
+      startDelayMs: intFrom(env, 'GATEHOUSE_JOB_START_DELAY_MS', 1_000, 0, 60_000),
     },
   };
 }

@@ -6,6 +6,8 @@ import { GlobalSwitch } from './auth/global-switch.ts';
 import { LocalInvalidationBus, type InvalidationBus } from './auth/invalidation.ts';
 import { KeyVerifier } from './auth/key-verifier.ts';
 import { UsageRecorder } from './auth/usage-recorder.ts';
+import { createJobRunner } from './jobs/index.ts';
+import type { JobRunner } from './jobs/runner.ts';
 import { SecretHasher } from './keys/hashing.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
@@ -21,6 +23,8 @@ export interface Deps {
   verifier: KeyVerifier;
   globalSwitch: GlobalSwitch;
   usage: UsageRecorder;
+  /** The job runner; `onJobFinished` is the hook for terminal job events. */
+  jobs: JobRunner;
   now: () => number;
   /** Closes, in reverse order of creation, everything opened here (a store passed in stays open). */
   close(): Promise<void>;
@@ -54,6 +58,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   await globalSwitch.start();
   const usage = new UsageRecorder(store.db, (error) => logger.warn({ err: error }, 'lastUsedAt flush failed'));
   usage.start();
+  const jobs = createJobRunner({ config, store, logger, metrics, bus });
+  jobs.start();
 
   return {
     config,
@@ -65,8 +71,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     verifier,
     globalSwitch,
     usage,
+    jobs,
     now,
     async close() {
+      await jobs.stop();
       globalSwitch.stop();
       verifier.close();
       await usage.stop();

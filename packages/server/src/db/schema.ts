@@ -94,8 +94,51 @@ export interface ProjectTables {
   influencers: InfluencersTable;
 }
 
+type Json = ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+
+export interface JobsTable {
+  id: Generated<string>;
+  organization_id: string;
+  project_id: string;
+  kind: string;
+  input: ColumnType<Record<string, unknown>, string, string>;
+  status: Generated<JobStatus>;
+  cancel_requested: Generated<boolean>;
+  credits_charged: Generated<number>;
+  attempts: Generated<number>;
+  lease_token: string | null;
+  leased_by: string | null;
+  lease_expires_at: Timestamp | null;
+  result: Json;
+  error: ColumnType<{ code: string; message: string } | null, string | null | undefined, string | null>;
+  created_at: CreatedAt;
+  run_after: ColumnType<Date, Date | string | undefined, Date | string>;
+  started_at: Timestamp | null;
+  finished_at: Timestamp | null;
+}
+
+export interface ProjectSourcesTable {
+  id: Generated<string>;
+  organization_id: string;
+  project_id: string;
+  job_id: string;
+  kind: string;
+  url: string;
+  title: string | null;
+  data: ColumnType<Record<string, unknown>, string, string>;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface JobTables {
+  jobs: JobsTable;
+  project_sources: ProjectSourcesTable;
+}
+
 /** Every feature adds its tables here as one more interface in the `extends` list. */
-export interface Database extends CoreTables, ProjectTables {}
+export interface Database extends CoreTables, ProjectTables, JobTables {}
 
 export type Plan = Selectable<PlansTable>;
 export type Organization = Selectable<OrganizationsTable>;
@@ -105,3 +148,5 @@ export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type AuditEntry = Selectable<AuditEntriesTable>;
 export type Project = Selectable<ProjectsTable>;
 export type Influencer = Selectable<InfluencersTable>;
+export type JobRow = Selectable<JobsTable>;
+export type ProjectSource = Selectable<ProjectSourcesTable>;

@@ -1,0 +1,24 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../schema.ts';
+
+type Db = Kysely<Database>;
+
+export async function creditBalanceOf(db: Db, organizationId: string): Promise<number> {
+  const row = await db.selectFrom('organizations').select('credit_balance').where('id', '=', organizationId).executeTakeFirst();
+  return row?.credit_balance ?? 0;
+}
+
+/**
+ * Takes `credits` from the balance if it holds that many, in one guarded statement: however many charges run at
+ * once, the balance never goes below zero. False when the balance is short.
+ */
+export async function chargeCredits(db: Db, organizationId: string, credits: number): Promise<boolean> {
+  const row = await db
+    .updateTable('organizations')
+    .set({ credit_balance: sql<number>`credit_balance - ${credits}`, updated_at: new Date() })
+    .where('id', '=', organizationId)
+    .where('credit_balance', '>=', credits)
+    .returning('credit_balance')
+    .executeTakeFirst();
+  return row !== undefined;
+}

@@ -1,0 +1,48 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database, ProjectSource } from '../schema.ts';
+
+type Db = Kysely<Database>;
+
+export interface NewSource {
+  kind: string;
+  url: string;
+  title: string | null;
+  data: Record<string, unknown>;
+}
+
+/** Adds what a job found; a source the project already has (same kind and URL) is refreshed in place. */
+export async function upsertSources(db: Db, owner: { organizationId: string; projectId: string; jobId: string }, sources: NewSource[]): Promise<void> {
+  const unique = [...new Map(sources.map((source) => [`${source.kind} ${source.url}`, source])).values()];
+  if (unique.length === 0) return;
+  await db
+    .insertInto('project_sources')
+    .values(
+      unique.map((source) => ({
+        organization_id: owner.organizationId,
+        project_id: owner.projectId,
+        job_id: owner.jobId,
+        kind: source.kind,
+        url: source.url,
+        title: source.title,
+        data: JSON.stringify(source.data),
+      })),
+    )
+    .onConflict((conflict) =>
+      conflict.columns(['project_id', 'kind', 'url']).doUpdateSet((eb) => ({
+        title: eb.ref('excluded.title'),
+        data: eb.ref('excluded.data'),
+        job_id: eb.ref('excluded.job_id'),
+        updated_at: sql<Date>`clock_timestamp()`,
+      })),
+    )
+    .execute();
+}
+
+/** Newest first; `after` is the (created_at, id) of the last row of the previous page. */
+export const listSources = (db: Db, organizationId: string, projectId: string, limit: number, after?: { at: Date; id: string }): Promise<ProjectSource[]> => {
+  let query = db.selectFrom('project_sources').selectAll().where('organization_id', '=', organizationId).where('project_id', '=', projectId);
+  if (after) {
+    query = query.where((eb) => eb.or([eb('created_at', '<', after.at), eb.and([eb('created_at', '=', after.at), eb('id', '<', after.id)])]));
+  }
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+};

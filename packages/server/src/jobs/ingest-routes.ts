@@ -1,0 +1,81 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { principalOf } from '../auth/pipeline.ts';
+import type { Deps } from '../deps.ts';
+import { ApiError } from '../http/errors.ts';
+import { IdParams, Uuid } from '../http/schemas.ts';
+import { DEFAULT_MAX_PAGES, MAX_PAGES } from './ingest-website.ts';
+import type { JobKind } from './kinds.ts';
+import { JobKindSchema } from './present.ts';
+import { enqueueJob } from './service.ts';
+
+const AppstoreBody = Type.Object(
+  {
+    iosBundleId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9.-]{0,154}$' })),
+    androidPackageName: Type.Optional(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*(\\.[A-Za-z0-9_]+)+$', maxLength: 255 })),
+  },
+  { additionalProperties: false },
+);
+
+const WebsiteBody = Type.Object(
+  {
+    url: Type.String({ format: 'uri', pattern: '^[Hh][Tt][Tt][Pp][Ss]?://', maxLength: 2048 }),
+    maxPages: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGES, default: DEFAULT_MAX_PAGES })),
+  },
+  { additionalProperties: false },
+);
+
+const GithubBody = Type.Object(
+  { repo: Type.String({ pattern: '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$', description: 'owner/name' }) },
+  { additionalProperties: false },
+);
+
+const Accepted = Type.Object({ jobId: Uuid, status: Type.Literal('queued'), kind: JobKindSchema, projectId: Uuid });
+
+async function accept(deps: Deps, request: FastifyRequest, reply: FastifyReply, kind: JobKind, input: Record<string, unknown>) {
+  const { id: projectId } = request.params as typeof IdParams.static;
+  const job = await enqueueJob(deps, principalOf(request).organizationId, projectId, kind, input);
+  request.auditTarget = { type: 'job', id: job.id };
+  return reply.code(202).send({ jobId: job.id, status: 'queued' as const, kind, projectId });
+}
+
+const routeConfig = (audit: string) => ({ endpointClass: 'long-running' as const, scope: 'ingest:write' as const, audit });
+
+/** SPEC 8.3: each ingest kind starts a job and answers 202 at once. */
+export function registerIngestRoutes(app: FastifyInstance, deps: Deps): void {
+  app.post(
+    '/v1/projects/:id/ingest/appstore',
+    {
+      config: routeConfig('ingest.appstore'),
+      schema: { summary: "Read the app's public store listings", tags: ['ingest'], params: IdParams, body: AppstoreBody, response: { 202: Accepted } },
+    },
+    async (request, reply) => {
+      const body = request.body as typeof AppstoreBody.static;
+      if (!body.iosBundleId && !body.androidPackageName) {
+        throw new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path: 'body', message: 'needs iosBundleId or androidPackageName' }] });
+      }
+      return accept(deps, request, reply, 'ingest_appstore', body);
+    },
+  );
+
+  app.post(
+    '/v1/projects/:id/ingest/website',
+    {
+      config: routeConfig('ingest.website'),
+      schema: { summary: "Read the pages of the customer's website", tags: ['ingest'], params: IdParams, body: WebsiteBody, response: { 202: Accepted } },
+    },
+    async (request, reply) => {
+      const body = request.body as typeof WebsiteBody.static;
+      return accept(deps, request, reply, 'ingest_website', { url: body.url, maxPages: body.maxPages ?? DEFAULT_MAX_PAGES });
+    },
+  );
+
+  app.post(
+    '/v1/projects/:id/ingest/github',
+    {
+      config: routeConfig('ingest.github'),
+      schema: { summary: 'Read a public GitHub repository', tags: ['ingest'], params: IdParams, body: GithubBody, response: { 202: Accepted } },
+    },
+    async (request, reply) => accept(deps, request, reply, 'ingest_github', request.body as typeof GithubBody.static),
+  );
+}
