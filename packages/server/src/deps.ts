@@ -7,6 +7,8 @@ import { LocalInvalidationBus, type InvalidationBus } from './auth/invalidation.
 import { KeyVerifier } from './auth/key-verifier.ts';
 import { UsageRecorder } from './auth/usage-recorder.ts';
 import { SecretHasher } from './keys/hashing.ts';
+import { createRateLimiter } from './limits/create-limiter.ts';
+import type { RateLimiter } from './limits/limiter.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 
@@ -21,6 +23,7 @@ export interface Deps {
   verifier: KeyVerifier;
   globalSwitch: GlobalSwitch;
   usage: UsageRecorder;
+  limiter: RateLimiter;
   now: () => number;
   /** Closes, in reverse order of creation, everything opened here (a store passed in stays open). */
   close(): Promise<void>;
@@ -31,6 +34,8 @@ export interface DepsOverrides {
   store?: Store;
   bus?: InvalidationBus;
   now?: () => number;
+  /** Where rate-limit buckets live in Redis; instances that share limits share it (tests use a random one). */
+  rateLimitKeyPrefix?: string;
 }
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
@@ -54,6 +59,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   await globalSwitch.start();
   const usage = new UsageRecorder(store.db, (error) => logger.warn({ err: error }, 'lastUsedAt flush failed'));
   usage.start();
+  const limiter = await createRateLimiter({
+    redisUrl: config.redisUrl,
+    logger,
+    now,
+    // An injected clock (tests) drives the Redis buckets too; in production the script reads Redis TIME.
+    redisNow: overrides.now,
+    keyPrefix: overrides.rateLimitKeyPrefix,
+    onSharedChange: (shared) => metrics.limiterBackend.set(shared ? 1 : 0),
+  });
 
   return {
     config,
@@ -65,8 +79,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     verifier,
     globalSwitch,
     usage,
+    limiter,
     now,
     async close() {
+      await limiter.close();
       globalSwitch.stop();
       verifier.close();
       await usage.stop();
