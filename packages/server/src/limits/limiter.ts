@@ -1,4 +1,4 @@
-import type { EndpointClass, RateLimitTable } from '../config.ts';
+import type { EndpointClass } from '../config.ts';
 import type { LimitDecision } from './gcra.ts';
 
 export type { LimitDecision } from './gcra.ts';
@@ -15,15 +15,8 @@ export interface RateLimiter {
   close(): Promise<void>;
 }
 
+/** The limits of a tier that is no longer configured (SPEC 5's default tier). */
 export const DEFAULT_TIER = 'standard';
-
-/**
- * The tier whose limits apply. An organization whose tier is no longer configured (GATEHOUSE_RATE_LIMITS changed
- * since it was set) gets the default tier rather than no limit at all.
- */
-export function effectiveTier(table: RateLimitTable, tier: string): string {
-  return table[tier] ? tier : DEFAULT_TIER;
-}
 
 /** Index of a class in per-key arrays, so the hot path needs no `${key}:${class}` string. */
 export const CLASS_INDEX: Readonly<Record<EndpointClass, number>> = { 'read-light': 0, 'write-light': 1, 'long-running': 2 };
