@@ -54,6 +54,14 @@ describe.each(implementations)('$name limiter', ({ make }) => {
     ]);
   });
 
+  it('decides requests made at once in the order they were made, across keys', async () => {
+    const [first, second] = [randomUUID(), randomUUID()];
+    const decisions = await Promise.all(Array.from({ length: 14 }, (_, i) => limiter.consume(i % 2 ? second : first, 'read-light', 5)));
+    const remainingOf = (key: number) => decisions.filter((_, i) => i % 2 === key).map((d) => (d.allowed ? d.remaining : 'refused'));
+    expect(remainingOf(0)).toEqual([4, 3, 2, 1, 0, 'refused', 'refused']);
+    expect(remainingOf(1)).toEqual([4, 3, 2, 1, 0, 'refused', 'refused']);
+  });
+
   it('gives a retryAfterMs that is exact: 1 ms earlier is refused, on time passes', async () => {
     const key = randomUUID();
     for (let i = 0; i < 5; i++) await take(key, 5);
@@ -126,6 +134,13 @@ describe.runIf(usingPostgres)('redis limiter only', () => {
     expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, true, true, false]);
     expect(decisions[5]!.retryAfterMs).toBeGreaterThan(11_000);
     expect(decisions[5]!.retryAfterMs).toBeLessThanOrEqual(12_000);
+  });
+
+  it('splits a turn of more requests than one script takes, keeping their order', async () => {
+    const limiter = redisLimiter({ injectedClock: true });
+    const key = randomUUID();
+    const decisions = await Promise.all(Array.from({ length: 600 }, () => limiter.consume(key, 'read-light', 500)));
+    expect(decisions.map((d) => (d.allowed ? d.remaining : -1))).toEqual([...Array.from({ length: 500 }, (_, i) => 499 - i), ...Array<number>(100).fill(-1)]);
   });
 
   it('decides exactly as the in-memory limiter does, for any sequence of requests', async () => {

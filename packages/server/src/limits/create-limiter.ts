@@ -36,8 +36,6 @@ export async function createRateLimiter(options: CreateLimiterOptions): Promise<
     commandTimeout: options.commandTimeoutMs ?? 100,
     connectTimeout: 1000,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000),
-    // Commands issued in the same tick share one write; each request still costs one round trip.
-    enableAutoPipelining: true,
   });
   const limiter = new FailoverLimiter({
     client,
