@@ -9,6 +9,8 @@ import { UsageRecorder } from './auth/usage-recorder.ts';
 import { createJobRunner } from './jobs/index.ts';
 import type { JobRunner } from './jobs/runner.ts';
 import { SecretHasher } from './keys/hashing.ts';
+import { createRateLimiter } from './limits/create-limiter.ts';
+import type { RateLimiter } from './limits/limiter.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 
@@ -25,6 +27,7 @@ export interface Deps {
   usage: UsageRecorder;
   /** The job runner; `onJobFinished` is the hook for terminal job events. */
   jobs: JobRunner;
+  limiter: RateLimiter;
   now: () => number;
   /** Closes, in reverse order of creation, everything opened here (a store passed in stays open). */
   close(): Promise<void>;
@@ -35,6 +38,8 @@ export interface DepsOverrides {
   store?: Store;
   bus?: InvalidationBus;
   now?: () => number;
+  /** Where rate-limit buckets live in Redis; instances that share limits share it (tests use a random one). */
+  rateLimitKeyPrefix?: string;
 }
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
@@ -60,6 +65,15 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   usage.start();
   const jobs = createJobRunner({ config, store, logger, metrics, bus });
   jobs.start();
+  const limiter = await createRateLimiter({
+    redisUrl: config.redisUrl,
+    logger,
+    now,
+    // An injected clock (tests) drives the Redis buckets too; in production the script reads Redis TIME.
+    redisNow: overrides.now,
+    keyPrefix: overrides.rateLimitKeyPrefix,
+    onSharedChange: (shared) => metrics.limiterBackend.set(shared ? 1 : 0),
+  });
 
   return {
     config,
@@ -72,9 +86,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     globalSwitch,
     usage,
     jobs,
+    limiter,
     now,
     async close() {
       await jobs.stop();
+      await limiter.close();
       globalSwitch.stop();
       verifier.close();
       await usage.stop();

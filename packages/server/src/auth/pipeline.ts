@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { lowestPlanWithFeature } from '../db/repositories/plans.ts';
 import { ApiError, UNAUTHENTICATED_MESSAGE } from '../http/errors.ts';
+import { enforceRateLimit } from '../limits/enforce.ts';
 import { API_ACCESS_FEATURE, decideAccess } from './access-decision.ts';
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
@@ -42,12 +43,13 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
     }
   });
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const config = request.routeOptions.config;
     if (!config.endpointClass) return;
     const verification = await deps.verifier.verify(presentedKey(request.headers), request.ip);
     if (!verification.ok) {
       if (verification.reason === 'throttled') {
+        deps.metrics.rateLimited.inc({ class: config.endpointClass });
         const retryAfter = Math.max(1, Math.ceil(verification.retryAfterMs / 1000));
         throw new ApiError(
           'RATE_LIMITED',
@@ -67,7 +69,10 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
       minTier: minTier.get,
     });
     if (rejection) throw rejection;
+    // Set before check 9 so that a 429 is logged and audited against its key.
     request.principal = state;
+    const limited = enforceRateLimit(deps, reply, state, config.endpointClass);
+    if (limited) await limited;
     deps.usage.record(state.apiKeyId);
   });
 }
