@@ -279,7 +279,7 @@ describe('POST /v1/api-keys/:id/kill', () => {
 });
 
 describe('the routes, together', () => {
-  it('need a valid key', async () => {
+  it('need a valid key (missing, malformed, wrong secret: one answer)', async () => {
     const id = '00000000-0000-4000-8000-000000000000';
     const routes: Array<[Method, string]> = [
       ['POST', '/v1/api-keys'],
@@ -288,9 +288,14 @@ describe('the routes, together', () => {
       ['POST', `/v1/api-keys/${id}/roll`],
       ['POST', `/v1/api-keys/${id}/kill`],
     ];
+    const { key } = await partnerWithKey(t.app);
+    const wrongSecret = `${key.displayPrefix}_${'A'.repeat(43)}`;
     for (const [method, url] of routes) {
-      const response = await t.app.inject({ method, url, payload: method === 'POST' ? { name: 'x' } : undefined });
-      expect(response.statusCode, `${method} ${url}`).toBe(401);
+      for (const headers of [{}, withKey(wrongSecret), withKey('not a key')]) {
+        const response = await t.app.inject({ method, url, headers, payload: method === 'POST' ? { name: 'x' } : undefined });
+        expect(response.statusCode, `${method} ${url}`).toBe(401);
+        expect(response.json().error).toMatchObject({ code: 'UNAUTHENTICATED', message: 'A valid API key is required.' });
+      }
     }
   });
 

@@ -15,6 +15,8 @@ import { createTestStore, LogCapture, redisTestUrl, startTestApp, usingPostgres,
 /** SPEC 7: in force on every instance within one second. */
 const GOAL_MS = 1000;
 const POLL_MS = 10;
+/** After an outage: reconnect attempts are at most 500 ms apart, then the handshake; far below the 60 s backstop. */
+const RECONNECT_LIMIT_MS = 3000;
 
 /**
  * A TCP relay the test can cut or stall. Cut: it drops every open connection and refuses new ones. Stalled: it keeps
@@ -232,6 +234,20 @@ describe.runIf(usingPostgres)('propagation across two instances on one PostgreSQ
     return thing;
   };
 
+  /** Two instances, a key, and B holding that key's state in its cache; `events` is what B's bus delivers. */
+  async function watchedKey(busA: InvalidationBus, busB: InvalidationBus, keyCacheTtlMs?: number) {
+    const [a, b] = await pair(store, track(busA), track(busB), keyCacheTtlMs);
+    track(a);
+    track(b);
+    const events = record(busB);
+    const organization = await createOrganization(a.app);
+    const key = await issueKey(a.app, organization.id);
+    const killSwitchOnB = async () => (await whoami(b.app, key.key)).body.killSwitch as boolean;
+    expect(await killSwitchOnB()).toBe(false);
+    const operator = (action: 'kill' | 'unkill') => admin(a.app, 'POST', `/admin/v1/keys/${key.id}/${action}`);
+    return { events, killSwitchOnB, operator };
+  }
+
   it('control: with in-process buses only, B keeps serving a killed key from its cache', async () => {
     const [a, b] = await pair(store, track(new LocalInvalidationBus()), track(new LocalInvalidationBus()));
     track(a);
@@ -282,24 +298,19 @@ describe.runIf(usingPostgres)('propagation across two instances on one PostgreSQ
     it('Redis, cut and kept down: the cache lifetime bounds the delay (2 s backstop here, 60 s in production)', async () => {
       const name = channel();
       const proxy = track(await TcpProxy.start(targetOf(redisTestUrl)));
-      const busB = track(await redisBus(name, viaProxy(redisTestUrl, proxy)));
-      const [a, b] = await pair(store, track(await redisBus(name)), busB, 2000);
-      track(a);
-      track(b);
-      const organization = await createOrganization(a.app);
-      const key = await issueKey(a.app, organization.id);
-      expect((await whoami(b.app, key.key)).body.killSwitch).toBe(false);
+      const busB = await redisBus(name, viaProxy(redisTestUrl, proxy));
+      const { killSwitchOnB, operator } = await watchedKey(await redisBus(name), busB, 2000);
 
       proxy.cut();
       await timeUntil(performance.now(), async () => !busB.connected, 2000);
       expect(busB.connected).toBe(false);
       const started = performance.now();
-      await admin(a.app, 'POST', `/admin/v1/keys/${key.id}/kill`);
-      const ms = await timeUntil(started, async () => (await whoami(b.app, key.key)).body.killSwitch === true, 5000);
+      await operator('kill');
+      const ms = await timeUntil(started, killSwitchOnB, 5000);
       console.log(`[propagation] Redis cut, 2 s backstop: kill in force on B after ${Math.round(ms)} ms`);
       // B loaded the state just before the cut, so it is the lifetime running out, not a message, that ends it.
       expect(ms).toBeGreaterThan(1000);
-      expect(ms).toBeLessThanOrEqual(2000 + 300);
+      expect(ms).toBeLessThanOrEqual(2000 + 500);
       expect(busB.connected).toBe(false);
       proxy.restore();
     });
@@ -307,28 +318,22 @@ describe.runIf(usingPostgres)('propagation across two instances on one PostgreSQ
     it('Redis, cut then restored: the message sent during the outage is lost, the resync on reconnect applies it', async () => {
       const name = channel();
       const proxy = track(await TcpProxy.start(targetOf(redisTestUrl)));
-      const busB = track(await redisBus(name, viaProxy(redisTestUrl, proxy)));
-      const [a, b] = await pair(store, track(await redisBus(name)), busB);
-      track(a);
-      track(b);
-      const events = record(busB);
-      const organization = await createOrganization(a.app);
-      const key = await issueKey(a.app, organization.id);
-      expect((await whoami(b.app, key.key)).body.killSwitch).toBe(false);
+      const busB = await redisBus(name, viaProxy(redisTestUrl, proxy));
+      const { events, killSwitchOnB, operator } = await watchedKey(await redisBus(name), busB);
 
       proxy.cut();
       await timeUntil(performance.now(), async () => !busB.connected, 2000);
-      await admin(a.app, 'POST', `/admin/v1/keys/${key.id}/kill`);
+      await operator('kill');
       await sleep(1500);
       // Lost: B still serves its cached state (the lifetime is the full 60 s here).
-      expect((await whoami(b.app, key.key)).body.killSwitch).toBe(false);
+      expect(await killSwitchOnB()).toBe(false);
       expect(events).toEqual([]);
 
       const restored = performance.now();
       proxy.restore();
-      const ms = await timeUntil(restored, async () => (await whoami(b.app, key.key)).body.killSwitch === true, 5000);
+      const ms = await timeUntil(restored, killSwitchOnB, 5000);
       console.log(`[propagation] Redis reconnect: resync put the kill in force on B ${Math.round(ms)} ms after the network came back`);
-      expect(ms).toBeLessThan(2000);
+      expect(ms).toBeLessThan(RECONNECT_LIMIT_MS);
       expect(events).toContainEqual({ kind: 'all' });
       expect(busLogs.text).toContain('Redis subscriber disconnected');
     });
@@ -336,90 +341,72 @@ describe.runIf(usingPostgres)('propagation across two instances on one PostgreSQ
     it('Redis, connection silently stalled (no reset): the heartbeat notices, and the reconnect resyncs', async () => {
       const name = channel();
       const proxy = track(await TcpProxy.start(targetOf(redisTestUrl)));
-      const busB = track(await redisBus(name, viaProxy(redisTestUrl, proxy), undefined, 300));
-      const [a, b] = await pair(store, track(await redisBus(name)), busB);
-      track(a);
-      track(b);
-      const events = record(busB);
-      const organization = await createOrganization(a.app);
-      const key = await issueKey(a.app, organization.id);
-      expect((await whoami(b.app, key.key)).body.killSwitch).toBe(false);
+      const busB = await redisBus(name, viaProxy(redisTestUrl, proxy), undefined, 300);
+      const { events, killSwitchOnB, operator } = await watchedKey(await redisBus(name), busB);
 
       proxy.stall();
       const noticed = await timeUntil(performance.now(), async () => !busB.connected, 3000);
       console.log(`[propagation] Redis stalled: heartbeat noticed the dead subscriber after ${Math.round(noticed)} ms`);
       expect(noticed).toBeLessThan(3000);
-      await admin(a.app, 'POST', `/admin/v1/keys/${key.id}/kill`);
+      await operator('kill');
 
       const restored = performance.now();
       proxy.restore();
-      const ms = await timeUntil(restored, async () => (await whoami(b.app, key.key)).body.killSwitch === true, 5000);
-      expect(ms).toBeLessThan(2000);
-      expect(events).toContainEqual({ kind: 'all' });
+      const ms = await timeUntil(restored, killSwitchOnB, 5000);
+      expect(ms).toBeLessThan(RECONNECT_LIMIT_MS);
+      // The kill may come by the resync or, late, out of the dropped connection's buffers; the resync comes anyway.
+      expect(await timeUntil(restored, async () => events.some((event) => event.kind === 'all'), 3000)).toBeLessThan(3000);
+      expect(busB.connected).toBe(true);
     });
 
     it('Redis, CLIENT KILL of the subscriber: it reconnects, resynchronises, and changes keep arriving', async () => {
       const name = channel();
       const connectionName = `gh_test_sub_${randomBytes(4).toString('hex')}`;
-      const busB = track(await redisBus(name, redisTestUrl, connectionName));
-      const [a, b] = await pair(store, track(await redisBus(name)), busB);
-      track(a);
-      track(b);
-      const events = record(busB);
-      const organization = await createOrganization(a.app);
-      const key = await issueKey(a.app, organization.id);
-      expect((await whoami(b.app, key.key)).body.killSwitch).toBe(false);
+      const busB = await redisBus(name, redisTestUrl, connectionName);
+      const { events, killSwitchOnB, operator } = await watchedKey(await redisBus(name), busB);
 
-      const operator = new Redis(redisTestUrl);
+      const redisAdmin = new Redis(redisTestUrl);
       try {
-        const clients = (await operator.client('LIST')) as string;
+        const clients = (await redisAdmin.client('LIST')) as string;
         const id = clients.split('\n').find((line) => line.includes(` name=${connectionName} `))?.match(/^id=(\d+)/)?.[1];
         expect(id).toBeDefined();
-        await operator.client('KILL', 'ID', id!);
+        await redisAdmin.client('KILL', 'ID', id!);
       } finally {
-        operator.disconnect();
+        redisAdmin.disconnect();
       }
       expect(await timeUntil(performance.now(), async () => events.some((event) => event.kind === 'all'), 3000)).toBeLessThan(3000);
 
       // B caches the key's state again; only a message can change it now.
-      expect((await whoami(b.app, key.key)).body.killSwitch).toBe(false);
+      expect(await killSwitchOnB()).toBe(false);
       const started = performance.now();
-      await admin(a.app, 'POST', `/admin/v1/keys/${key.id}/kill`);
-      expect(await timeUntil(started, async () => (await whoami(b.app, key.key)).body.killSwitch === true, 5000)).toBeLessThan(GOAL_MS);
+      await operator('kill');
+      expect(await timeUntil(started, killSwitchOnB, 5000)).toBeLessThan(GOAL_MS);
     });
 
     it('PostgreSQL, cut then restored: the resync on reconnect applies what NOTIFY lost', async () => {
       const proxy = track(await TcpProxy.start(targetOf(store.databaseUrl!)));
-      const busB = track(
-        await PgInvalidationBus.start({ pool: store.pgPool!, clientConfig: { connectionString: viaProxy(store.databaseUrl!, proxy) }, logger: busLogger }),
-      );
-      const busA = track(await PgInvalidationBus.start({ pool: store.pgPool!, logger: busLogger }));
-      const [a, b] = await pair(store, busA, busB);
-      track(a);
-      track(b);
-      const events = record(busB);
-      const organization = await createOrganization(a.app);
-      const key = await issueKey(a.app, organization.id);
-      expect((await whoami(b.app, key.key)).body.killSwitch).toBe(false);
+      const busB = await PgInvalidationBus.start({ pool: store.pgPool!, clientConfig: { connectionString: viaProxy(store.databaseUrl!, proxy) }, logger: busLogger });
+      const busA = await PgInvalidationBus.start({ pool: store.pgPool!, logger: busLogger });
+      const { events, killSwitchOnB, operator } = await watchedKey(busA, busB);
 
       // Before the cut, NOTIFY reaches B through the proxied listener.
       let started = performance.now();
-      await admin(a.app, 'POST', `/admin/v1/keys/${key.id}/kill`);
-      expect(await timeUntil(started, async () => (await whoami(b.app, key.key)).body.killSwitch === true, 5000)).toBeLessThan(GOAL_MS);
+      await operator('kill');
+      expect(await timeUntil(started, killSwitchOnB, 5000)).toBeLessThan(GOAL_MS);
 
       proxy.cut();
       await timeUntil(performance.now(), async () => !busB.connected, 2000);
       expect(busB.connected).toBe(false);
       events.length = 0;
-      await admin(a.app, 'POST', `/admin/v1/keys/${key.id}/unkill`);
+      await operator('unkill');
       await sleep(1500);
-      expect((await whoami(b.app, key.key)).body.killSwitch).toBe(true);
+      expect(await killSwitchOnB()).toBe(true);
 
       started = performance.now();
       proxy.restore();
-      const ms = await timeUntil(started, async () => (await whoami(b.app, key.key)).body.killSwitch === false, 5000);
+      const ms = await timeUntil(started, async () => !(await killSwitchOnB()), 5000);
       console.log(`[propagation] PostgreSQL reconnect: resync put the un-kill in force on B ${Math.round(ms)} ms after the network came back`);
-      expect(ms).toBeLessThan(2000);
+      expect(ms).toBeLessThan(RECONNECT_LIMIT_MS);
       expect(events).toContainEqual({ kind: 'all' });
     });
   });
