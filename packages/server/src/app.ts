@@ -7,6 +7,7 @@ import type { Deps } from './deps.ts';
 import { installAudit } from './http/audit.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { errorBody } from './http/errors.ts';
+import { registerApiKeyRoutes } from './http/routes/api-keys.ts';
 import { registerOperations } from './http/routes/operations.ts';
 import { registerWhoami } from './http/routes/whoami.ts';
 import { validatorCompiler } from './http/validation.ts';
@@ -99,6 +100,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   registerOperations(app, deps);
   registerWhoami(app);
   registerJobsFeature(app, deps);
+  registerApiKeyRoutes(app, deps);
   await registerAdminApi(app, deps);
   options.extraRoutes?.(app);
 

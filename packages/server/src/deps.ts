@@ -3,7 +3,8 @@ import type { Config } from './config.ts';
 import { createStore, type Store } from './db/create-db.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { GlobalSwitch } from './auth/global-switch.ts';
-import { LocalInvalidationBus, type InvalidationBus } from './auth/invalidation.ts';
+import { createInvalidationBus } from './auth/cluster-invalidation.ts';
+import type { InvalidationBus } from './auth/invalidation.ts';
 import { KeyVerifier } from './auth/key-verifier.ts';
 import { UsageRecorder } from './auth/usage-recorder.ts';
 import { createJobRunner } from './jobs/index.ts';
@@ -40,6 +41,8 @@ export interface DepsOverrides {
   now?: () => number;
   /** Where rate-limit buckets live in Redis; instances that share limits share it (tests use a random one). */
   rateLimitKeyPrefix?: string;
+  /** The key caches' lifetime (at most the 60 s of SPEC 2); tests of the backstop shorten it. */
+  keyCacheTtlMs?: number;
 }
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
@@ -48,7 +51,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   await migrateToLatest(store.db);
   const now = overrides.now ?? Date.now;
   const metrics = createMetrics();
-  const bus = overrides.bus ?? new LocalInvalidationBus();
+  const bus = overrides.bus ?? (await createInvalidationBus(config, store, logger));
   const hasher = new SecretHasher(config.bcryptCost, config.hashConcurrency);
   const verifier = new KeyVerifier({
     db: store.db,
@@ -58,6 +61,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     authFailuresPerMinute: config.authFailuresPerMinute,
     metrics: metrics.verifier,
     now,
+    cacheTtlMs: overrides.keyCacheTtlMs,
   });
   const globalSwitch = new GlobalSwitch(store.db, bus);
   await globalSwitch.start();

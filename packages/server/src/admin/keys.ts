@@ -1,12 +1,16 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { findApiKeyById, listOrganizationApiKeys } from '../db/repositories/api-keys.ts';
+import { findApiKeyById, findApiKeyRowByKeyId, listOrganizationApiKeys } from '../db/repositories/api-keys.ts';
 import { findOrganization } from '../db/repositories/organizations.ts';
 import { notFound } from '../http/errors.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
 import { presentApiKey } from '../keys/present.ts';
 import { changeApiKey, issueApiKey } from '../keys/service.ts';
+
+/** The base32 handle of SPEC 1.1: what a leaked-key report carries, instead of the secret. */
+const KeyIdParams = Type.Object({ keyId: Type.String({ pattern: '^[0-9A-HJKMNP-TV-Z]{16}$' }) });
 
 export function registerAdminKeyRoutes(app: FastifyInstance, deps: Deps): void {
   const prefix = deps.config.keyPrefix;
@@ -58,6 +62,21 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: Deps): void {
       },
     );
   }
+
+  // For `gatehouse scan --kill`: the scanner knows a leaked key by its key_id and never sends the secret anywhere.
+  app.post(
+    '/admin/v1/keys/by-key-id/:keyId/kill',
+    { config: { audit: 'admin.key.kill' }, schema: { params: KeyIdParams, response: { 200: ApiKeySchema } } },
+    async (request) => {
+      const { keyId } = request.params as typeof KeyIdParams.static;
+      const existing = await findApiKeyRowByKeyId(deps.store.db, keyId);
+      if (!existing) throw notFound('API key');
+      request.auditTarget = { type: 'api_key', id: existing.id, organizationId: existing.organization_id };
+      const row = await changeApiKey(deps, existing.id, { kind: 'kill', on: true });
+      if (!row) throw notFound('API key');
+      return presentApiKey(row, prefix);
+    },
+  );
 
   app.get(
     '/admin/v1/keys/:id',

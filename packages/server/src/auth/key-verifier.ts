@@ -31,6 +31,8 @@ export interface KeyVerifierOptions {
   metrics?: VerifierMetrics;
   now?: () => number;
   maxCachedKeys?: number;
+  /** The backstop when a notification is lost; CACHE_TTL_MS unless a test needs it shorter. */
+  cacheTtlMs?: number;
 }
 
 /**
@@ -52,9 +54,10 @@ export class KeyVerifier {
     const max = options.maxCachedKeys ?? 50_000;
     const now = options.now ?? Date.now;
     const perf = { now };
-    this.verified = new LRUCache({ max, ttl: CACHE_TTL_MS, ttlAutopurge: false, perf });
-    this.rejected = new LRUCache({ max, ttl: CACHE_TTL_MS, ttlAutopurge: false, perf });
-    this.states = new LRUCache({ max, ttl: CACHE_TTL_MS, ttlAutopurge: false, perf });
+    const ttl = Math.min(options.cacheTtlMs ?? CACHE_TTL_MS, CACHE_TTL_MS);
+    this.verified = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
+    this.rejected = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
+    this.states = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
     this.throttle = new FailureThrottle(options.authFailuresPerMinute, now);
     this.unsubscribe = options.bus.subscribe((event) => this.invalidate(event));
   }

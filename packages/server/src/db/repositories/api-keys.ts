@@ -26,20 +26,53 @@ export const listOrganizationApiKeys = (db: Db, organizationId: string, limit: n
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 };
 
-export const setApiKeyKillSwitch = (db: Db, id: string, on: boolean): Promise<ApiKeyRow | undefined> =>
-  db.updateTable('api_keys').set({ kill_switch: on }).where('id', '=', id).returningAll().executeTakeFirst();
+/**
+ * Which key a lifecycle change applies to. With `organizationId`, a key of another organization is not touched and
+ * the change answers `undefined`, exactly as for a missing key (partners' routes); without it, any key (operators).
+ */
+export interface ApiKeyTarget {
+  id: string;
+  organizationId?: string | undefined;
+}
+
+const updateKey = (db: Db, target: ApiKeyTarget) => {
+  const query = db.updateTable('api_keys').where('id', '=', target.id);
+  return target.organizationId === undefined ? query : query.where('organization_id', '=', target.organizationId);
+};
+
+export const setApiKeyKillSwitch = (db: Db, target: ApiKeyTarget, on: boolean): Promise<ApiKeyRow | undefined> =>
+  updateKey(db, target).set({ kill_switch: on }).returningAll().executeTakeFirst();
 
 /** Revocation is permanent: a revoked key keeps its first `revoked_at`. */
-export const revokeApiKey = (db: Db, id: string, at: Date): Promise<ApiKeyRow | undefined> =>
-  db
-    .updateTable('api_keys')
+export const revokeApiKey = (db: Db, target: ApiKeyTarget, at: Date): Promise<ApiKeyRow | undefined> =>
+  updateKey(db, target)
     .set((eb) => ({ status: 'revoked', revoked_at: eb.fn.coalesce('revoked_at', eb.val(at)) }))
-    .where('id', '=', id)
     .returningAll()
     .executeTakeFirst();
 
-export const setApiKeyExpiry = (db: Db, id: string, expiresAt: Date | null): Promise<ApiKeyRow | undefined> =>
-  db.updateTable('api_keys').set({ expires_at: expiresAt }).where('id', '=', id).returningAll().executeTakeFirst();
+export const setApiKeyExpiry = (db: Db, target: ApiKeyTarget, expiresAt: Date | null): Promise<ApiKeyRow | undefined> =>
+  updateKey(db, target).set({ expires_at: expiresAt }).returningAll().executeTakeFirst();
+
+/**
+ * The old half of a roll: an active, unexpired key of the organization gets `expires_at` = `at`, or keeps an earlier
+ * one (a roll never lengthens a key's life). One guarded statement; `undefined` when the key is missing, another
+ * organization's, revoked or already expired.
+ */
+export const expireApiKeyForRoll = (db: Db, organizationId: string, id: string, at: Date, now: Date): Promise<ApiKeyRow | undefined> =>
+  db
+    .updateTable('api_keys')
+    // LEAST ignores NULL: a key without an expiry gets `at`.
+    .set((eb) => ({ expires_at: eb.fn<Date>('least', ['expires_at', eb.val(at)]) }))
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .where('status', '=', 'active')
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .returningAll()
+    .executeTakeFirst();
+
+/** The scanner's handle: a leaked key is known by its key_id, never by its secret. */
+export const findApiKeyRowByKeyId = (db: Db, keyId: string): Promise<ApiKeyRow | undefined> =>
+  db.selectFrom('api_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
 
 /** Write-behind of `last_used_at`; a late flush never moves it backwards. */
 export async function touchApiKeys(db: Db, usage: ReadonlyMap<string, Date>): Promise<void> {
