@@ -1,6 +1,6 @@
-import { Caller } from './caller.ts';
+import { ClientBase, type Caller } from './caller.ts';
 import type { Paginated } from './pagination.ts';
-import { path, Transport, type ClientOptions, type HttpMethod, type QueryValue, type RequestOptions } from './transport.ts';
+import { path, type ClientOptions, type RequestOptions } from './transport.ts';
 import type {
   ApiKey,
   AuditEntry,
@@ -129,31 +129,20 @@ class Audit {
 }
 
 /** The operator client for /admin/v1 (SPEC 10.1); the `gatehouse` CLI is built on it. */
-export class GatehouseAdmin {
+export class GatehouseAdmin extends ClientBase {
   readonly plans: Plans;
   readonly organizations: Organizations;
   readonly keys: Keys;
   readonly killSwitch: KillSwitch;
   readonly audit: Audit;
-  private readonly caller: Caller;
 
   constructor(options: GatehouseAdminOptions) {
     if (!options.adminToken) throw new TypeError('GatehouseAdmin: adminToken is required');
-    this.caller = new Caller(new Transport(options, { 'x-admin-token': options.adminToken }));
+    super(options, { 'x-admin-token': options.adminToken });
     this.plans = new Plans(this.caller);
     this.organizations = new Organizations(this.caller);
     this.keys = new Keys(this.caller);
     this.killSwitch = new KillSwitch(this.caller);
     this.audit = new Audit(this.caller);
-  }
-
-  get baseUrl(): string {
-    return this.caller.transport.baseUrl;
-  }
-
-  /** Any /admin/v1 call, with the client's authentication, errors and retries. */
-  async request<T = unknown>(method: HttpMethod, url: string, init: { body?: unknown; query?: Record<string, QueryValue> } & RequestOptions = {}): Promise<T> {
-    const { body, query, ...options } = init;
-    return this.caller.call<T>(method, url, { body, query }, options);
   }
 }

@@ -1,7 +1,7 @@
 import { GatehouseError } from './errors.ts';
-import { Caller } from './caller.ts';
+import { ClientBase, type Caller } from './caller.ts';
 import type { Paginated } from './pagination.ts';
-import { path, sleep, Transport, type ClientOptions, type HttpMethod, type QueryValue, type RequestOptions } from './transport.ts';
+import { path, sleep, type ClientOptions, type RequestOptions } from './transport.ts';
 import {
   TERMINAL_JOB_STATUSES,
   type ApiKey,
@@ -226,24 +226,19 @@ class WebhookEndpoints {
  * await gh.assertKeyHealthy();
  * ```
  */
-export class Gatehouse {
+export class Gatehouse extends ClientBase {
   readonly projects: Projects;
   readonly jobs: Jobs;
   readonly apiKeys: ApiKeys;
   readonly webhookEndpoints: WebhookEndpoints;
-  private readonly caller: Caller;
 
   constructor(options: GatehouseOptions) {
     if (!options.apiKey) throw new TypeError('Gatehouse: apiKey is required (e.g. process.env.LAYERS_API_KEY)');
-    this.caller = new Caller(new Transport(options, { 'x-api-key': options.apiKey }));
+    super(options, { 'x-api-key': options.apiKey });
     this.projects = new Projects(this.caller);
     this.jobs = new Jobs(this.caller);
     this.apiKeys = new ApiKeys(this.caller);
     this.webhookEndpoints = new WebhookEndpoints(this.caller);
-  }
-
-  get baseUrl(): string {
-    return this.caller.transport.baseUrl;
   }
 
   /** `GET /v1/whoami` (SPEC 3): the key, its organization, tier, credits and switches. */
@@ -270,11 +265,5 @@ export class Gatehouse {
       });
     }
     return me;
-  }
-
-  /** Any /v1 call, with the client's authentication, errors and retries: for routes newer than this client. */
-  async request<T = unknown>(method: HttpMethod, url: string, init: { body?: unknown; query?: Record<string, QueryValue> } & RequestOptions = {}): Promise<T> {
-    const { body, query, ...options } = init;
-    return this.caller.call<T>(method, url, { body, query }, options);
   }
 }

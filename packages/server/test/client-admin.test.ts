@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatehouseAdmin, GatehouseError } from '../src/cli/client.ts';
-import { adminClient, countingFetch, partnerClient, partnerWithKey, startListeningApp, type ListeningApp } from './client-support.ts';
+import { adminClient, countingFetch, partnerClient, partnerWithKey, rejection, startListeningApp, type ListeningApp } from './client-support.ts';
 
 let t: ListeningApp;
 let admin: GatehouseAdmin;
@@ -10,14 +10,6 @@ beforeAll(async () => {
 });
 afterAll(async () => t.close());
 
-const rejection = async (promise: Promise<unknown>): Promise<GatehouseError> => {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(GatehouseError);
-  return error as GatehouseError;
-};
 
 describe('GatehouseAdmin against a real server', () => {
   it('plans: lists the defaults and creates a plan', async () => {

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { Gatehouse, GatehouseAdmin, GatehouseError, TERMINAL_JOB_STATUSES, type Project } from '../src/cli/client.ts';
+import { Gatehouse, GatehouseAdmin, TERMINAL_JOB_STATUSES, type Project } from '../src/cli/client.ts';
 import {
   adminClient,
   countingFetch,
@@ -9,6 +9,7 @@ import {
   operationKey,
   partnerClient,
   partnerWithKey,
+  rejection,
   startListeningApp,
   type ListeningApp,
 } from './client-support.ts';
@@ -44,14 +45,6 @@ afterAll(async () => {
   await new Promise<void>((resolve) => upstream.close(() => resolve()));
 });
 
-const rejection = async (promise: Promise<unknown>): Promise<GatehouseError> => {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(GatehouseError);
-  return error as GatehouseError;
-};
 
 /**
  * The /v1 resource routes are being written on other branches. Each test below runs once its routes are in the

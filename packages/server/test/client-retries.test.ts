@@ -12,6 +12,7 @@ import {
   operationKey,
   partnerClient,
   partnerWithKey,
+  rejection,
   startDroppingProxy,
   startListeningApp,
   type ListeningApp,
@@ -75,14 +76,6 @@ beforeAll(async () => {
 });
 afterAll(async () => t.close());
 
-const rejection = async (promise: Promise<unknown>): Promise<GatehouseError> => {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(GatehouseError);
-  return error as GatehouseError;
-};
 
 const organizationsNamed = async (name: string) => t.deps.store.db.selectFrom('organizations').select('id').where('name', '=', name).execute();
 

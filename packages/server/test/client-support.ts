@@ -1,6 +1,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Gatehouse, GatehouseAdmin, type ClientOptions } from '../src/cli/client.ts';
+import { expect } from 'vitest';
+import { Gatehouse, GatehouseAdmin, GatehouseError, type ClientOptions } from '../src/cli/client.ts';
 import { ADMIN_TOKEN, startTestApp, type TestApp, type TestAppOptions } from './harness.ts';
 
 /** A test app on a real socket at 127.0.0.1, for the client (which speaks HTTP, not inject()). */
@@ -31,6 +32,16 @@ export function countingFetch(): { fetch: typeof globalThis.fetch; calls: Record
       return fetch(input, init);
     },
   };
+}
+
+/** The GatehouseError a call fails with (and a failed expectation if it does not fail with one). */
+export async function rejection(promise: Promise<unknown>): Promise<GatehouseError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(GatehouseError);
+  return error as GatehouseError;
 }
 
 /** Fast backoff so retry tests take milliseconds, not seconds; Retry-After is still honoured as sent. */
