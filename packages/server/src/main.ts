@@ -1,6 +1,7 @@
 import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createDeps } from './deps.ts';
+import { StoreLockedError } from './db/store-lock.ts';
 import { ensureAdminToken, seedDevelopmentOrganization } from './first-start.ts';
 
 /** config → deps → app → listen; SIGTERM closes in the reverse order. Secrets go to stdout once, never to the log. */
@@ -39,6 +40,7 @@ export async function serve(): Promise<void> {
 if (import.meta.url === `file://${process.argv[1]}`) {
   serve().catch((error: unknown) => {
     if (error instanceof ConfigError) console.error(`configuration error: ${error.message}`);
+    else if (error instanceof StoreLockedError) console.error(error.message);
     else console.error(error);
     process.exit(1);
   });

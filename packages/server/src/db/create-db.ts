@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 import { PGlitePool } from './pglite-pool.ts';
+import { acquireStoreLock } from './store-lock.ts';
 
 const INT8_OID = 20;
 // Counts and sums come back as int8; every int8 we use fits a double, so both stores hand out numbers.
@@ -35,9 +36,25 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     return { db, kind: 'postgres', pgPool: pool, close: () => db.destroy() };
   }
   const dataDir = options.dataDir ?? 'memory://';
-  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  const pglite = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => Number(value) } });
+  const inMemory = dataDir.startsWith('memory://');
+  if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  const lock = inMemory ? null : acquireStoreLock(dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => Number(value) } });
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const pool = new PGlitePool(pglite);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) });
-  return { db, kind: 'pglite', pgPool: null, close: () => db.destroy() };
+  return {
+    db,
+    kind: 'pglite',
+    pgPool: null,
+    async close() {
+      await db.destroy();
+      lock?.release();
+    },
+  };
 }

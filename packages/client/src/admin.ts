@@ -1,0 +1,148 @@
+import { ClientBase, type Caller } from './caller.ts';
+import type { Paginated } from './pagination.ts';
+import { path, type ClientOptions, type RequestOptions } from './transport.ts';
+import type {
+  ApiKey,
+  AuditEntry,
+  AuditListParams,
+  CreateApiKeyParams,
+  CreatedApiKey,
+  CreateOrganizationParams,
+  CreatePlanParams,
+  KillSwitchState,
+  Organization,
+  Page,
+  PageParams,
+  Plan,
+  UpdateOrganizationParams,
+} from './types.ts';
+
+export interface GatehouseAdminOptions extends ClientOptions {
+  /** The operator token (SPEC 10.1); sent as X-Admin-Token. */
+  adminToken: string | undefined;
+}
+
+class Plans {
+  constructor(private readonly c: Caller) {}
+
+  async list(options?: RequestOptions): Promise<Plan[]> {
+    return (await this.c.call<{ data: Plan[] }>('GET', '/admin/v1/plans', {}, options)).data;
+  }
+
+  /** Creates the plan, or redefines the plan of that name. */
+  create(params: CreatePlanParams, options?: RequestOptions): Promise<Plan> {
+    return this.c.call('POST', '/admin/v1/plans', { body: params }, options);
+  }
+}
+
+class Organizations {
+  constructor(private readonly c: Caller) {}
+
+  /**
+   * Not repeated after a lost answer: the admin API does not promise Idempotency-Key replay (SPEC 6 scopes
+   * stored answers by partner key), so a retry could create a second organization.
+   */
+  create(params: CreateOrganizationParams, options?: RequestOptions): Promise<Organization> {
+    return this.c.call('POST', '/admin/v1/organizations', { body: params, retryable: false }, options);
+  }
+
+  list(params: PageParams = {}, options?: RequestOptions): Paginated<Organization> {
+    return this.c.list('/admin/v1/organizations', { ...params }, options);
+  }
+
+  page(params: PageParams = {}, options?: RequestOptions): Promise<Page<Organization>> {
+    return this.c.call('GET', '/admin/v1/organizations', { query: { ...params } }, options);
+  }
+
+  get(organizationId: string, options?: RequestOptions): Promise<Organization> {
+    return this.c.call('GET', path`/admin/v1/organizations/${organizationId}`, {}, options);
+  }
+
+  /** Plan, tier, credits, name, and `apiAccessRevoked` both ways. */
+  update(organizationId: string, params: UpdateOrganizationParams, options?: RequestOptions): Promise<Organization> {
+    return this.c.call('PATCH', path`/admin/v1/organizations/${organizationId}`, { body: params }, options);
+  }
+}
+
+class Keys {
+  constructor(private readonly c: Caller) {}
+
+  /** The answer carries the full key in `key`, this once. Not repeated after a lost answer (see organizations.create). */
+  issue(organizationId: string, params: CreateApiKeyParams, options?: RequestOptions): Promise<CreatedApiKey> {
+    return this.c.call('POST', path`/admin/v1/organizations/${organizationId}/keys`, { body: params, retryable: false }, options);
+  }
+
+  list(organizationId: string, params: PageParams = {}, options?: RequestOptions): Paginated<ApiKey> {
+    return this.c.list(path`/admin/v1/organizations/${organizationId}/keys`, { ...params }, options);
+  }
+
+  page(organizationId: string, params: PageParams = {}, options?: RequestOptions): Promise<Page<ApiKey>> {
+    return this.c.call('GET', path`/admin/v1/organizations/${organizationId}/keys`, { query: { ...params } }, options);
+  }
+
+  get(apiKeyId: string, options?: RequestOptions): Promise<ApiKey> {
+    return this.c.call('GET', path`/admin/v1/keys/${apiKeyId}`, {}, options);
+  }
+
+  kill(apiKeyId: string, options?: RequestOptions): Promise<ApiKey> {
+    return this.c.call('POST', path`/admin/v1/keys/${apiKeyId}/kill`, {}, options);
+  }
+
+  unkill(apiKeyId: string, options?: RequestOptions): Promise<ApiKey> {
+    return this.c.call('POST', path`/admin/v1/keys/${apiKeyId}/unkill`, {}, options);
+  }
+
+  revoke(apiKeyId: string, options?: RequestOptions): Promise<ApiKey> {
+    return this.c.call('POST', path`/admin/v1/keys/${apiKeyId}/revoke`, {}, options);
+  }
+
+  /** Kill by the key's public base32 `key_id` (what `gatehouse scan` finds in files), not its UUID. */
+  killByKeyId(keyId: string, options?: RequestOptions): Promise<ApiKey> {
+    return this.c.call('POST', path`/admin/v1/keys/by-key-id/${keyId}/kill`, {}, options);
+  }
+}
+
+class KillSwitch {
+  constructor(private readonly c: Caller) {}
+
+  get(options?: RequestOptions): Promise<KillSwitchState> {
+    return this.c.call('GET', '/admin/v1/kill-switch', {}, options);
+  }
+
+  /** The global kill switch: on, every /v1 call answers 503 KILL_SWITCH, whoami included. */
+  set(enabled: boolean, options?: RequestOptions): Promise<KillSwitchState> {
+    return this.c.call('PUT', '/admin/v1/kill-switch', { body: { enabled } }, options);
+  }
+}
+
+class Audit {
+  constructor(private readonly c: Caller) {}
+
+  /** Newest first, walked page by page. */
+  list(params: AuditListParams = {}, options?: RequestOptions): Paginated<AuditEntry> {
+    return this.c.list('/admin/v1/audit', { ...params }, options);
+  }
+
+  page(params: AuditListParams = {}, options?: RequestOptions): Promise<Page<AuditEntry>> {
+    return this.c.call('GET', '/admin/v1/audit', { query: { ...params } }, options);
+  }
+}
+
+/** The operator client for /admin/v1 (SPEC 10.1); the `gatehouse` CLI is built on it. */
+export class GatehouseAdmin extends ClientBase {
+  readonly plans: Plans;
+  readonly organizations: Organizations;
+  readonly keys: Keys;
+  readonly killSwitch: KillSwitch;
+  readonly audit: Audit;
+
+  constructor(options: GatehouseAdminOptions) {
+    if (!options.adminToken) throw new TypeError('GatehouseAdmin: adminToken is required');
+    super(options, { 'x-admin-token': options.adminToken });
+    this.plans = new Plans(this.caller);
+    this.organizations = new Organizations(this.caller);
+    this.keys = new Keys(this.caller);
+    this.killSwitch = new KillSwitch(this.caller);
+    this.audit = new Audit(this.caller);
+  }
+}

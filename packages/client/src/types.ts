@@ -1,0 +1,282 @@
+/**
+ * Request and response shapes of the Gatehouse API (SPEC 1.2, 3, 8, 10.1). Timestamps are ISO 8601 strings, ids
+ * are UUIDs. A test compares these with the server's OpenAPI document, operation by operation, so they cannot
+ * drift apart unnoticed.
+ */
+
+export type KeyEnv = 'live' | 'test';
+
+/** SPEC 9. */
+export type Scope =
+  | 'projects:read'
+  | 'projects:write'
+  | 'ingest:write'
+  | 'jobs:read'
+  | 'jobs:cancel'
+  | 'keys:read'
+  | 'keys:write'
+  | 'webhooks:read'
+  | 'webhooks:write'
+  | 'influencers:write'
+  | 'audit:read';
+
+/** SPEC 8: every list answers one page and an opaque cursor to the next, or null on the last page. */
+export interface Page<T> {
+  data: T[];
+  nextCursor: string | null;
+}
+
+export interface PageParams {
+  /** 1–100, server default 20. */
+  limit?: number;
+  cursor?: string;
+}
+
+/** SPEC 3. */
+export interface Whoami {
+  organizationId: string;
+  workspaceId: string;
+  organizationName: string;
+  scopes: string[];
+  rateLimitTier: string;
+  killSwitch: boolean;
+  apiAccessRevoked: boolean;
+  apiKeyId: string;
+  creditBalance: number;
+  env: KeyEnv;
+}
+
+/** SPEC 8.1. */
+export interface Project {
+  id: string;
+  organizationId: string;
+  name: string;
+  customerExternalId: string | null;
+  timezone: string;
+  primaryLanguage: string;
+  status: 'active' | 'archived';
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CreateProjectParams {
+  name: string;
+  customerExternalId?: string;
+  /** IANA zone, default `UTC`. */
+  timezone?: string;
+  /** BCP-47 tag, default `en`. */
+  primaryLanguage?: string;
+}
+
+export interface UpdateProjectParams {
+  name?: string;
+  customerExternalId?: string | null;
+  timezone?: string;
+  primaryLanguage?: string;
+}
+
+/** SPEC 8.3: what an ingest job found. Its payload depends on the job kind. */
+export interface ProjectSource {
+  id: string;
+  projectId: string;
+  kind: string;
+  [field: string]: unknown;
+}
+
+/** SPEC 8.4. */
+export interface Influencer {
+  id: string;
+  organizationId: string;
+  projectId: string;
+  name: string;
+  persona: string | null;
+  createdAt: string;
+}
+
+export interface CreateInfluencerParams {
+  name: string;
+  persona?: string;
+}
+
+export type JobKind = 'ingest.appstore' | 'ingest.website' | 'ingest.github' | (string & {});
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+
+/** SPEC 8.2. */
+export interface Job {
+  id: string;
+  projectId: string;
+  kind: JobKind;
+  status: JobStatus;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  creditsCharged: number;
+  result?: unknown;
+  error?: { code: string; message: string } | null;
+}
+
+/** SPEC 8.3: the answer of every ingest call (202). */
+export interface IngestAccepted {
+  jobId: string;
+  status: 'queued';
+  kind: JobKind;
+  projectId: string;
+}
+
+export interface IngestAppstoreParams {
+  iosBundleId?: string;
+  androidPackageName?: string;
+}
+
+export interface IngestWebsiteParams {
+  url: string;
+  /** Same-origin pages to read, default 5. */
+  maxPages?: number;
+}
+
+export interface IngestGithubParams {
+  /** `owner/name`. */
+  repo: string;
+}
+
+/** SPEC 1.2: a key as listed; never its secret. */
+export interface ApiKey {
+  id: string;
+  keyId: string;
+  /** `<prefix>_<env>_<key_id>`: safe to log and show. */
+  displayPrefix: string;
+  organizationId: string;
+  name: string;
+  env: KeyEnv;
+  scopes: string[];
+  status: 'active' | 'revoked';
+  killSwitch: boolean;
+  expiresAt: string | null;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** The response that creates a key is the only one that carries the full key. */
+export interface CreatedApiKey extends ApiKey {
+  key: string;
+}
+
+export interface CreateApiKeyParams {
+  name: string;
+  env?: KeyEnv;
+  /** Empty or absent: full organization access. */
+  scopes?: Scope[];
+  expiresAt?: string | null;
+}
+
+export interface RollApiKeyParams {
+  /** How long the old key keeps working; default 86400, at most 7 days. */
+  overlapSeconds?: number;
+}
+
+export type WebhookEvent = 'job.succeeded' | 'job.failed' | 'job.canceled' | 'test.ping' | (string & {});
+
+/** SPEC 8.6. */
+export interface WebhookEndpoint {
+  id: string;
+  organizationId: string;
+  url: string;
+  events: WebhookEvent[];
+  createdAt: string;
+}
+
+/** Shown once, in the response that creates the endpoint. */
+export interface CreatedWebhookEndpoint extends WebhookEndpoint {
+  secret: string;
+}
+
+export interface CreateWebhookEndpointParams {
+  url: string;
+  events: WebhookEvent[];
+}
+
+/** The outcome of one signed delivery to an endpoint. */
+export interface WebhookDelivery {
+  id: string;
+  endpointId: string;
+  event: WebhookEvent;
+  status: string;
+  attempts: number;
+  responseStatus: number | null;
+  createdAt: string;
+  [field: string]: unknown;
+}
+
+/** The outcome of `POST /v1/webhook-endpoints/:id/test`. */
+export interface WebhookTestResult {
+  [field: string]: unknown;
+}
+
+// ── Admin API (SPEC 10.1) ──
+
+export interface Plan {
+  id: string;
+  name: string;
+  rank: number;
+  features: string[];
+}
+
+export interface CreatePlanParams {
+  name: string;
+  rank: number;
+  /** `api_access` lets the plan's organizations use /v1. */
+  features: string[];
+}
+
+export interface Organization {
+  id: string;
+  name: string;
+  plan: string | null;
+  rateLimitTier: string;
+  creditBalance: number;
+  apiAccessRevoked: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CreateOrganizationParams {
+  name: string;
+  /** A plan name; null or absent: no plan (every /v1 call answers 402). */
+  plan?: string | null;
+  rateLimitTier?: string;
+  creditBalance?: number;
+}
+
+export interface UpdateOrganizationParams {
+  name?: string;
+  plan?: string | null;
+  rateLimitTier?: string;
+  creditBalance?: number;
+  apiAccessRevoked?: boolean;
+}
+
+export interface KillSwitchState {
+  enabled: boolean;
+}
+
+export interface AuditEntry {
+  id: string;
+  occurredAt: string;
+  organizationId: string | null;
+  apiKeyId: string | null;
+  /** `key:<apiKeyId>` for partner calls, `admin` for operator calls. */
+  actor: string;
+  action: string;
+  targetType: string | null;
+  targetId: string | null;
+  requestId: string | null;
+  status: number | null;
+}
+
+export interface AuditListParams extends PageParams {
+  organizationId?: string;
+  apiKeyId?: string;
+  action?: string;
+}
