@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createStore } from '../src/db/create-db.ts';
 import { STORE_LOCK_FILE } from '../src/db/store-lock.ts';
-import { adminClient, startListeningApp, type ListeningApp } from './client-support.ts';
+import { adminClient, partnerWithKey, startListeningApp, type ListeningApp } from './client-support.ts';
 import { ADMIN_TOKEN, createTestStore, usingPostgres } from './harness.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -257,4 +257,32 @@ describe.skipIf(usingPostgres)('gatehouse serve (embedded store, first start)', 
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 180_000);
+});
+
+describe('gatehouse scan', { timeout: 180_000 }, () => {
+  it('finds the leaked key without printing its secret, exits 1, and --kill flips its switch through the admin API', async () => {
+    const admin = adminClient(t.baseUrl);
+    const { key } = await partnerWithKey(admin);
+    const secret = key.key.slice(key.displayPrefix.length + 1);
+    const tree = mkdtempSync(join(tmpdir(), 'gatehouse-scan-'));
+    try {
+      writeFileSync(join(tree, 'clean.txt'), 'nothing to see\n');
+      const clean = await gatehouse(['scan', tree], remote);
+      expect(clean.code).toBe(0);
+
+      writeFileSync(join(tree, 'config.js'), `module.exports = {\n  apiKey: "${key.key}",\n};\n`);
+      const found = await gatehouse(['scan', tree], remote);
+      expect(found.code).toBe(1);
+      expect(found.stdout).toMatch(new RegExp(`config\\.js:2:\\d+ ${key.displayPrefix}$`, 'm'));
+      expect(found.stdout + found.stderr).not.toContain(secret);
+      expect((await admin.keys.get(key.id)).killSwitch).toBe(false);
+
+      const killed = await gatehouse(['scan', '--kill', tree], remote);
+      expect(killed.code).toBe(1);
+      expect(killed.stdout + killed.stderr).not.toContain(secret);
+      expect((await admin.keys.get(key.id)).killSwitch).toBe(true);
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+    }
+  });
 });

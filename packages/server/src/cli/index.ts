@@ -8,6 +8,7 @@ import { registerKillSwitchCommands } from './kill-switch.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerOrgCommands } from './orgs.ts';
 import { registerPlanCommands } from './plans.ts';
+import { registerScanCommand } from './scan.ts';
 import { registerServeCommand } from './serve.ts';
 import { registerWhoamiCommand } from './whoami.ts';
 
@@ -54,12 +55,7 @@ export function buildProgram(io: CliIo, status: { code: number }): Command {
   registerKillSwitchCommands(program, run);
   registerAuditCommands(program, run);
 
-  // ── scan (SPEC 10.2) ─────────────────────────────────────────────────────────────────────────────────────
-  // Written on another branch in ./scan.ts as `scanCommand(paths, options)`, which returns an exit status.
-  // Register it here, e.g.:
-  //   program.command('scan').argument('<paths...>').option('--kill', ...)
-  //     .action(run(async (context, ...paths) => scanCommand(paths, { ...context.options(), admin: () => context.admin() })));
-  // ─────────────────────────────────────────────────────────────────────────────────────────────────────────
+  registerScanCommand(program, run);
 
   return program;
 }

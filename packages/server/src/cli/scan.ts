@@ -1,5 +1,8 @@
+import type { Command } from 'commander';
 import { findKeysInFile } from '../scanner/find-keys.ts';
 import { walkTextFiles } from '../scanner/walk.ts';
+import { GatehouseError } from './client.ts';
+import type { Run } from './context.ts';
 
 /** What the operator's kill of one leaked key came to; anything else is thrown and reported as a failure. */
 export type KillOutcome = 'killed' | 'not_found';
@@ -77,4 +80,35 @@ export async function scanCommand(paths: string[], options: ScanCommandOptions):
     return 1;
   }
   return unreadable > 0 ? 2 : 0;
+}
+
+/** `gatehouse scan [paths...] [--kill]`: the walk is local; --kill goes through the admin API by key_id. */
+export function registerScanCommand(program: Command, run: Run): void {
+  program
+    .command('scan')
+    .description('find keys of this deployment in files (checksum-verified, never printing a secret); exit status 1 when any is found')
+    .argument('[paths...]', 'files or directories to scan (default: the current directory)')
+    .option('--kill', "flip the kill switch of every key found, through the admin API")
+    .option('--prefix <prefix>', 'key prefix (default: GATEHOUSE_KEY_PREFIX, then lp)')
+    .action(
+      run(async (context, ...paths) => {
+        const { kill, prefix } = context.options<{ kill?: boolean; prefix?: string }>();
+        const killKey = async (displayPrefix: string): Promise<KillOutcome> => {
+          try {
+            await context.admin().keys.killByKeyId(keyIdOfDisplayPrefix(displayPrefix));
+            return 'killed';
+          } catch (error) {
+            if (error instanceof GatehouseError && error.status === 404) return 'not_found';
+            throw error;
+          }
+        };
+        return scanCommand(paths, {
+          kill: kill === true,
+          prefix: prefix ?? (context.io.env.GATEHOUSE_KEY_PREFIX || 'lp'),
+          killKey: kill ? killKey : undefined,
+          out: context.io.stdout,
+          err: context.io.stderr,
+        });
+      }),
+    );
 }
