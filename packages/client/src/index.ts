@@ -1,1 +1,2 @@
 export {};
+export { verifyWebhook, WebhookVerificationError, type VerifyWebhookOptions, type VerifiedWebhook, type WebhookEvent } from './webhooks.ts';
