@@ -11,6 +11,8 @@ import type { JobRunner } from './jobs/runner.ts';
 import { SecretHasher } from './keys/hashing.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createDeliveryWorker } from './webhooks/index.ts';
+import type { DeliveryWorker } from './webhooks/worker.ts';
 
 /** Everything the app needs, built in one place (DESIGN: wire dependencies once, build the app apart from listening). */
 export interface Deps {
@@ -25,6 +27,8 @@ export interface Deps {
   usage: UsageRecorder;
   /** The job runner; `onJobFinished` is the hook for terminal job events. */
   jobs: JobRunner;
+  /** Webhook deliveries (SPEC 8.6). */
+  webhooks: DeliveryWorker;
   now: () => number;
   /** Closes, in reverse order of creation, everything opened here (a store passed in stays open). */
   close(): Promise<void>;
@@ -60,6 +64,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   usage.start();
   const jobs = createJobRunner({ config, store, logger, metrics, bus });
   jobs.start();
+  const webhooks = createDeliveryWorker({ config, store, logger, metrics });
+  // The events themselves are enqueued by the jobs table's trigger; this only spares them the wait for the next poll.
+  jobs.onJobFinished(() => webhooks.nudge());
+  webhooks.start();
 
   return {
     config,
@@ -72,8 +80,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     globalSwitch,
     usage,
     jobs,
+    webhooks,
     now,
     async close() {
+      await webhooks.stop();
       await jobs.stop();
       globalSwitch.stop();
       verifier.close();
