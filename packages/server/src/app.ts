@@ -13,6 +13,7 @@ import { registerWhoami } from './http/routes/whoami.ts';
 import { validatorCompiler } from './http/validation.ts';
 import { registerJobsFeature } from './jobs/index.ts';
 import { maskKeys } from './observability/logger.ts';
+import { registerWebhooksFeature } from './webhooks/index.ts';
 import './http/route-config.ts';
 
 /** Request ids: a per-process random part and a counter, cheaper than a UUID per request and still unique. */
@@ -101,6 +102,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   registerWhoami(app);
   registerJobsFeature(app, deps);
   registerApiKeyRoutes(app, deps);
+  registerWebhooksFeature(app, deps);
   await registerAdminApi(app, deps);
   options.extraRoutes?.(app);
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { DeliveryWorkerSettings } from './webhooks/worker.ts';
 
 export type EndpointClass = 'read-light' | 'write-light' | 'long-running';
 export const ENDPOINT_CLASSES: readonly EndpointClass[] = ['read-light', 'write-light', 'long-running'];
@@ -32,6 +33,8 @@ export interface Config {
   upstreams: { appstoreLookupUrl: string; playstoreUrl: string; githubApiUrl: string; allowPrivate: boolean; timeoutMs?: number };
   /** Job runner tuning; anything absent takes the runner's default (src/jobs/runner.ts). */
   jobs?: { concurrency?: number; leaseMs?: number; pollMs?: number; startDelayMs?: number };
+  /** Webhook delivery tuning; anything absent takes the worker's default (src/webhooks/worker.ts). */
+  webhooks?: Partial<DeliveryWorkerSettings>;
 }
 
 export class ConfigError extends Error {}
@@ -128,6 +131,10 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
       leaseMs: intFrom(env, 'GATEHOUSE_JOB_LEASE_MS', 30_000, 1_000, 3_600_000),
       pollMs: intFrom(env, 'GATEHOUSE_JOB_POLL_MS', 1_000, 50, 60_000),
       startDelayMs: intFrom(env, 'GATEHOUSE_JOB_START_DELAY_MS', 1_000, 0, 60_000),
+    },
+    webhooks: {
+      concurrency: intFrom(env, 'GATEHOUSE_WEBHOOK_CONCURRENCY', 8, 0, 256),
+      timeoutMs: intFrom(env, 'GATEHOUSE_WEBHOOK_TIMEOUT_MS', 15_000, 1_000, 60_000),
     },
   };
 }

@@ -14,6 +14,8 @@ import { createRateLimiter } from './limits/create-limiter.ts';
 import type { RateLimiter } from './limits/limiter.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createDeliveryWorker } from './webhooks/index.ts';
+import type { DeliveryWorker } from './webhooks/worker.ts';
 
 /** Everything the app needs, built in one place (DESIGN: wire dependencies once, build the app apart from listening). */
 export interface Deps {
@@ -29,6 +31,8 @@ export interface Deps {
   /** The job runner; `onJobFinished` is the hook for terminal job events. */
   jobs: JobRunner;
   limiter: RateLimiter;
+  /** Webhook deliveries (SPEC 8.6). */
+  webhooks: DeliveryWorker;
   now: () => number;
   /** Closes, in reverse order of creation, everything opened here (a store passed in stays open). */
   close(): Promise<void>;
@@ -78,6 +82,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     keyPrefix: overrides.rateLimitKeyPrefix,
     onSharedChange: (shared) => metrics.limiterBackend.set(shared ? 1 : 0),
   });
+  const webhooks = createDeliveryWorker({ config, store, logger, metrics });
+  // The events themselves are enqueued by the jobs table's trigger; this only spares them the wait for the next poll.
+  jobs.onJobFinished(() => webhooks.nudge());
+  webhooks.start();
 
   return {
     config,
@@ -91,8 +99,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     usage,
     jobs,
     limiter,
+    webhooks,
     now,
     async close() {
+      await webhooks.stop();
       await jobs.stop();
       await limiter.close();
       globalSwitch.stop();

@@ -137,8 +137,51 @@ export interface JobTables {
   project_sources: ProjectSourcesTable;
 }
 
+export type WebhookDeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+export interface WebhookEndpointsTable {
+  id: Generated<string>;
+  organization_id: string;
+  url: string;
+  events: string[];
+  secret: string;
+  enabled: Generated<boolean>;
+  failing_since: Timestamp | null;
+  disabled_at: Timestamp | null;
+  disabled_reason: string | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<string>;
+  organization_id: string;
+  endpoint_id: string;
+  webhook_id: string;
+  event_type: string;
+  job_id: string | null;
+  occurred_at: Timestamp;
+  body: string | null;
+  status: Generated<WebhookDeliveryStatus>;
+  attempts: Generated<number>;
+  next_attempt_at: Timestamp | null;
+  lease_token: string | null;
+  lease_expires_at: Timestamp | null;
+  last_status_code: number | null;
+  last_error: ColumnType<{ code: string; message: string } | null, string | null | undefined, string | null>;
+  last_attempt_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  completed_at: Timestamp | null;
+}
+
+export interface WebhookTables {
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+}
+
 /** Every feature adds its tables here as one more interface in the `extends` list. */
-export interface Database extends CoreTables, ProjectTables, JobTables {}
+export interface Database extends CoreTables, ProjectTables, JobTables, WebhookTables {}
 
 export type Plan = Selectable<PlansTable>;
 export type Organization = Selectable<OrganizationsTable>;
@@ -150,3 +193,5 @@ export type Project = Selectable<ProjectsTable>;
 export type Influencer = Selectable<InfluencersTable>;
 export type JobRow = Selectable<JobsTable>;
 export type ProjectSource = Selectable<ProjectSourcesTable>;
+export type WebhookEndpoint = Selectable<WebhookEndpointsTable>;
+export type WebhookDelivery = Selectable<WebhookDeliveriesTable>;

@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as core from './0001_core.ts';
 import * as projects from './0002_projects.ts';
 import * as jobs from './0004_jobs.ts';
+import * as webhooks from './0006_webhooks.ts';
 
 /** Every migration, in order. Names sort in the order they run; add new ones at the end. */
 export const migrations: Record<string, Migration> = {
   '0001_core': core,
   '0002_projects': projects,
   '0004_jobs': jobs,
+  '0006_webhooks': webhooks,
 };

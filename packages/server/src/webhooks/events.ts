@@ -1,0 +1,19 @@
+import type { JobRow } from '../db/schema.ts';
+import { presentJob } from '../jobs/present.ts';
+
+/** The events an endpoint can subscribe to; the trigger in migration 0006 names them `job.<final status>`. */
+export const JOB_EVENT_TYPES = ['job.succeeded', 'job.failed', 'job.canceled'] as const;
+export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
+/** Sent only by POST /v1/webhook-endpoints/:id/test; nobody subscribes to it. */
+export const TEST_EVENT_TYPE = 'test.ping';
+
+/** Standard Webhooks payload: `type`, `timestamp` (when the event happened, not the attempt) and `data`. */
+export function eventBody(type: string, occurredAt: Date, data: unknown): string {
+  return JSON.stringify({ type, timestamp: occurredAt.toISOString(), data });
+}
+
+/** A job event carries the job exactly as GET /v1/jobs/:jobId shows it. */
+export const jobEventBody = (type: string, occurredAt: Date, job: JobRow): string => eventBody(type, occurredAt, presentJob(job));
+
+export const pingBody = (endpointId: string, occurredAt: Date): string =>
+  eventBody(TEST_EVENT_TYPE, occurredAt, { webhookEndpointId: endpointId, message: 'This is a test event from Gatehouse.' });
