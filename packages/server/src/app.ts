@@ -1,10 +1,12 @@
 import swagger from '@fastify/swagger';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { registerAdminApi } from './admin/index.ts';
 import { installKeyPipeline } from './auth/pipeline.ts';
 import type { Deps } from './deps.ts';
 import { installAudit } from './http/audit.ts';
+import { installIdempotency, type IdempotencyOptions } from './idempotency/plugin.ts';
+import { registerProjectRoutes } from './projects/routes.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { errorBody } from './http/errors.ts';
 import { registerOperations } from './http/routes/operations.ts';
@@ -23,6 +25,10 @@ function requestIds(): () => string {
 export interface BuildOptions {
   /** Extra routes, for tests that need a route shape the product does not have. */
   extraRoutes?: (app: FastifyInstance) => void;
+  /** Sees every route as it is registered (the route suite uses it to find /v1 routes it does not cover). */
+  onRoute?: (route: RouteOptions) => void;
+  /** Idempotency timings, for tests that cannot wait out a lease or a sweep. */
+  idempotency?: Partial<IdempotencyOptions>;
 }
 
 /** The Fastify instance, without listening (tests drive it through inject() or a socket of their own). */
@@ -76,6 +82,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     }
   });
 
+  if (options.onRoute) app.addHook('onRoute', options.onRoute);
   installErrorHandling(app);
   await app.register(swagger, {
     openapi: {
@@ -95,8 +102,10 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
 
   await installKeyPipeline(app, deps);
   installAudit(app, deps);
+  installIdempotency(app, deps, options.idempotency);
   registerOperations(app, deps);
   registerWhoami(app);
+  registerProjectRoutes(app, deps);
   await registerAdminApi(app, deps);
   options.extraRoutes?.(app);
 

@@ -94,9 +94,32 @@ export interface ProjectTables {
   influencers: InfluencersTable;
 }
 
+export interface IdempotencyKeysTable {
+  api_key_id: string;
+  method: string;
+  path: string;
+  idempotency_key: string;
+  /** SHA-256 of the canonical request body. */
+  fingerprint: string;
+  state: 'running' | 'done';
+  owner: string | null;
+  locked_until: Timestamp | null;
+  /** The request that ran (its answer's X-Request-Id). */
+  request_id: string;
+  response_status: number | null;
+  response_content_type: string | null;
+  response_body: ColumnType<Uint8Array | null, Uint8Array | null, Uint8Array | null>;
+  audit_target: ColumnType<{ type: string; id: string; organizationId?: string } | null, string | null, string | null>;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface IdempotencyTables {
+  idempotency_keys: IdempotencyKeysTable;
+}
+
 /** Every feature adds its tables here as one more interface in the `extends` list. */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the extends list grows with each feature
-export interface Database extends CoreTables, ProjectTables {}
+export interface Database extends CoreTables, ProjectTables, IdempotencyTables {}
 
 export type Plan = Selectable<PlansTable>;
 export type Organization = Selectable<OrganizationsTable>;
@@ -106,3 +129,4 @@ export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type AuditEntry = Selectable<AuditEntriesTable>;
 export type Project = Selectable<ProjectsTable>;
 export type Influencer = Selectable<InfluencersTable>;
+export type IdempotencyEntry = Selectable<IdempotencyKeysTable>;

@@ -1,9 +1,11 @@
 import type { Migration } from 'kysely';
 import * as core from './0001_core.ts';
 import * as projects from './0002_projects.ts';
+import * as idempotency from './0003_idempotency.ts';
 
 /** Every migration, in order. Names sort in the order they run; add new ones at the end. */
 export const migrations: Record<string, Migration> = {
   '0001_core': core,
   '0002_projects': projects,
+  '0003_idempotency': idempotency,
 };
