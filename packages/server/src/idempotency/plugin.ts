@@ -42,7 +42,7 @@ interface Run {
 }
 
 const HEADER = 'idempotency-key';
-/** Claim attempts when the entry vanishes between the claim and the read (its run failed with a 5xx, or a sweep). */
+/** Read-and-claim rounds before answering 409: each lost claim means another request took the key in between. */
 const CLAIM_ATTEMPTS = 3;
 
 const pathOf = (url: string): string => {
@@ -88,9 +88,11 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
   const replay = (request: FastifyRequest, reply: FastifyReply, entry: IdempotencyEntry) => {
     if (entry.audit_target) request.auditTarget = entry.audit_target;
     request.auditDetails = { idempotentReplayOf: entry.request_id };
-    request.log.debug({ replayOf: entry.request_id }, 'idempotent replay');
+    // The answer carries the original request's id; this line ties the replay's own id to it.
+    request.log.info({ replayOf: entry.request_id }, 'idempotent replay');
     const body = entry.response_body ?? new Uint8Array();
-    // The stored answer is the original request's, byte for byte; its X-Request-Id is the one its envelope names.
+    // The stored answer is the original request's, byte for byte, so its X-Request-Id is the original's too: the
+    // one an error envelope in it names (SPEC 4).
     reply.code(entry.response_status ?? 200).header('idempotent-replayed', 'true').header('x-request-id', entry.request_id);
     if (entry.response_content_type) reply.header('content-type', entry.response_content_type);
     return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
@@ -110,8 +112,17 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
     if (typeof key !== 'string') return;
     const scope: IdempotencyScope = { apiKeyId: request.principal!.apiKeyId, method: request.method, path: pathOf(request.url), key };
     const fingerprint = requestFingerprint(request.body);
+    // Read first: a replay or a refusal then costs one read and no write. Only a request that may run writes,
+    // and the claim statement arbitrates between those.
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
       const now = deps.now();
+      const entry = await findIdempotencyEntry(db, scope);
+      const outcome = outcomeFor(entry, fingerprint, new Date(now));
+      if (outcome === 'reused') {
+        throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body.');
+      }
+      if (outcome === 'replay') return replay(request, reply, entry!);
+      if (outcome === 'in_progress') break;
       const owner = randomUUID();
       const claimed = await claimIdempotencyKey(db, {
         ...scope,
@@ -123,17 +134,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
         expiresAt: new Date(now + options.ttlMs),
       });
       if (claimed) return startRun(request, scope, owner);
-      const entry = await findIdempotencyEntry(db, scope);
-      if (!entry) continue;
-      switch (outcomeFor(entry, fingerprint)) {
-        case 'reused':
-          throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body.');
-        case 'in_progress':
-          break;
-        case 'replay':
-          return replay(request, reply, entry);
-      }
-      break;
+      // Another request claimed the key between the read and the claim: read again to see what it left.
     }
     throw new ApiError(
       'CONFLICT',

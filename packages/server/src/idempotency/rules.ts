@@ -24,13 +24,22 @@ export function requestFingerprint(body: unknown): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-export type ExistingEntryOutcome = 'replay' | 'reused' | 'in_progress';
+export type EntryOutcome = 'claim' | 'replay' | 'reused' | 'in_progress';
 
 /**
- * What a request that did not win the claim gets, from the entry that did. A different body is refused whatever
- * the state of the first request: the key names one request, and this is not it.
+ * What a request gets from the entry its key already has, if any. `claim` means "try to run": the claim
+ * statement then decides, with the same conditions, which of several such requests actually runs.
+ * A different body is refused while the entry lives, whatever the state of the first request: the key names one
+ * request, and this is not it. A running entry whose lease ran out (its instance died) may be taken over by the
+ * same request only.
  */
-export function outcomeFor(entry: Pick<IdempotencyEntry, 'fingerprint' | 'state'>, fingerprint: string): ExistingEntryOutcome {
+export function outcomeFor(
+  entry: Pick<IdempotencyEntry, 'fingerprint' | 'state' | 'locked_until' | 'expires_at'> | undefined,
+  fingerprint: string,
+  now: Date,
+): EntryOutcome {
+  if (!entry || entry.expires_at <= now) return 'claim';
   if (entry.fingerprint !== fingerprint) return 'reused';
-  return entry.state === 'done' ? 'replay' : 'in_progress';
+  if (entry.state === 'done') return 'replay';
+  return entry.locked_until !== null && entry.locked_until <= now ? 'claim' : 'in_progress';
 }
