@@ -5,14 +5,14 @@ import { registerAdminApi } from './admin/index.ts';
 import { installKeyPipeline } from './auth/pipeline.ts';
 import type { Deps } from './deps.ts';
 import { installAudit } from './http/audit.ts';
-import { installIdempotency, type IdempotencyOptions } from './idempotency/plugin.ts';
-import { registerProjectRoutes } from './projects/routes.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { errorBody } from './http/errors.ts';
 import { registerOperations } from './http/routes/operations.ts';
 import { registerWhoami } from './http/routes/whoami.ts';
 import { validatorCompiler } from './http/validation.ts';
+import { installIdempotency, type IdempotencyOptions } from './idempotency/plugin.ts';
 import { maskKeys } from './observability/logger.ts';
+import { registerProjectRoutes } from './projects/routes.ts';
 import './http/route-config.ts';
 
 /** Request ids: a per-process random part and a counter, cheaper than a UUID per request and still unique. */

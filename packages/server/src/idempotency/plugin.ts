@@ -70,8 +70,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
 
   const startRun = (request: FastifyRequest, scope: IdempotencyScope, owner: string) => {
     const started = Date.now();
-    const run: Run = { scope, owner, settled: false, heartbeat: undefined as unknown as NodeJS.Timeout };
-    run.heartbeat = setInterval(() => {
+    const heartbeat = setInterval(() => {
       if (run.settled) return;
       if (Date.now() - started > options.maxRunMs) return settle(run);
       renewIdempotencyLease(db, scope, owner, new Date(deps.now() + options.leaseMs)).then(
@@ -81,6 +80,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
         (error: unknown) => request.log.warn({ err: error }, 'idempotency lease renewal failed'),
       );
     }, options.heartbeatMs);
+    const run: Run = { scope, owner, settled: false, heartbeat };
     run.heartbeat.unref();
     runs.set(request, run);
   };
