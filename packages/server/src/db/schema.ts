@@ -180,8 +180,32 @@ export interface WebhookTables {
   webhook_deliveries: WebhookDeliveriesTable;
 }
 
+export interface IdempotencyKeysTable {
+  api_key_id: string;
+  method: string;
+  path: string;
+  idempotency_key: string;
+  /** SHA-256 of the canonical request body. */
+  fingerprint: string;
+  state: 'running' | 'done';
+  owner: string | null;
+  locked_until: Timestamp | null;
+  /** The request that ran (its answer's X-Request-Id). */
+  request_id: string;
+  response_status: number | null;
+  response_content_type: string | null;
+  response_body: ColumnType<Uint8Array | null, Uint8Array | null, Uint8Array | null>;
+  audit_target: ColumnType<{ type: string; id: string; organizationId?: string } | null, string | null, string | null>;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
+export interface IdempotencyTables {
+  idempotency_keys: IdempotencyKeysTable;
+}
+
 /** Every feature adds its tables here as one more interface in the `extends` list. */
-export interface Database extends CoreTables, ProjectTables, JobTables, WebhookTables {}
+export interface Database extends CoreTables, ProjectTables, IdempotencyTables, JobTables, WebhookTables {}
 
 export type Plan = Selectable<PlansTable>;
 export type Organization = Selectable<OrganizationsTable>;
@@ -195,3 +219,4 @@ export type JobRow = Selectable<JobsTable>;
 export type ProjectSource = Selectable<ProjectSourcesTable>;
 export type WebhookEndpoint = Selectable<WebhookEndpointsTable>;
 export type WebhookDelivery = Selectable<WebhookDeliveriesTable>;
+export type IdempotencyEntry = Selectable<IdempotencyKeysTable>;

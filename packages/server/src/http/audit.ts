@@ -23,6 +23,7 @@ export function installAudit(app: FastifyInstance, deps: Deps): void {
         targetId: target?.id ?? (typeof paramsId === 'string' ? paramsId : null),
         requestId: request.id,
         status: reply.statusCode,
+        details: request.auditDetails ?? null,
       });
     } catch (error) {
       request.log.error({ err: error, action }, 'audit entry could not be written');

@@ -35,12 +35,19 @@ declare module 'fastify' {
     reportsSwitches?: boolean;
     /** The audit action this route records (SPEC 10.3); set on every mutation and every admin route. */
     audit?: string;
+    /**
+     * `false` takes a POST out of Idempotency-Key replay (SPEC 6). Only for answers that must not be kept, such as
+     * one that shows a secret once: a replay would need the secret stored in plain text.
+     */
+    idempotency?: false;
   }
   interface FastifyRequest {
     /** The authenticated key, set by the pipeline on every /v1 route. */
     principal?: KeyState;
     /** What a mutation acted on, for its audit entry. */
     auditTarget?: AuditTarget;
+    /** Extra facts for the audit entry (for example, that the answer was an idempotent replay). */
+    auditDetails?: Record<string, unknown>;
     /** Set by the admin authentication hook. */
     adminActor?: string;
   }

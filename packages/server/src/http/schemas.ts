@@ -2,7 +2,9 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { SCOPES } from './route-config.ts';
 
 /** Shared request and response pieces, so every route spells them alike (and the OpenAPI document does too). */
-export const Uuid = Type.String({ format: 'uuid' });
+// ajv's `uuid` format also accepts a `urn:uuid:` prefix, which PostgreSQL's uuid type refuses: the pattern keeps
+// such ids a 422 instead of a database error.
+export const Uuid = Type.String({ format: 'uuid', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
 export const IdParams = Type.Object({ id: Uuid });
 export const ScopeName = Type.Union(SCOPES.map((scope) => Type.Literal(scope)));
 export const KeyEnvName = Type.Union([Type.Literal('live'), Type.Literal('test')]);

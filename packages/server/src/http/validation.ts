@@ -4,6 +4,7 @@ import formats from 'ajv-formats';
 // ajv-formats is CommonJS; its default export arrives wrapped under NodeNext resolution.
 const addFormats = formats as unknown as { default: (ajv: Ajv) => Ajv };
 import type { FastifySchemaCompiler } from 'fastify';
+import { LOCALE_FORMATS } from './locale-formats.ts';
 
 /**
  * Bodies are validated strictly (a number is not a string, unknown fields are refused); query strings and
@@ -12,6 +13,7 @@ import type { FastifySchemaCompiler } from 'fastify';
 function buildAjv(coerceTypes: boolean): Ajv {
   const ajv = new Ajv({ allErrors: true, removeAdditional: false, useDefaults: true, coerceTypes, strict: false });
   addFormats.default(ajv);
+  for (const [name, { validate }] of Object.entries(LOCALE_FORMATS)) ajv.addFormat(name, { type: 'string', validate });
   return ajv;
 }
 
@@ -40,7 +42,7 @@ export function issuesFrom(errors: ErrorObject[], part: string | undefined): Val
         ? 'is not a known field'
         : error.keyword === 'required'
           ? 'is required'
-          : (error.message ?? 'is not valid');
+          : ((error.keyword === 'format' && LOCALE_FORMATS[String(params.format)]?.message) || (error.message ?? 'is not valid'));
     return { path: [prefix, ...segments].join('.'), message };
   });
 }

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as core from './0001_core.ts';
 import * as projects from './0002_projects.ts';
+import * as idempotency from './0003_idempotency.ts';
 import * as jobs from './0004_jobs.ts';
 import * as webhooks from './0006_webhooks.ts';
 
@@ -8,6 +9,7 @@ import * as webhooks from './0006_webhooks.ts';
 export const migrations: Record<string, Migration> = {
   '0001_core': core,
   '0002_projects': projects,
+  '0003_idempotency': idempotency,
   '0004_jobs': jobs,
   '0006_webhooks': webhooks,
 };

@@ -1,0 +1,91 @@
+import { sql, type Insertable, type Kysely, type Updateable } from 'kysely';
+import type { Database, Influencer, Project, ProjectsTable } from '../db/schema.ts';
+
+type Db = Kysely<Database>;
+
+/**
+ * Organization and id together, in the query itself: another organization's project is indistinguishable from a
+ * missing one. Other features (ingest jobs) look projects up through this.
+ */
+export const findProjectForOrganization = (db: Db, organizationId: string, id: string): Promise<Project | undefined> =>
+  db.selectFrom('projects').selectAll().where('organization_id', '=', organizationId).where('id', '=', id).executeTakeFirst();
+
+export const findProjectByCustomerExternalId = (db: Db, organizationId: string, customerExternalId: string): Promise<Project | undefined> =>
+  db
+    .selectFrom('projects')
+    .selectAll()
+    .where('organization_id', '=', organizationId)
+    .where('customer_external_id', '=', customerExternalId)
+    .executeTakeFirst();
+
+/**
+ * Inserts unless the organization already has a project with this customerExternalId; the unique index decides
+ * between concurrent creates. Returns undefined when the row already existed.
+ */
+export const insertProjectUnlessExternalIdTaken = (db: Db, project: Insertable<ProjectsTable>): Promise<Project | undefined> =>
+  db
+    .insertInto('projects')
+    .values(project)
+    .onConflict((conflict) => conflict.columns(['organization_id', 'customer_external_id']).where('customer_external_id', 'is not', null).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+
+/** Newest first; `after` is the (created_at, id) of the last row of the previous page. (created_at, id) never changes, so a walk sees each row once. */
+export const listProjects = (db: Db, organizationId: string, limit: number, after?: { createdAt: Date; id: string }): Promise<Project[]> => {
+  let query = db.selectFrom('projects').selectAll().where('organization_id', '=', organizationId);
+  if (after) {
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
+    );
+  }
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+};
+
+export type ProjectChanges = Pick<Updateable<ProjectsTable>, 'name' | 'customer_external_id' | 'timezone' | 'primary_language'>;
+
+export const updateProject = (db: Db, organizationId: string, id: string, changes: ProjectChanges): Promise<Project | undefined> =>
+  db
+    .updateTable('projects')
+    .set({ ...changes, updated_at: sql<Date>`clock_timestamp()` })
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+
+/** Archives an active project; undefined when there is no active project of that organization with this id. */
+export const archiveActiveProject = (db: Db, organizationId: string, id: string): Promise<Project | undefined> =>
+  db
+    .updateTable('projects')
+    .set({ status: 'archived', updated_at: sql<Date>`clock_timestamp()` })
+    .where('organization_id', '=', organizationId)
+    .where('id', '=', id)
+    .where('status', '=', 'active')
+    .returningAll()
+    .executeTakeFirst();
+
+/**
+ * One statement: the influencer is inserted only if the project belongs to the organization and is active at that
+ * moment, so an archive racing with it cannot leave an influencer under an archived project.
+ */
+export const insertInfluencerIntoActiveProject = (
+  db: Db,
+  influencer: { organizationId: string; projectId: string; name: string; persona: string | null },
+): Promise<Influencer | undefined> =>
+  db
+    .insertInto('influencers')
+    .columns(['organization_id', 'project_id', 'name', 'persona'])
+    .expression((eb) =>
+      eb
+        .selectFrom('projects')
+        .select([
+          'organization_id',
+          'id',
+          sql<string>`${influencer.name}::text`.as('name'),
+          sql<string | null>`${influencer.persona}::text`.as('persona'),
+        ])
+        .where('organization_id', '=', influencer.organizationId)
+        .where('id', '=', influencer.projectId)
+        .where('status', '=', 'active'),
+    )
+    .returningAll()
+    .executeTakeFirst();

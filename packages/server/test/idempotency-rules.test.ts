@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalLanguageTag, canonicalTimeZone } from '../src/http/locale-formats.ts';
+import { claimIdempotencyKey } from '../src/idempotency/repository.ts';
+import { canonicalJson, isWellFormedIdempotencyKey, outcomeFor, requestFingerprint } from '../src/idempotency/rules.ts';
+import { createOrganization, issueKey } from './factories.ts';
+import { startTestApp, type TestApp } from './harness.ts';
+
+describe('idempotency rules', () => {
+  it('accepts 1 to 255 printable ASCII characters as a key, and nothing else', () => {
+    expect(['a', ' ', '~', 'x'.repeat(255), 'order-42/retry:1'].map(isWellFormedIdempotencyKey)).not.toContain(false);
+    expect(['', 'x'.repeat(256), 'é', '\t', '\x7f', '\x00', undefined, ['a']].map(isWellFormedIdempotencyKey)).not.toContain(true);
+  });
+
+  it('fingerprints bodies by content, not by field order or spacing', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { f: 2, e: 3 }], c: null } })).toBe('{"a":{"c":null,"d":[1,{"e":3,"f":2}]},"b":1}');
+    expect(requestFingerprint({ a: 1, b: 2 })).toBe(requestFingerprint({ b: 2, a: 1 }));
+    expect(requestFingerprint({ a: 1 })).not.toBe(requestFingerprint({ a: '1' }));
+    expect(requestFingerprint({ a: [1, 2] })).not.toBe(requestFingerprint({ a: [2, 1] }));
+    expect(requestFingerprint(undefined)).not.toBe(requestFingerprint({}));
+  });
+
+  it('decides from the entry: claim, replay, reused or in progress', () => {
+    const now = new Date('2030-01-01T00:00:00Z');
+    const later = new Date(now.getTime() + 1000);
+    const earlier = new Date(now.getTime() - 1000);
+    const entry = (fields: Partial<Parameters<typeof outcomeFor>[0] & object>) => ({
+      fingerprint: 'f',
+      state: 'done' as const,
+      locked_until: null,
+      expires_at: later,
+      ...fields,
+    });
+    expect(outcomeFor(undefined, 'f', now)).toBe('claim');
+    expect(outcomeFor(entry({}), 'f', now)).toBe('replay');
+    expect(outcomeFor(entry({}), 'g', now)).toBe('reused');
+    expect(outcomeFor(entry({ expires_at: now }), 'g', now)).toBe('claim');
+    expect(outcomeFor(entry({ state: 'running', locked_until: later }), 'f', now)).toBe('in_progress');
+    expect(outcomeFor(entry({ state: 'running', locked_until: later }), 'g', now)).toBe('reused');
+    expect(outcomeFor(entry({ state: 'running', locked_until: earlier }), 'f', now)).toBe('claim');
+    expect(outcomeFor(entry({ state: 'running', locked_until: earlier }), 'g', now)).toBe('reused');
+  });
+});
+
+describe('time zones and language tags', () => {
+  it('knows IANA zones (in canonical case) and refuses offsets and inventions', () => {
+    expect(['UTC', 'utc', 'europe/paris', 'Etc/GMT-14', 'America/Indiana/Knox', 'US/Eastern'].map(canonicalTimeZone)).toEqual([
+      'UTC',
+      'UTC',
+      'Europe/Paris',
+      'Etc/GMT-14',
+      'America/Indiana/Knox',
+      'US/Eastern',
+    ]);
+    expect(['+01:00', '-0500', 'Mars/Olympus', '', 'Europe/', '/Paris', 'Europe//Paris', "UTC' --"].map(canonicalTimeZone)).toEqual(Array(8).fill(null));
+  });
+
+  it('knows BCP-47 tags (in canonical form) and refuses the rest', () => {
+    expect(['en', 'EN-us', 'sr-latn-rs', 'es-419', 'und'].map(canonicalLanguageTag)).toEqual(['en', 'en-US', 'sr-Latn-RS', 'es-419', 'und']);
+    expect(['en_US', 'e', 'english language', '', 'en-', '123'].map(canonicalLanguageTag)).toEqual(Array(6).fill(null));
+  });
+});
+
+describe('the claim statement', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterAll(async () => t?.close());
+
+  it('lets exactly one of 30 concurrent claims of one key win', async () => {
+    const organization = await createOrganization(t.app);
+    const key = await issueKey(t.app, organization.id);
+    const now = Date.now();
+    const scope = { apiKeyId: key.id, method: 'POST', path: '/v1/projects', key: randomUUID() };
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        claimIdempotencyKey(t.deps.store.db, {
+          ...scope,
+          fingerprint: 'f',
+          owner: `owner-${i}`,
+          requestId: `req-${i}`,
+          now: new Date(now),
+          leaseUntil: new Date(now + 60_000),
+          expiresAt: new Date(now + 86_400_000),
+        }),
+      ),
+    );
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+});

@@ -1,0 +1,389 @@
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import { sql } from 'kysely';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createStore } from '../src/db/create-db.ts';
+import { admin, createOrganization, issueKey, withKey, type KeyFixture } from './factories.ts';
+import { createTestStore, startTestApp, usingPostgres, type TestApp } from './harness.ts';
+
+const HOUR = 60 * 60 * 1000;
+
+/** Test-only routes: one that fails with a 5xx the first time, one held open until the test releases it. */
+function testRoutes(name: string, options: { hold: boolean }) {
+  const calls = new Map<string, number>();
+  const held = new Map<string, () => void>();
+  const count = (tag: string) => {
+    const n = (calls.get(tag) ?? 0) + 1;
+    calls.set(tag, n);
+    return n;
+  };
+  const register = (app: FastifyInstance) => {
+    const config = { endpointClass: 'write-light', scope: null } as const;
+    app.post('/v1/test/flaky', { config }, async (request, reply) => {
+      const { tag } = request.body as { tag: string };
+      const n = count(tag);
+      if (n === 1) throw new Error('forced failure');
+      return reply.code(201).send({ tag, calls: n, servedBy: name });
+    });
+    app.post('/v1/test/held', { config }, async (request, reply) => {
+      const { tag } = request.body as { tag: string };
+      const n = count(tag);
+      if (options.hold) await new Promise<void>((resolve) => held.set(tag, resolve));
+      return reply.code(201).send({ tag, calls: n, servedBy: name });
+    });
+    app.post('/v1/test/text', { config }, async (request, reply) => {
+      const { tag } = request.body as { tag: string };
+      return reply.code(202).type('text/plain; charset=utf-8').send(`accepted ${tag} #${count(tag)}`);
+    });
+    app.post('/v1/test/not-kept', { config: { ...config, idempotency: false } }, async (request) => {
+      const { tag } = request.body as { tag: string };
+      return { calls: count(tag) };
+    });
+  };
+  return {
+    register,
+    calls: (tag: string) => calls.get(tag) ?? 0,
+    /** Resolves once the held request is inside its handler (so it holds the key), and returns its release. */
+    async whenHeld(tag: string): Promise<() => void> {
+      await vi.waitFor(() => expect(held.has(tag)).toBe(true), { timeout: 5000, interval: 5 });
+      return held.get(tag)!;
+    },
+  };
+}
+
+const post = (app: FastifyInstance, url: string, key: string, payload: unknown, idempotencyKey?: string) =>
+  app.inject({
+    method: 'POST',
+    url,
+    headers: withKey(key, idempotencyKey === undefined ? {} : { 'idempotency-key': idempotencyKey }),
+    payload: payload as object,
+  });
+
+const replayed = (response: LightMyRequestResponse) => response.headers['idempotent-replayed'] === 'true';
+
+async function countWhere(t: TestApp, table: 'projects' | 'idempotency_keys', column: 'organization_id' | 'idempotency_key', value: string) {
+  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)} WHERE ${sql.ref(column)} = ${value}`.execute(t.deps.store.db);
+  return rows[0]!.n;
+}
+const projectCount = (t: TestApp, organizationId: string) => countWhere(t, 'projects', 'organization_id', organizationId);
+const entryCount = (t: TestApp, idempotencyKey: string) => countWhere(t, 'idempotency_keys', 'idempotency_key', idempotencyKey);
+
+async function freshKey(app: FastifyInstance): Promise<KeyFixture> {
+  const organization = await createOrganization(app, { rateLimitTier: 'partner' });
+  return issueKey(app, organization.id);
+}
+
+describe('Idempotency-Key (SPEC 6)', () => {
+  let t: TestApp;
+  const routes = testRoutes('a', { hold: true });
+  beforeAll(async () => {
+    t = await startTestApp({ extraRoutes: routes.register });
+  });
+  afterAll(async () => t?.close());
+
+  it('replays the first answer byte for byte, with Idempotent-Replayed, and creates nothing more', async () => {
+    const key = await freshKey(t.app);
+    const first = await post(t.app, '/v1/projects', key.key, { name: 'Replay', timezone: 'Europe/Paris' }, 'create-1');
+    expect(first.statusCode).toBe(201);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    // The same body with its fields in another order is the same request.
+    const again = await post(t.app, '/v1/projects', key.key, { timezone: 'Europe/Paris', name: 'Replay' }, 'create-1');
+    expect(again.statusCode).toBe(201);
+    expect(replayed(again)).toBe(true);
+    expect(again.rawPayload.equals(first.rawPayload)).toBe(true);
+    expect(again.headers['content-type']).toBe(first.headers['content-type']);
+    expect(await projectCount(t, key.organizationId)).toBe(1);
+  });
+
+  it('replays any stored content type and status as sent', async () => {
+    const key = await freshKey(t.app);
+    const first = await post(t.app, '/v1/test/text', key.key, { tag: 'text' }, 'text-1');
+    const again = await post(t.app, '/v1/test/text', key.key, { tag: 'text' }, 'text-1');
+    expect(first.statusCode).toBe(202);
+    expect(first.body).toBe('accepted text #1');
+    expect(again.statusCode).toBe(202);
+    expect(again.body).toBe('accepted text #1');
+    expect(again.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(routes.calls('text')).toBe(1);
+  });
+
+  it('replays a stored 4xx envelope, whose X-Request-Id still names its requestId', async () => {
+    const key = await freshKey(t.app);
+    const url = `/v1/projects/${randomUUID()}/archive`;
+    const first = await post(t.app, url, key.key, undefined, 'missing-1');
+    expect(first.statusCode).toBe(404);
+    const again = await post(t.app, url, key.key, undefined, 'missing-1');
+    expect(again.statusCode).toBe(404);
+    expect(replayed(again)).toBe(true);
+    expect(again.body).toBe(first.body);
+    expect(again.headers['x-request-id']).toBe(again.json().error.requestId);
+  });
+
+  it('refuses the same key with a different body: 422 IDEMPOTENCY_KEY_REUSED, nothing created', async () => {
+    const key = await freshKey(t.app);
+    await post(t.app, '/v1/projects', key.key, { name: 'First' }, 'reuse-1');
+    const other = await post(t.app, '/v1/projects', key.key, { name: 'Second' }, 'reuse-1');
+    expect(other.statusCode).toBe(422);
+    expect(other.json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(other.headers['x-request-id']).toBe(other.json().error.requestId);
+    expect(await projectCount(t, key.organizationId)).toBe(1);
+  });
+
+  it('scopes keys by API key and by path: the same key elsewhere runs anew', async () => {
+    const key = await freshKey(t.app);
+    const sibling = await issueKey(t.app, key.organizationId, { name: 'sibling' });
+    const first = await post(t.app, '/v1/projects', key.key, { name: 'Scoped' }, 'scope-1');
+    const bySibling = await post(t.app, '/v1/projects', sibling.key, { name: 'Scoped' }, 'scope-1');
+    expect(bySibling.statusCode).toBe(201);
+    expect(replayed(bySibling)).toBe(false);
+    expect(bySibling.json().id).not.toBe(first.json().id);
+    const otherPath = await post(t.app, `/v1/projects/${first.json().id}/influencers`, key.key, { name: 'Scoped' }, 'scope-1');
+    expect(otherPath.statusCode).toBe(201);
+    expect(replayed(otherPath)).toBe(false);
+    expect(await projectCount(t, key.organizationId)).toBe(2);
+  });
+
+  it('answers 400 BAD_REQUEST for a malformed key and stores nothing; accepts 1 to 255 printable characters', async () => {
+    const key = await freshKey(t.app);
+    for (const bad of ['', 'x'.repeat(256), 'clé', 'tab\there', 'del\x7f']) {
+      const response = await post(t.app, '/v1/projects', key.key, { name: 'Bad key' }, bad);
+      expect(response.statusCode, JSON.stringify(bad)).toBe(400);
+      expect(response.json().error).toMatchObject({ code: 'BAD_REQUEST', details: { header: 'Idempotency-Key' } });
+    }
+    expect(await projectCount(t, key.organizationId)).toBe(0);
+    for (const good of ['k', 'x'.repeat(255), ' ~!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}'.trim()]) {
+      const response = await post(t.app, '/v1/projects', key.key, { name: 'Good key' }, good);
+      expect(response.statusCode, good).toBe(201);
+    }
+    expect(await projectCount(t, key.organizationId)).toBe(3);
+  });
+
+  it('runs every POST without a key, and ignores the key on a route that opts out', async () => {
+    const key = await freshKey(t.app);
+    await post(t.app, '/v1/projects', key.key, { name: 'No key' });
+    await post(t.app, '/v1/projects', key.key, { name: 'No key' });
+    expect(await projectCount(t, key.organizationId)).toBe(2);
+    const tag = randomUUID();
+    await post(t.app, '/v1/test/not-kept', key.key, { tag }, 'opt-out');
+    const second = await post(t.app, '/v1/test/not-kept', key.key, { tag }, 'opt-out');
+    expect(second.json()).toEqual({ calls: 2 });
+    expect(await entryCount(t, 'opt-out')).toBe(0);
+  });
+
+  it('answers 409 idempotency_in_progress with Retry-After: 1 while the first request runs, then replays it', async () => {
+    const key = await freshKey(t.app);
+    const tag = randomUUID();
+    const first = post(t.app, '/v1/test/held', key.key, { tag }, 'held-1');
+    const release = await routes.whenHeld(tag);
+    const during = await post(t.app, '/v1/test/held', key.key, { tag }, 'held-1');
+    expect(during.statusCode).toBe(409);
+    expect(during.headers['retry-after']).toBe('1');
+    expect(during.json().error).toMatchObject({ code: 'CONFLICT', details: { reason: 'idempotency_in_progress' } });
+    // A different body is refused outright, even while the first runs.
+    const different = await post(t.app, '/v1/test/held', key.key, { tag: 'other' }, 'held-1');
+    expect(different.json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    release();
+    expect((await first).statusCode).toBe(201);
+    const after = await post(t.app, '/v1/test/held', key.key, { tag }, 'held-1');
+    expect(replayed(after)).toBe(true);
+    expect(after.json()).toEqual({ tag, calls: 1, servedBy: 'a' });
+    expect(routes.calls(tag)).toBe(1);
+  });
+
+  it('does not store a 5xx: the retry runs again, and its answer is the one kept', async () => {
+    const key = await freshKey(t.app);
+    const tag = randomUUID();
+    const failed = await post(t.app, '/v1/test/flaky', key.key, { tag }, 'flaky-1');
+    expect(failed.statusCode).toBe(500);
+    expect(failed.json().error.code).toBe('INTERNAL');
+    const retried = await post(t.app, '/v1/test/flaky', key.key, { tag }, 'flaky-1');
+    expect(retried.statusCode).toBe(201);
+    expect(replayed(retried)).toBe(false);
+    expect(retried.json().calls).toBe(2);
+    const again = await post(t.app, '/v1/test/flaky', key.key, { tag }, 'flaky-1');
+    expect(replayed(again)).toBe(true);
+    expect(again.json().calls).toBe(2);
+    expect(routes.calls(tag)).toBe(2);
+  });
+
+  it('claims no key for a request refused by validation, so a corrected retry runs', async () => {
+    const key = await freshKey(t.app);
+    const invalid = await post(t.app, '/v1/projects', key.key, { name: 'Bad', timezone: 'Mars/Olympus' }, 'fix-1');
+    expect(invalid.statusCode).toBe(422);
+    const fixed = await post(t.app, '/v1/projects', key.key, { name: 'Bad', timezone: 'UTC' }, 'fix-1');
+    expect(fixed.statusCode).toBe(201);
+    expect(replayed(fixed)).toBe(false);
+  });
+
+  it('30 concurrent identical POSTs with one key create exactly one row; every other answer is the replay or the 409', async () => {
+    const key = await freshKey(t.app);
+    const body = { name: 'Concurrent' };
+    const answers = await Promise.all(Array.from({ length: 30 }, () => post(t.app, '/v1/projects', key.key, body, 'race-1')));
+    const ran = answers.filter((a) => a.statusCode === 201 && !replayed(a));
+    expect(ran).toHaveLength(1);
+    for (const answer of answers) {
+      if (answer === ran[0]) continue;
+      if (answer.statusCode === 409) expect(answer.json().error.details.reason).toBe('idempotency_in_progress');
+      else {
+        expect(replayed(answer)).toBe(true);
+        expect(answer.body).toBe(ran[0]!.body);
+      }
+    }
+    expect(await projectCount(t, key.organizationId)).toBe(1);
+  });
+
+  it('lets no revoked or killed key replay', async () => {
+    const key = await freshKey(t.app);
+    const killed = await issueKey(t.app, key.organizationId, { name: 'to kill' });
+    await post(t.app, '/v1/projects', key.key, { name: 'Kept' }, 'auth-1');
+    await post(t.app, '/v1/projects', killed.key, { name: 'Kept' }, 'auth-1');
+    await admin(t.app, 'POST', `/admin/v1/keys/${key.id}/revoke`);
+    await admin(t.app, 'POST', `/admin/v1/keys/${killed.id}/kill`);
+    const revokedReplay = await post(t.app, '/v1/projects', key.key, { name: 'Kept' }, 'auth-1');
+    expect(revokedReplay.statusCode).toBe(401);
+    expect(replayed(revokedReplay)).toBe(false);
+    const killedReplay = await post(t.app, '/v1/projects', killed.key, { name: 'Kept' }, 'auth-1');
+    expect(killedReplay.statusCode).toBe(503);
+    expect(replayed(killedReplay)).toBe(false);
+  });
+
+  it('audits a replay with the original target, marked as a replay', async () => {
+    const key = await freshKey(t.app);
+    const first = await post(t.app, '/v1/projects', key.key, { name: 'Audited' }, 'audit-1');
+    const again = await post(t.app, '/v1/projects', key.key, { name: 'Audited' }, 'audit-1');
+    const entries = await t.deps.store.db
+      .selectFrom('audit_entries')
+      .selectAll()
+      .where('api_key_id', '=', key.id)
+      .where('action', '=', 'project.create')
+      .orderBy('occurred_at')
+      .execute();
+    expect(entries.map((e) => [e.target_id, e.status, e.details])).toEqual([
+      [first.json().id, 201, null],
+      [first.json().id, 201, { idempotentReplayOf: first.headers['x-request-id'] }],
+    ]);
+    expect(entries[1]!.request_id).not.toBe(entries[0]!.request_id);
+    expect(again.headers['x-request-id']).toBe(first.headers['x-request-id']);
+  });
+});
+
+describe('Idempotency-Key across instances and over time', () => {
+  let store: Awaited<ReturnType<typeof createTestStore>>;
+  beforeAll(async () => {
+    store = await createTestStore();
+  });
+  afterAll(async () => store?.close());
+
+  it('lets another instance take over a key whose running request stopped renewing its lease (its instance died)', async () => {
+    const routesA = testRoutes('a', { hold: true });
+    const routesB = testRoutes('b', { hold: false });
+    const a = await startTestApp({ store, extraRoutes: routesA.register });
+    // B's clock is past A's lease: to B, A looks like an instance that died mid-request.
+    const b = await startTestApp({ store, extraRoutes: routesB.register, deps: { now: () => Date.now() + 61_000 } });
+    try {
+      const key = await freshKey(a.app);
+      const tag = randomUUID();
+      const stuck = post(a.app, '/v1/test/held', key.key, { tag }, 'lease-1');
+      const release = await routesA.whenHeld(tag);
+      expect((await post(a.app, '/v1/test/held', key.key, { tag }, 'lease-1')).statusCode).toBe(409);
+      // Only the same request may take over; another body under the key is still refused.
+      expect((await post(b.app, '/v1/test/held', key.key, { tag: 'other' }, 'lease-1')).json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+      const takeover = await post(b.app, '/v1/test/held', key.key, { tag }, 'lease-1');
+      expect(takeover.statusCode).toBe(201);
+      expect(replayed(takeover)).toBe(false);
+      expect(takeover.json().servedBy).toBe('b');
+      // The first run finishes late: it answers its own client but cannot overwrite the kept answer.
+      release();
+      expect((await stuck).json().servedBy).toBe('a');
+      const replay = await post(a.app, '/v1/test/held', key.key, { tag }, 'lease-1');
+      expect(replayed(replay)).toBe(true);
+      expect(replay.json().servedBy).toBe('b');
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('keeps a long request’s key by renewing its lease, which a request that stops renewing loses', async () => {
+    const renewing = testRoutes('renewing', { hold: true });
+    const notRenewing = testRoutes('not renewing', { hold: true });
+    const a = await startTestApp({ store, extraRoutes: renewing.register, idempotency: { leaseMs: 300, heartbeatMs: 50 } });
+    const b = await startTestApp({ store, extraRoutes: notRenewing.register, idempotency: { leaseMs: 300, heartbeatMs: 60_000 } });
+    try {
+      const key = await freshKey(a.app);
+      const tagA = randomUUID();
+      const tagB = randomUUID();
+      const heldA = post(a.app, '/v1/test/held', key.key, { tag: tagA }, 'renew-a');
+      const heldB = post(b.app, '/v1/test/held', key.key, { tag: tagB }, 'renew-b');
+      const releaseA = await renewing.whenHeld(tagA);
+      const releaseB = await notRenewing.whenHeld(tagB);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect((await post(b.app, '/v1/test/held', key.key, { tag: tagA }, 'renew-a')).statusCode).toBe(409);
+      const takenOver = post(a.app, '/v1/test/held', key.key, { tag: tagB }, 'renew-b');
+      (await renewing.whenHeld(tagB))();
+      expect((await takenOver).statusCode).toBe(201);
+      releaseA();
+      releaseB();
+      await Promise.all([heldA, heldB]);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('forgets a key after 24 hours, and sweeps expired entries', async () => {
+    const a = await startTestApp({ store });
+    const key = await freshKey(a.app);
+    const first = await post(a.app, '/v1/projects', key.key, { name: 'Old' }, 'day-1');
+    await post(a.app, '/v1/projects', key.key, { name: 'Swept' }, 'day-2');
+    const justBefore = await startTestApp({ store, deps: { now: () => Date.now() + 24 * HOUR - 60_000 } });
+    let later: TestApp | undefined;
+    try {
+      const stillKept = await post(justBefore.app, '/v1/projects', key.key, { name: 'Old' }, 'day-1');
+      expect(replayed(stillKept)).toBe(true);
+      later = await startTestApp({ store, deps: { now: () => Date.now() + 24 * HOUR + 1000 }, idempotency: { sweepIntervalMs: 50 } });
+      const anew = await post(later.app, '/v1/projects', key.key, { name: 'Old' }, 'day-1');
+      expect(anew.statusCode).toBe(201);
+      expect(replayed(anew)).toBe(false);
+      expect(anew.json().id).not.toBe(first.json().id);
+      await vi.waitFor(async () => expect(await entryCount(a, 'day-2')).toBe(0), { timeout: 5000, interval: 50 });
+      // The entry the later request made is fresh, so the sweep keeps it.
+      expect(await entryCount(a, 'day-1')).toBe(1);
+    } finally {
+      await justBefore.close();
+      await later?.close();
+      await a.close();
+    }
+  });
+});
+
+describe.runIf(usingPostgres)('Idempotency-Key with two instances on one PostgreSQL', () => {
+  it('30 concurrent identical POSTs split across two instances create exactly one row', async () => {
+    const store = await createTestStore();
+    // The second instance has a pool of its own, as a second process would.
+    const otherPool = await createStore({ databaseUrl: store.databaseUrl!, poolSize: 5 });
+    const a = await startTestApp({ store });
+    const b = await startTestApp({ store: otherPool });
+    try {
+      const key = await freshKey(a.app);
+      const body = { name: 'Two instances' };
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => post(i % 2 === 0 ? a.app : b.app, '/v1/projects', key.key, body, 'cluster-race')),
+      );
+      const ran = answers.filter((answer) => answer.statusCode === 201 && !replayed(answer));
+      expect(ran).toHaveLength(1);
+      for (const answer of answers) {
+        if (answer === ran[0]) continue;
+        expect([201, 409]).toContain(answer.statusCode);
+        if (answer.statusCode === 201) expect(answer.body).toBe(ran[0]!.body);
+        else expect(answer.json().error.details.reason).toBe('idempotency_in_progress');
+      }
+      expect(await projectCount(a, key.organizationId)).toBe(1);
+    } finally {
+      await a.close();
+      await b.close();
+      await otherPool.close();
+      await store.close();
+    }
+  });
+});
