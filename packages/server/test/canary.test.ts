@@ -75,3 +75,33 @@ describe('canary: a full key never reaches a log line, an error or the database'
     expect(rows).not.toContain(canary);
   });
 });
+
+describe('canary: secrets shown once stay out of the idempotency store', () => {
+  it('a key created with an Idempotency-Key replays to its client, yet no table holds it', async () => {
+    const { key } = await partnerWithKey(t.app);
+    const headers = withKey(key.key, { 'idempotency-key': 'create-key-canary-0001' });
+    const first = await t.app.inject({ method: 'POST', url: '/v1/api-keys', headers, payload: { name: 'ci' } });
+    expect(first.statusCode).toBe(201);
+    const created = first.json() as { key: string };
+    const replay = await t.app.inject({ method: 'POST', url: '/v1/api-keys', headers, payload: { name: 'ci' } });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toBe(first.body);
+
+    const webhook = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhook-endpoints',
+      headers: withKey(key.key, { 'idempotency-key': 'create-webhook-canary-0001' }),
+      payload: { url: 'https://example.com/hooks', events: ['job.succeeded'] },
+    });
+    expect(webhook.statusCode).toBe(201);
+    const signingSecret = (webhook.json() as { secret: string }).secret;
+
+    const rows = await everyRowAsText();
+    expect(rows).not.toContain(created.key.slice(-43));
+    expect(rows).not.toContain('create-key-canary-0001');
+    // The signing secret must be kept to sign with (SPEC 8.6), but only in its endpoint's row.
+    expect(rows.split(signingSecret).length - 1).toBe(1);
+    expect(t.logs.text).not.toContain(created.key.slice(-43));
+    expect(t.logs.text).not.toContain(signingSecret);
+  });
+});

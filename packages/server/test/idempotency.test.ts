@@ -1,3 +1,4 @@
+import { idempotencyKeyDigest } from '../src/idempotency/sealed-replay.ts';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
@@ -66,7 +67,8 @@ async function countWhere(t: TestApp, table: 'projects' | 'idempotency_keys', co
   return rows[0]!.n;
 }
 const projectCount = (t: TestApp, organizationId: string) => countWhere(t, 'projects', 'organization_id', organizationId);
-const entryCount = (t: TestApp, idempotencyKey: string) => countWhere(t, 'idempotency_keys', 'idempotency_key', idempotencyKey);
+// The store keeps the Idempotency-Key's digest only (src/idempotency/sealed-replay.ts).
+const entryCount = (t: TestApp, idempotencyKey: string) => countWhere(t, 'idempotency_keys', 'idempotency_key', idempotencyKeyDigest(idempotencyKey));
 
 async function freshKey(app: FastifyInstance): Promise<KeyFixture> {
   const organization = await createOrganization(app, { rateLimitTier: 'partner' });

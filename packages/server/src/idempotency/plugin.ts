@@ -13,6 +13,7 @@ import {
   type IdempotencyScope,
 } from './repository.ts';
 import { isWellFormedIdempotencyKey, outcomeFor, requestFingerprint } from './rules.ts';
+import { idempotencyKeyDigest, openReplay, replayKey, sealReplay } from './sealed-replay.ts';
 
 export interface IdempotencyOptions {
   /** SPEC 6: how long a key is remembered. */
@@ -36,6 +37,8 @@ export const DEFAULT_IDEMPOTENCY_OPTIONS: IdempotencyOptions = {
 
 interface Run {
   scope: IdempotencyScope;
+  /** Seals the answer before it is stored (sealed-replay.ts). */
+  sealingKey: Buffer;
   owner: string;
   heartbeat: NodeJS.Timeout;
   settled: boolean;
@@ -68,7 +71,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
     clearInterval(run.heartbeat);
   };
 
-  const startRun = (request: FastifyRequest, scope: IdempotencyScope, owner: string) => {
+  const startRun = (request: FastifyRequest, scope: IdempotencyScope, sealingKey: Buffer, owner: string) => {
     const started = Date.now();
     const heartbeat = setInterval(() => {
       if (run.settled) return;
@@ -80,22 +83,22 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
         (error: unknown) => request.log.warn({ err: error }, 'idempotency lease renewal failed'),
       );
     }, options.heartbeatMs);
-    const run: Run = { scope, owner, settled: false, heartbeat };
+    const run: Run = { scope, sealingKey, owner, settled: false, heartbeat };
     run.heartbeat.unref();
     runs.set(request, run);
   };
 
-  const replay = (request: FastifyRequest, reply: FastifyReply, entry: IdempotencyEntry) => {
+  const replay = (request: FastifyRequest, reply: FastifyReply, entry: IdempotencyEntry, sealingKey: Buffer) => {
     if (entry.audit_target) request.auditTarget = entry.audit_target;
     request.auditDetails = { idempotentReplayOf: entry.request_id };
     // The answer carries the original request's id; this line ties the replay's own id to it.
     request.log.info({ replayOf: entry.request_id }, 'idempotent replay');
-    const body = entry.response_body ?? new Uint8Array();
+    const body = entry.response_body ? openReplay(entry.response_body, sealingKey) : Buffer.alloc(0);
     // The stored answer is the original request's, byte for byte, so its X-Request-Id is the original's too: the
     // one an error envelope in it names (SPEC 4).
     reply.code(entry.response_status ?? 200).header('idempotent-replayed', 'true').header('x-request-id', entry.request_id);
     if (entry.response_content_type) reply.header('content-type', entry.response_content_type);
-    return reply.send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    return reply.send(body);
   };
 
   app.addHook('preValidation', async (request) => {
@@ -110,7 +113,9 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
     if (!applies(request)) return;
     const key = request.headers[HEADER];
     if (typeof key !== 'string') return;
-    const scope: IdempotencyScope = { apiKeyId: request.principal!.apiKeyId, method: request.method, path: pathOf(request.url), key };
+    const where = { apiKeyId: request.principal!.apiKeyId, method: request.method, path: pathOf(request.url) };
+    const scope: IdempotencyScope = { ...where, key: idempotencyKeyDigest(key) };
+    const sealingKey = replayKey(key, where);
     const fingerprint = requestFingerprint(request.body);
     // Read first: a replay or a refusal then costs one read and no write. Only a request that may run writes,
     // and the claim statement arbitrates between those.
@@ -121,7 +126,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
       if (outcome === 'reused') {
         throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request body.');
       }
-      if (outcome === 'replay') return replay(request, reply, entry!);
+      if (outcome === 'replay') return replay(request, reply, entry!, sealingKey);
       if (outcome === 'in_progress') break;
       const owner = randomUUID();
       const claimed = await claimIdempotencyKey(db, {
@@ -133,7 +138,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
         leaseUntil: new Date(now + options.leaseMs),
         expiresAt: new Date(now + options.ttlMs),
       });
-      if (claimed) return startRun(request, scope, owner);
+      if (claimed) return startRun(request, scope, sealingKey, owner);
       // Another request claimed the key between the read and the claim: read again to see what it left.
     }
     throw new ApiError(
@@ -156,7 +161,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
         const stored = await completeIdempotencyEntry(db, run.scope, run.owner, {
           status: reply.statusCode,
           contentType: typeof contentType === 'string' ? contentType : null,
-          body: payload === null || payload === undefined ? new Uint8Array() : Buffer.from(payload),
+          body: sealReplay(payload === null || payload === undefined ? new Uint8Array() : Buffer.from(payload), run.sealingKey),
           auditTarget: request.auditTarget ?? null,
         });
         if (!stored) request.log.warn('idempotency key was taken over while this request ran; its answer was not kept');

@@ -8,6 +8,7 @@ export interface IdempotencyScope {
   apiKeyId: string;
   method: string;
   path: string;
+  /** The Idempotency-Key's digest, never the key itself (see sealed-replay.ts). */
   key: string;
 }
 
