@@ -40,6 +40,39 @@ async function createProjectFor(context: SuiteContext): Promise<string> {
   return response.json().id;
 }
 
+async function createJobFor(context: SuiteContext): Promise<string> {
+  const projectId = await createProjectFor(context);
+  const response = await context.app.inject({
+    method: 'POST',
+    url: `/v1/projects/${projectId}/ingest/appstore`,
+    headers: withKey(context.owner.key),
+    payload: { iosBundleId: 'com.example.suite' },
+  });
+  if (response.statusCode !== 202) throw new Error(`job: ${response.statusCode} ${response.body}`);
+  return response.json().jobId;
+}
+
+/** A key restricted to keys:write, so a key holding that scope may roll it (SPEC 9: no escalation). */
+async function createApiKeyFor(context: SuiteContext): Promise<string> {
+  const response = await context.app.inject({
+    method: 'POST',
+    url: '/v1/api-keys',
+    headers: withKey(context.owner.key),
+    payload: { name: 'suite key', scopes: ['keys:write'] },
+  });
+  if (response.statusCode !== 201) throw new Error(`api key: ${response.statusCode} ${response.body}`);
+  return response.json().id;
+}
+
+// Port 9 (discard) on loopback: nothing listens, so a test ping fails fast and nothing leaves the machine.
+const SUITE_WEBHOOK = { url: 'http://127.0.0.1:9/suite-hook', events: ['job.succeeded'] };
+
+async function createWebhookEndpointFor(context: SuiteContext): Promise<string> {
+  const response = await context.app.inject({ method: 'POST', url: '/v1/webhook-endpoints', headers: withKey(context.owner.key), payload: SUITE_WEBHOOK });
+  if (response.statusCode !== 201) throw new Error(`webhook endpoint: ${response.statusCode} ${response.body}`);
+  return response.json().id;
+}
+
 /** Every /v1 route. Other features add their rows here. */
 export const V1_ROUTES: RouteCase[] = [
   { method: 'GET', url: '/v1/whoami', reportsSwitches: true },
@@ -49,6 +82,23 @@ export const V1_ROUTES: RouteCase[] = [
   { method: 'PATCH', url: '/v1/projects/:id', body: { name: 'renamed' }, resource: createProjectFor },
   { method: 'POST', url: '/v1/projects/:id/archive', resource: createProjectFor },
   { method: 'POST', url: '/v1/projects/:id/influencers', body: { name: 'suite influencer' }, resource: createProjectFor },
+  { method: 'GET', url: '/v1/projects/:id/sources', resource: createProjectFor },
+  { method: 'POST', url: '/v1/projects/:id/ingest/appstore', body: { iosBundleId: 'com.example.suite' }, resource: createProjectFor },
+  { method: 'POST', url: '/v1/projects/:id/ingest/website', body: { url: 'https://example.com/' }, resource: createProjectFor },
+  { method: 'POST', url: '/v1/projects/:id/ingest/github', body: { repo: 'octo/hello' }, resource: createProjectFor },
+  { method: 'GET', url: '/v1/jobs/:jobId', resource: createJobFor },
+  { method: 'POST', url: '/v1/jobs/:jobId/cancel', resource: createJobFor },
+  { method: 'POST', url: '/v1/api-keys', body: { name: 'suite key', scopes: ['keys:write'] } },
+  { method: 'GET', url: '/v1/api-keys' },
+  { method: 'DELETE', url: '/v1/api-keys/:id', resource: createApiKeyFor },
+  { method: 'POST', url: '/v1/api-keys/:id/roll', resource: createApiKeyFor },
+  { method: 'POST', url: '/v1/api-keys/:id/kill', resource: createApiKeyFor },
+  { method: 'POST', url: '/v1/webhook-endpoints', body: SUITE_WEBHOOK },
+  { method: 'GET', url: '/v1/webhook-endpoints' },
+  { method: 'GET', url: '/v1/webhook-endpoints/:id', resource: createWebhookEndpointFor },
+  { method: 'DELETE', url: '/v1/webhook-endpoints/:id', resource: createWebhookEndpointFor },
+  { method: 'POST', url: '/v1/webhook-endpoints/:id/test', resource: createWebhookEndpointFor },
+  { method: 'GET', url: '/v1/webhook-endpoints/:id/deliveries', resource: createWebhookEndpointFor },
 ];
 
 const hasParams = (url: string) => url.includes('/:');
@@ -69,6 +119,8 @@ export function runRouteSuite(cases: RouteCase[] = V1_ROUTES): void {
 
   beforeAll(async () => {
     t = await startTestApp({
+      // Jobs stay queued: the suite checks who may reach them, not what they do.
+      config: { jobs: { concurrency: 0 } },
       onRoute: (route) => {
         for (const method of [route.method].flat()) if (method !== 'HEAD') registered.set(routeName(method, route.url), route);
       },

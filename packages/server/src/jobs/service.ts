@@ -4,7 +4,7 @@ import { findJobForOrganization, insertJob, requestCancel } from '../db/reposito
 import type { JobRow } from '../db/schema.ts';
 import { ApiError, conflict, notFound } from '../http/errors.ts';
 import { JOB_COSTS, type JobKind } from './kinds.ts';
-import { projectAcceptingJobs } from './project-access.ts';
+import { requireActiveProject } from '../projects/service.ts';
 
 /**
  * Queues a job for a project of the organization. The balance check here only answers 402 early; the charge
@@ -13,7 +13,7 @@ import { projectAcceptingJobs } from './project-access.ts';
  */
 export async function enqueueJob(deps: Deps, organizationId: string, projectId: string, kind: JobKind, input: Record<string, unknown>): Promise<JobRow> {
   const db = deps.store.db;
-  await projectAcceptingJobs(db, organizationId, projectId);
+  await requireActiveProject(db, organizationId, projectId);
   const cost = JOB_COSTS[kind];
   const balance = await creditBalanceOf(db, organizationId);
   if (balance < cost) {

@@ -5,7 +5,7 @@ import { listSources } from '../db/repositories/project-sources.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Page, PageQuery } from '../http/schemas.ts';
 import { presentSource, SourceSchema } from './present.ts';
-import { projectOfOrganization } from './project-access.ts';
+import { requireProject } from '../projects/service.ts';
 
 /** SPEC 8.1: what ingest jobs found for a project, newest first. */
 export function registerSourceRoutes(app: FastifyInstance, deps: Deps): void {
@@ -20,7 +20,7 @@ export function registerSourceRoutes(app: FastifyInstance, deps: Deps): void {
       const { limit, cursor } = request.query as typeof PageQuery.static;
       const after = decodeCursor(cursor);
       const organizationId = principalOf(request).organizationId;
-      await projectOfOrganization(deps.store.db, organizationId, id);
+      await requireProject(deps.store.db, organizationId, id);
       const rows = await listSources(deps.store.db, organizationId, id, limit + 1, after);
       return pageOf(rows, limit, (row) => ({ at: row.created_at, id: row.id }), presentSource);
     },

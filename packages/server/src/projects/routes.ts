@@ -1,9 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
-import { notFound } from '../http/errors.ts';
 import { ErrorSchema, IdParams, Page, PageQuery } from '../http/schemas.ts';
-import { findProjectForOrganization } from './repository.ts';
 import { CreateInfluencerBody, CreateProjectBody, InfluencerSchema, PatchProjectBody, ProjectSchema } from './schemas.ts';
 import {
   archiveProject,
@@ -13,6 +11,7 @@ import {
   listProjectsPage,
   presentInfluencer,
   presentProject,
+  requireProject,
 } from './service.ts';
 
 const tags = ['projects'];
@@ -61,9 +60,7 @@ export function registerProjectRoutes(app: FastifyInstance, deps: Deps): void {
     },
     async (request) => {
       const { id } = request.params as typeof IdParams.static;
-      const project = await findProjectForOrganization(db, principalOf(request).organizationId, id);
-      if (!project) throw notFound('Project');
-      return presentProject(project);
+      return presentProject(await requireProject(db, principalOf(request).organizationId, id));
     },
   );
 

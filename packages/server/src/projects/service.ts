@@ -51,10 +51,16 @@ export function assertProjectActive(project: Pick<Project, 'status'>): void {
   if (project.status === 'archived') throw conflict('project_archived', 'The project is archived and accepts no new work.');
 }
 
-/** The organization's project, active: 404 when it has none with this id, 409 `project_archived` when archived. */
-export async function requireActiveProject(db: Db, organizationId: string, id: string): Promise<Project> {
+/** The organization's project: 404 when it has none with this id, exactly as for another organization's (SPEC 8). */
+export async function requireProject(db: Db, organizationId: string, id: string): Promise<Project> {
   const project = await findProjectForOrganization(db, organizationId, id);
   if (!project) throw notFound('Project');
+  return project;
+}
+
+/** The organization's project, active: 404 as above, 409 `project_archived` when archived. */
+export async function requireActiveProject(db: Db, organizationId: string, id: string): Promise<Project> {
+  const project = await requireProject(db, organizationId, id);
   assertProjectActive(project);
   return project;
 }
