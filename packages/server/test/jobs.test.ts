@@ -48,8 +48,9 @@ function instance(jobs: { concurrency?: number; leaseMs?: number; pollMs?: numbe
   });
 }
 
+// The partner tier: these tests start more jobs a minute than the standard tier (10) admits.
 async function partnerProject(creditBalance = 6000) {
-  const { organization, key } = await partnerWithKey(api.app, { creditBalance });
+  const { organization, key } = await partnerWithKey(api.app, { creditBalance, rateLimitTier: 'partner' });
   const projectId = await insertProject(api.deps, organization.id);
   return { organizationId: organization.id, key: key.key, projectId };
 }
