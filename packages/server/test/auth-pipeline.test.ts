@@ -219,3 +219,31 @@ describe('failed-attempt throttle', () => {
     }
   });
 });
+
+describe('a flood of wrong secrets for a public key_id', () => {
+  it('cannot lock out a key verified before, even after its 60-second trust has run out', async () => {
+    let clock = Date.now();
+    const flooded = await startTestApp({ config: { authFailuresPerMinute: 5 }, deps: { now: () => clock } });
+    try {
+      const { key } = await partnerWithKey(flooded.app);
+      const call = (apiKey: string, remoteAddress: string) => flooded.app.inject({ url: '/v1/whoami', headers: withKey(apiKey), remoteAddress });
+      expect((await call(key.key, '192.0.2.1')).statusCode).toBe(200);
+      clock += 61_000;
+
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) {
+        const guess = formatKey('lp', 'live', key.keyId, new Uint8Array(28).fill(100 + i));
+        statuses.push((await call(guess, `198.51.100.${i + 1}`)).statusCode);
+      }
+      // The key_id's own failure count cuts the flood off before it costs more hashing...
+      expect(statuses.slice(0, 5)).toEqual([401, 401, 401, 401, 401]);
+      expect(statuses.slice(5).every((status) => status === 429)).toBe(true);
+      // ...and the real key, verified here before, is verified again (bcrypt: its trust expired) and passes.
+      const before = flooded.deps.hasher.verifications;
+      expect((await call(key.key, '192.0.2.1')).statusCode).toBe(200);
+      expect(flooded.deps.hasher.verifications - before).toBe(1);
+    } finally {
+      await flooded.close();
+    }
+  });
+});

@@ -41,6 +41,8 @@ export interface KeyVerifierOptions {
  */
 export class KeyVerifier {
   private readonly verified: LRUCache<string, string>;
+  /** Fingerprints that passed bcrypt here before: a hint for scheduling only, never a reason to skip bcrypt. */
+  private readonly previouslyVerified: LRUCache<string, true>;
   private readonly rejected: LRUCache<string, true>;
   private readonly states: LRUCache<string, KeyState>;
   private readonly pendingVerifications = new Map<string, Promise<string | null>>();
@@ -56,6 +58,7 @@ export class KeyVerifier {
     const perf = { now };
     const ttl = Math.min(options.cacheTtlMs ?? CACHE_TTL_MS, CACHE_TTL_MS);
     this.verified = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
+    this.previouslyVerified = new LRUCache({ max, ttl: 24 * 60 * 60_000, ttlAutopurge: false, perf });
     this.rejected = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
     this.states = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
     this.throttle = new FailureThrottle(options.authFailuresPerMinute, now);
@@ -73,11 +76,15 @@ export class KeyVerifier {
       if (this.rejected.has(print)) return this.fail(clientAddress, undefined);
       const parsed = parseKey(presentedKey, this.options.keyPrefix);
       if (!parsed) return this.fail(clientAddress, undefined);
-      const blockedMs = Math.max(this.throttle.blockedFor(`ip:${clientAddress}`), this.throttle.blockedFor(`kid:${parsed.keyId}`));
+      // key_ids are public, so anyone can make a key_id's failures pile up. A key this instance verified before is
+      // exempt from that count and goes first in the hash queue: a flood of wrong secrets for its key_id cannot
+      // lock it out when its 60-second trust runs out and it has to be verified again.
+      const knownGood = this.previouslyVerified.has(print);
+      const blockedMs = Math.max(this.throttle.blockedFor(`ip:${clientAddress}`), knownGood ? 0 : this.throttle.blockedFor(`kid:${parsed.keyId}`));
       if (blockedMs > 0) return { ok: false, reason: 'throttled', retryAfterMs: blockedMs };
       let found: string | null;
       try {
-        found = await this.coalesce(this.pendingVerifications, print, () => this.checkSecret(parsed.keyId, parsed.secret));
+        found = await this.coalesce(this.pendingVerifications, print, () => this.checkSecret(parsed.keyId, parsed.secret, knownGood));
       } catch (error) {
         if (error instanceof HashQueueFullError) return { ok: false, reason: 'throttled', retryAfterMs: 1000 };
         throw error;
@@ -87,6 +94,7 @@ export class KeyVerifier {
         return this.fail(clientAddress, parsed.keyId);
       }
       this.verified.set(print, found);
+      this.previouslyVerified.set(print, true);
       apiKeyId = found;
     }
     const state = await this.stateOf(apiKeyId);
@@ -131,10 +139,10 @@ export class KeyVerifier {
     this.unsubscribe();
   }
 
-  private async checkSecret(keyId: string, secret: string): Promise<string | null> {
+  private async checkSecret(keyId: string, secret: string, priority: boolean): Promise<string | null> {
     const row = await findApiKeyByKeyId(this.options.db, keyId);
     if (!row) return null;
-    const match = await this.options.hasher.verify(secret, row.secret_hash);
+    const match = await this.options.hasher.verify(secret, row.secret_hash, priority);
     this.options.metrics?.hashVerification(match ? 'match' : 'mismatch');
     return match ? row.id : null;
   }

@@ -34,21 +34,22 @@ export class SecretHasher {
     return this.withSlot(() => hash(secret, this.cost));
   }
 
-  verify(secret: string, secretHash: string): Promise<boolean> {
+  /** `priority`: a key verified before goes to the head of the queue and is never refused for a full one. */
+  verify(secret: string, secretHash: string, priority = false): Promise<boolean> {
     return this.withSlot(() => {
       this.verifications++;
       return verify(secret, secretHash);
-    });
+    }, priority);
   }
 
   get inFlight(): number {
     return this.running;
   }
 
-  private async withSlot<T>(work: () => Promise<T>): Promise<T> {
+  private async withSlot<T>(work: () => Promise<T>, priority = false): Promise<T> {
     if (this.running >= this.concurrency) {
-      if (this.waiting.length >= this.maxWaiting) throw new HashQueueFullError('hash queue full');
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      if (!priority && this.waiting.length >= this.maxWaiting) throw new HashQueueFullError('hash queue full');
+      await new Promise<void>((resolve) => (priority ? this.waiting.unshift(resolve) : this.waiting.push(resolve)));
     } else {
       this.running++;
     }
