@@ -36,7 +36,7 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: Deps): void {
       const query = request.query as typeof PageQuery.static;
       if (!(await findOrganization(deps.store.db, id))) throw notFound('Organization');
       const after = decodeCursor(query.cursor);
-      const rows = await listOrganizationApiKeys(deps.store.db, id, query.limit + 1, after && { createdAt: after.at, id: after.id });
+      const rows = await listOrganizationApiKeys(deps.store.db, id, query.limit + 1, after);
       request.auditTarget = { type: 'organization', id, organizationId: id };
       return pageOf(rows, query.limit, (row) => ({ at: row.created_at, id: row.id }), (row) => presentApiKey(row, prefix));
     },

@@ -96,7 +96,7 @@ export function registerOrganizationRoutes(app: FastifyInstance, deps: Deps): vo
     async (request) => {
       const query = request.query as typeof PageQuery.static;
       const after = decodeCursor(query.cursor);
-      const rows = await listOrganizations(deps.store.db, query.limit + 1, after && { createdAt: after.at, id: after.id });
+      const rows = await listOrganizations(deps.store.db, query.limit + 1, after);
       const page = pageOf(rows, query.limit, (row) => ({ at: row.created_at, id: row.id }), (row) => row);
       return { data: await presentOrganizations(deps, page.data), nextCursor: page.nextCursor };
     },

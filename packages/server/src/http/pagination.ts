@@ -1,13 +1,11 @@
+import type { KeysetPosition } from '../db/repositories/keyset.ts';
 import { ApiError } from './errors.ts';
 
 /**
  * Opaque cursors: base64url of the last row's sort position. A cursor that does not decode is a 400, never a
  * silently restarted walk.
  */
-export interface CursorPosition {
-  at: Date;
-  id: string;
-}
+export type CursorPosition = KeysetPosition;
 
 export function encodeCursor(position: CursorPosition): string {
   return Buffer.from(JSON.stringify([position.at.toISOString(), position.id])).toString('base64url');

@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely, type Updateable } from 'kysely';
 import type { Database, Influencer, Project, ProjectsTable } from '../db/schema.ts';
+import { olderThan, type KeysetPosition } from '../db/repositories/keyset.ts';
 
 type Db = Kysely<Database>;
 
@@ -31,13 +32,9 @@ export const insertProjectUnlessExternalIdTaken = (db: Db, project: Insertable<P
     .executeTakeFirst();
 
 /** Newest first; `after` is the (created_at, id) of the last row of the previous page. (created_at, id) never changes, so a walk sees each row once. */
-export const listProjects = (db: Db, organizationId: string, limit: number, after?: { createdAt: Date; id: string }): Promise<Project[]> => {
+export const listProjects = (db: Db, organizationId: string, limit: number, after?: KeysetPosition): Promise<Project[]> => {
   let query = db.selectFrom('projects').selectAll().where('organization_id', '=', organizationId);
-  if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
-  }
+  if (after) query = query.where(olderThan(after));
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 };
 

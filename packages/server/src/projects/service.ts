@@ -124,7 +124,7 @@ export async function archiveProject(db: Db, organizationId: string, id: string)
 
 export async function listProjectsPage(db: Db, organizationId: string, limit: number, cursor: string | undefined) {
   const after = decodeCursor(cursor);
-  const rows = await listProjects(db, organizationId, limit + 1, after && { createdAt: after.at, id: after.id });
+  const rows = await listProjects(db, organizationId, limit + 1, after);
   return pageOf(rows, limit, (row) => ({ at: row.created_at, id: row.id }), presentProject);
 }
 

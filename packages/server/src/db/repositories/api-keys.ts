@@ -1,5 +1,6 @@
 import type { Insertable, Kysely } from 'kysely';
 import type { ApiKeyRow, ApiKeysTable, Database } from '../schema.ts';
+import { olderThan, type KeysetPosition } from './keyset.ts';
 
 type Db = Kysely<Database>;
 
@@ -16,13 +17,9 @@ export const findOrganizationApiKey = (db: Db, organizationId: string, id: strin
 export const findApiKeyByKeyId = (db: Db, keyId: string): Promise<Pick<ApiKeyRow, 'id' | 'secret_hash'> | undefined> =>
   db.selectFrom('api_keys').select(['id', 'secret_hash']).where('key_id', '=', keyId).executeTakeFirst();
 
-export const listOrganizationApiKeys = (db: Db, organizationId: string, limit: number, after?: { createdAt: Date; id: string }): Promise<ApiKeyRow[]> => {
+export const listOrganizationApiKeys = (db: Db, organizationId: string, limit: number, after?: KeysetPosition): Promise<ApiKeyRow[]> => {
   let query = db.selectFrom('api_keys').selectAll().where('organization_id', '=', organizationId);
-  if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
-  }
+  if (after) query = query.where(olderThan(after));
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 };
 

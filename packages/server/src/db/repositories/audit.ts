@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { AuditEntry, Database } from '../schema.ts';
+import { olderThan, type KeysetPosition } from './keyset.ts';
 
 type Db = Kysely<Database>;
 
@@ -39,13 +40,11 @@ export interface AuditFilter {
 }
 
 /** Newest first; `after` is the (occurred_at, id) of the last entry of the previous page. */
-export function listAuditEntries(db: Db, filter: AuditFilter, limit: number, after?: { at: Date; id: string }): Promise<AuditEntry[]> {
+export function listAuditEntries(db: Db, filter: AuditFilter, limit: number, after?: KeysetPosition): Promise<AuditEntry[]> {
   let query = db.selectFrom('audit_entries').selectAll();
   if (filter.organizationId) query = query.where('organization_id', '=', filter.organizationId);
   if (filter.apiKeyId) query = query.where('api_key_id', '=', filter.apiKeyId);
   if (filter.action) query = query.where('action', '=', filter.action);
-  if (after) {
-    query = query.where((eb) => eb.or([eb('occurred_at', '<', after.at), eb.and([eb('occurred_at', '=', after.at), eb('id', '<', after.id)])]));
-  }
+  if (after) query = query.where(olderThan(after, 'occurred_at'));
   return query.orderBy('occurred_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database, NewOrganization, Organization, OrganizationUpdate } from '../schema.ts';
+import { olderThan, type KeysetPosition } from './keyset.ts';
 
 type Db = Kysely<Database>;
 
@@ -18,12 +19,8 @@ export const updateOrganization = (db: Db, id: string, changes: OrganizationUpda
     .executeTakeFirst();
 
 /** Newest first; `after` is the (created_at, id) of the last row of the previous page. */
-export const listOrganizations = (db: Db, limit: number, after?: { createdAt: Date; id: string }): Promise<Organization[]> => {
+export const listOrganizations = (db: Db, limit: number, after?: KeysetPosition): Promise<Organization[]> => {
   let query = db.selectFrom('organizations').selectAll();
-  if (after) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
-    );
-  }
+  if (after) query = query.where(olderThan(after));
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 };

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, ProjectSource } from '../schema.ts';
+import { olderThan, type KeysetPosition } from './keyset.ts';
 
 type Db = Kysely<Database>;
 
@@ -39,10 +40,8 @@ export async function upsertSources(db: Db, owner: { organizationId: string; pro
 }
 
 /** Newest first; `after` is the (created_at, id) of the last row of the previous page. */
-export const listSources = (db: Db, organizationId: string, projectId: string, limit: number, after?: { at: Date; id: string }): Promise<ProjectSource[]> => {
+export const listSources = (db: Db, organizationId: string, projectId: string, limit: number, after?: KeysetPosition): Promise<ProjectSource[]> => {
   let query = db.selectFrom('project_sources').selectAll().where('organization_id', '=', organizationId).where('project_id', '=', projectId);
-  if (after) {
-    query = query.where((eb) => eb.or([eb('created_at', '<', after.at), eb.and([eb('created_at', '=', after.at), eb('id', '<', after.id)])]));
-  }
+  if (after) query = query.where(olderThan(after));
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 };

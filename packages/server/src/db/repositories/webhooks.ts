@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint } from '../schema.ts';
+import { olderThan, type KeysetPosition } from './keyset.ts';
 
 type Db = Kysely<Database>;
 
@@ -11,9 +12,6 @@ export interface DeliveryError {
 /** Timestamps relative to the database clock, so every instance schedules and leases by one clock. */
 const msFromNow = (ms: number) => sql<Date>`now() + ${Math.round(ms)}::int * interval '1 millisecond'`;
 
-/** Keyset position for newest-first pages: strictly after the last row of the previous page. */
-const before = (after: { at: Date; id: string }) => sql<boolean>`(created_at, id) < (${after.at}, ${after.id})`;
-
 export const insertWebhookEndpoint = (db: Db, endpoint: { organizationId: string; url: string; events: string[]; secret: string }): Promise<WebhookEndpoint> =>
   db
     .insertInto('webhook_endpoints')
@@ -24,9 +22,9 @@ export const insertWebhookEndpoint = (db: Db, endpoint: { organizationId: string
 export const findWebhookEndpoint = (db: Db, organizationId: string, id: string): Promise<WebhookEndpoint | undefined> =>
   db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).where('organization_id', '=', organizationId).executeTakeFirst();
 
-export function listWebhookEndpoints(db: Db, organizationId: string, limit: number, after?: { at: Date; id: string }): Promise<WebhookEndpoint[]> {
+export function listWebhookEndpoints(db: Db, organizationId: string, limit: number, after?: KeysetPosition): Promise<WebhookEndpoint[]> {
   let query = db.selectFrom('webhook_endpoints').selectAll().where('organization_id', '=', organizationId);
-  if (after) query = query.where(before(after));
+  if (after) query = query.where(olderThan(after));
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }
 
@@ -45,9 +43,9 @@ export const reenableWebhookEndpoint = (db: Db, id: string): Promise<WebhookEndp
     .returningAll()
     .executeTakeFirst();
 
-export function listWebhookDeliveries(db: Db, endpointId: string, limit: number, after?: { at: Date; id: string }): Promise<WebhookDelivery[]> {
+export function listWebhookDeliveries(db: Db, endpointId: string, limit: number, after?: KeysetPosition): Promise<WebhookDelivery[]> {
   let query = db.selectFrom('webhook_deliveries').selectAll().where('endpoint_id', '=', endpointId);
-  if (after) query = query.where(before(after));
+  if (after) query = query.where(olderThan(after));
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }
 

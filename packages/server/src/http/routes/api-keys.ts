@@ -64,7 +64,7 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: Deps): void {
       const { organizationId } = principalOf(request);
       const query = request.query as typeof PageQuery.static;
       const after = decodeCursor(query.cursor);
-      const rows = await listOrganizationApiKeys(deps.store.db, organizationId, query.limit + 1, after && { createdAt: after.at, id: after.id });
+      const rows = await listOrganizationApiKeys(deps.store.db, organizationId, query.limit + 1, after);
       return pageOf(rows, query.limit, (row) => ({ at: row.created_at, id: row.id }), (row) => presentApiKey(row, prefix));
     },
   );
