@@ -22,6 +22,7 @@ import {
   type Project,
   type ProjectSource,
   type RollApiKeyParams,
+  type RolledApiKey,
   type UpdateProjectParams,
   type WebhookDelivery,
   type WebhookEndpoint,
@@ -106,7 +107,7 @@ class Projects {
     return this.c.call('POST', path`/v1/projects/${projectId}/archive`, {}, options);
   }
 
-  /** What the project's ingest jobs found. */
+  /** What the project's ingest jobs found, newest first. */
   sources(projectId: string, params: PageParams = {}, options?: RequestOptions): Paginated<ProjectSource> {
     return this.c.list(path`/v1/projects/${projectId}/sources`, { ...params }, options);
   }
@@ -172,8 +173,11 @@ class ApiKeys {
     return this.c.call('DELETE', path`/v1/api-keys/${apiKeyId}`, {}, options);
   }
 
-  /** A new key with the same name, env and scopes; the old one expires after the overlap. */
-  roll(apiKeyId: string, params: RollApiKeyParams = {}, options?: RequestOptions): Promise<CreatedApiKey> {
+  /**
+   * A new key with the same name, env and scopes (its full key in `key`, this once); the old one, in
+   * `previousKey`, expires after the overlap.
+   */
+  roll(apiKeyId: string, params: RollApiKeyParams = {}, options?: RequestOptions): Promise<RolledApiKey> {
     return this.c.call('POST', path`/v1/api-keys/${apiKeyId}/roll`, { body: params }, options);
   }
 
@@ -208,11 +212,12 @@ class WebhookEndpoints {
     await this.c.call('DELETE', path`/v1/webhook-endpoints/${endpointId}`, {}, options);
   }
 
-  /** Sends a signed `test.ping` to the endpoint's URL and reports the outcome. */
+  /** Sends a signed `test.ping` to the endpoint's URL now and reports the outcome; a success re-enables a disabled endpoint. */
   test(endpointId: string, options?: RequestOptions): Promise<WebhookTestResult> {
     return this.c.call('POST', path`/v1/webhook-endpoints/${endpointId}/test`, {}, options);
   }
 
+  /** The endpoint's delivery log, newest first: attempts, status, last answer and next attempt. */
   deliveries(endpointId: string, params: PageParams = {}, options?: RequestOptions): Paginated<WebhookDelivery> {
     return this.c.list(path`/v1/webhook-endpoints/${endpointId}/deliveries`, { ...params }, options);
   }

@@ -4,4 +4,12 @@ export { GatehouseError, isGatehouseError, type ApiErrorCode, type ClientErrorCo
 export { Paginated } from './pagination.ts';
 export { DEFAULT_BASE_URL, type ClientOptions, type HttpMethod, type RequestOptions } from './transport.ts';
 export * from './types.ts';
-export { verifyWebhook, WebhookVerificationError, type VerifyWebhookOptions, type VerifiedWebhook, type WebhookEvent } from './webhooks.ts';
+export {
+  verifyWebhook,
+  WebhookVerificationError,
+  type VerifyWebhookOptions,
+  type VerifiedWebhook,
+  type WebhookEvent,
+  type WebhookHeaderSource,
+  type WebhookVerificationFailure,
+} from './webhooks.ts';

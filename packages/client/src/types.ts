@@ -61,7 +61,7 @@ export interface Project {
 
 export interface CreateProjectParams {
   name: string;
-  customerExternalId?: string;
+  customerExternalId?: string | null;
   /** IANA zone, default `UTC`. */
   timezone?: string;
   /** BCP-47 tag, default `en`. */
@@ -75,12 +75,19 @@ export interface UpdateProjectParams {
   primaryLanguage?: string;
 }
 
-/** SPEC 8.3: what an ingest job found. Its payload depends on the job kind. */
+export type SourceKind = 'appstore_ios' | 'appstore_android' | 'website_page' | 'github_repo';
+
+/** SPEC 8.3: one thing an ingest job found (a store listing, a page, a repository); `data` depends on `kind`. */
 export interface ProjectSource {
   id: string;
   projectId: string;
-  kind: string;
-  [field: string]: unknown;
+  jobId: string;
+  kind: SourceKind;
+  url: string;
+  title: string | null;
+  data: Record<string, unknown>;
+  createdAt: string;
+  updatedAt: string;
 }
 
 /** SPEC 8.4. */
@@ -95,10 +102,10 @@ export interface Influencer {
 
 export interface CreateInfluencerParams {
   name: string;
-  persona?: string;
+  persona?: string | null;
 }
 
-export type JobKind = 'ingest.appstore' | 'ingest.website' | 'ingest.github' | (string & {});
+export type JobKind = 'ingest_appstore' | 'ingest_website' | 'ingest_github';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
 
@@ -112,8 +119,10 @@ export interface Job {
   startedAt: string | null;
   finishedAt: string | null;
   creditsCharged: number;
-  result?: unknown;
-  error?: { code: string; message: string } | null;
+  /** A summary of what a succeeded job found; the findings themselves are the project's sources. */
+  result?: Record<string, unknown>;
+  /** Why a failed job failed. */
+  error?: { code: string; message: string };
 }
 
 /** SPEC 8.3: the answer of every ingest call (202). */
@@ -163,6 +172,11 @@ export interface CreatedApiKey extends ApiKey {
   key: string;
 }
 
+/** The new key (its full key, this once) and the old one as the roll left it, `expiresAt` set to the overlap's end. */
+export interface RolledApiKey extends CreatedApiKey {
+  previousKey: ApiKey;
+}
+
 export interface CreateApiKeyParams {
   name: string;
   env?: KeyEnv;
@@ -176,42 +190,73 @@ export interface RollApiKeyParams {
   overlapSeconds?: number;
 }
 
-export type WebhookEvent = 'job.succeeded' | 'job.failed' | 'job.canceled' | 'test.ping' | (string & {});
+/** What an endpoint can subscribe to (SPEC 8.6). */
+export type JobEventType = 'job.succeeded' | 'job.failed' | 'job.canceled';
+/** What a delivery carries: a job event, or the ping of `webhookEndpoints.test`. */
+export type WebhookEventType = JobEventType | 'test.ping';
 
-/** SPEC 8.6. */
-export interface WebhookEndpoint {
-  id: string;
-  organizationId: string;
-  url: string;
-  events: WebhookEvent[];
-  createdAt: string;
+export interface DeliveryError {
+  code: string;
+  message: string;
 }
 
-/** Shown once, in the response that creates the endpoint. */
+/** SPEC 8.6. Never the signing secret. */
+export interface WebhookEndpoint {
+  id: string;
+  url: string;
+  events: JobEventType[];
+  /** False once the server has given up on the endpoint after failing deliveries; a successful test re-enables it. */
+  enabled: boolean;
+  /** Start of the current run of failed attempts; null when the last attempt succeeded. */
+  failingSince: string | null;
+  disabledAt: string | null;
+  disabledReason: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Shown once, in the response that creates the endpoint: `whsec_...`, for `verifyWebhook`. */
 export interface CreatedWebhookEndpoint extends WebhookEndpoint {
   secret: string;
 }
 
 export interface CreateWebhookEndpointParams {
   url: string;
-  events: WebhookEvent[];
+  events: JobEventType[];
 }
 
-/** The outcome of one signed delivery to an endpoint. */
+/** One event's delivery to an endpoint, across its attempts. */
 export interface WebhookDelivery {
   id: string;
   endpointId: string;
-  event: WebhookEvent;
-  status: string;
+  /** The `webhook-id` header: the same on every attempt of this delivery. */
+  webhookId: string;
+  eventType: WebhookEventType;
+  /** The job a job event is about; null for a test ping. */
+  jobId: string | null;
+  status: 'pending' | 'delivered' | 'failed';
   attempts: number;
-  responseStatus: number | null;
+  /** HTTP status of the last attempt's answer; null when none came. */
+  lastStatusCode: number | null;
+  lastError: DeliveryError | null;
+  /** When a pending delivery is tried next. */
+  nextAttemptAt: string | null;
+  lastAttemptAt: string | null;
+  /** When the event happened (the payload's `timestamp`). */
+  occurredAt: string;
   createdAt: string;
-  [field: string]: unknown;
+  updatedAt: string;
+  completedAt: string | null;
 }
 
-/** The outcome of `POST /v1/webhook-endpoints/:id/test`. */
+/** The outcome of `POST /v1/webhook-endpoints/:id/test`: one signed `test.ping`, sent at once, not retried. */
 export interface WebhookTestResult {
-  [field: string]: unknown;
+  delivered: boolean;
+  statusCode: number | null;
+  latencyMs: number;
+  error: DeliveryError | null;
+  /** Find it in `deliveries()`, and in the receiver's `webhook-id` header. */
+  webhookId: string;
 }
 
 // ── Admin API (SPEC 10.1) ──

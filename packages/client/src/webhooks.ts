@@ -38,7 +38,9 @@ export interface VerifyWebhookOptions {
   now?: Date | number;
 }
 
+/** The signed body. A job event's `data` is the job as `jobs.get` shows it: `verifyWebhook<Job>(...)`. */
 export interface WebhookEvent<Data = unknown> {
+  /** `job.succeeded`, `job.failed`, `job.canceled`, or `test.ping`. */
   type: string;
   /** When the event happened (ISO 8601); an attempt's own time is in `timestamp` of the result. */
   timestamp: string;

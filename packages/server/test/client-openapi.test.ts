@@ -14,13 +14,21 @@ import {
   type IngestWebsiteParams,
   type Influencer,
   type Job,
+  type JobEventType,
+  type JobKind,
+  type JobStatus,
+  type KeyEnv,
   type PageParams,
   type Project,
   type ProjectSource,
   type RollApiKeyParams,
+  type RolledApiKey,
+  type Scope,
+  type SourceKind,
   type UpdateProjectParams,
   type WebhookDelivery,
   type WebhookEndpoint,
+  type WebhookTestResult,
   type Whoami,
 } from '../src/cli/client.ts';
 import { openApiOperations, startListeningApp, type JsonSchema, type ListeningApp, type OpenApiDocument, type OpenApiOperation } from './client-support.ts';
@@ -89,62 +97,152 @@ const API_KEY = {
   revokedAt: true,
 } satisfies Record<keyof ApiKey, true>;
 const CREATED_API_KEY = { ...API_KEY, key: true } satisfies Record<keyof CreatedApiKey, true>;
+const ROLLED_API_KEY = { ...CREATED_API_KEY, previousKey: true } satisfies Record<keyof RolledApiKey, true>;
 const CREATE_API_KEY = { name: true, env: true, scopes: true, expiresAt: true } satisfies Record<keyof CreateApiKeyParams, true>;
 const ROLL_API_KEY = { overlapSeconds: true } satisfies Record<keyof RollApiKeyParams, true>;
-const WEBHOOK_ENDPOINT = { id: true, organizationId: true, url: true, events: true, createdAt: true } satisfies Record<keyof WebhookEndpoint, true>;
+const WEBHOOK_ENDPOINT = {
+  id: true,
+  url: true,
+  events: true,
+  enabled: true,
+  failingSince: true,
+  disabledAt: true,
+  disabledReason: true,
+  createdAt: true,
+  updatedAt: true,
+} satisfies Record<keyof WebhookEndpoint, true>;
 const CREATED_WEBHOOK_ENDPOINT = { ...WEBHOOK_ENDPOINT, secret: true } satisfies Record<keyof CreatedWebhookEndpoint, true>;
 const CREATE_WEBHOOK_ENDPOINT = { url: true, events: true } satisfies Record<keyof CreateWebhookEndpointParams, true>;
-const PAGE_PARAMS = { limit: true, cursor: true } satisfies Record<keyof PageParams, true>;
-// Types that admit fields beyond the ones they name (what an ingest found, what a delivery carried): the names
-// they declare must be in the document, and the document may have more.
-const PROJECT_SOURCE = { id: true, projectId: true, kind: true } satisfies Partial<Record<keyof ProjectSource, true>>;
 const WEBHOOK_DELIVERY = {
   id: true,
   endpointId: true,
-  event: true,
+  webhookId: true,
+  eventType: true,
+  jobId: true,
   status: true,
   attempts: true,
-  responseStatus: true,
+  lastStatusCode: true,
+  lastError: true,
+  nextAttemptAt: true,
+  lastAttemptAt: true,
+  occurredAt: true,
   createdAt: true,
-} satisfies Partial<Record<keyof WebhookDelivery, true>>;
+  updatedAt: true,
+  completedAt: true,
+} satisfies Record<keyof WebhookDelivery, true>;
+const WEBHOOK_TEST_RESULT = { delivered: true, statusCode: true, latencyMs: true, error: true, webhookId: true } satisfies Record<keyof WebhookTestResult, true>;
+const PROJECT_SOURCE = {
+  id: true,
+  projectId: true,
+  jobId: true,
+  kind: true,
+  url: true,
+  title: true,
+  data: true,
+  createdAt: true,
+  updatedAt: true,
+} satisfies Record<keyof ProjectSource, true>;
+const PAGE_PARAMS = { limit: true, cursor: true } satisfies Record<keyof PageParams, true>;
+
+// The values of the client's literal unions, held the same way: a value the server added or dropped fails the test.
+const KEY_ENV = { live: true, test: true } satisfies Record<KeyEnv, true>;
+const PROJECT_STATUS = { active: true, archived: true } satisfies Record<Project['status'], true>;
+const JOB_KIND = { ingest_appstore: true, ingest_website: true, ingest_github: true } satisfies Record<JobKind, true>;
+const JOB_STATUS = { queued: true, running: true, succeeded: true, failed: true, canceled: true } satisfies Record<JobStatus, true>;
+const ACCEPTED_STATUS = { queued: true } satisfies Record<IngestAccepted['status'], true>;
+const SOURCE_KIND = { appstore_ios: true, appstore_android: true, website_page: true, github_repo: true } satisfies Record<SourceKind, true>;
+const API_KEY_STATUS = { active: true, revoked: true } satisfies Record<ApiKey['status'], true>;
+const SCOPE = {
+  'projects:read': true,
+  'projects:write': true,
+  'ingest:write': true,
+  'jobs:read': true,
+  'jobs:cancel': true,
+  'keys:read': true,
+  'keys:write': true,
+  'webhooks:read': true,
+  'webhooks:write': true,
+  'influencers:write': true,
+  'audit:read': true,
+} satisfies Record<Scope, true>;
+const JOB_EVENT_TYPE = { 'job.succeeded': true, 'job.failed': true, 'job.canceled': true } satisfies Record<JobEventType, true>;
+const DELIVERY_STATUS = { pending: true, delivered: true, failed: true } satisfies Record<WebhookDelivery['status'], true>;
+
+const JOB_VALUES = { kind: JOB_KIND, status: JOB_STATUS };
+const API_KEY_VALUES = { env: KEY_ENV, status: API_KEY_STATUS };
+
+type Literals = Record<string, true>;
 
 interface Expectation {
   /** The client method, as a path from a Gatehouse instance. */
   method: string;
-  /** Property names of the success body (of its items, for a page); `open` when the type admits more. */
+  /** Property names of the success body (of its items, for a page). */
   response?: Record<string, true>;
-  open?: boolean;
   body?: Record<string, true>;
   query?: Record<string, true>;
+  /** The values a response field (an array's items, for an array) may take, where the document lists them. */
+  responseValues?: Record<string, Literals>;
+  bodyValues?: Record<string, Literals>;
 }
 
 /** Every /v1 operation of SPEC 3 and 8, keyed "METHOD path" with path parameters written {}. */
 const OPERATIONS: Record<string, Expectation> = {
-  'GET /v1/whoami': { method: 'whoami', response: WHOAMI },
-  'POST /v1/projects': { method: 'projects.create', response: PROJECT, body: CREATE_PROJECT },
-  'GET /v1/projects': { method: 'projects.list', response: PROJECT, query: PAGE_PARAMS },
-  'GET /v1/projects/{}': { method: 'projects.get', response: PROJECT },
-  'PATCH /v1/projects/{}': { method: 'projects.update', response: PROJECT, body: UPDATE_PROJECT },
-  'POST /v1/projects/{}/archive': { method: 'projects.archive', response: PROJECT },
-  'GET /v1/projects/{}/sources': { method: 'projects.sources', response: PROJECT_SOURCE, open: true, query: PAGE_PARAMS },
+  'GET /v1/whoami': { method: 'whoami', response: WHOAMI, responseValues: { env: KEY_ENV } },
+  'POST /v1/projects': { method: 'projects.create', response: PROJECT, body: CREATE_PROJECT, responseValues: { status: PROJECT_STATUS } },
+  'GET /v1/projects': { method: 'projects.list', response: PROJECT, query: PAGE_PARAMS, responseValues: { status: PROJECT_STATUS } },
+  'GET /v1/projects/{}': { method: 'projects.get', response: PROJECT, responseValues: { status: PROJECT_STATUS } },
+  'PATCH /v1/projects/{}': { method: 'projects.update', response: PROJECT, body: UPDATE_PROJECT, responseValues: { status: PROJECT_STATUS } },
+  'POST /v1/projects/{}/archive': { method: 'projects.archive', response: PROJECT, responseValues: { status: PROJECT_STATUS } },
+  'GET /v1/projects/{}/sources': { method: 'projects.sources', response: PROJECT_SOURCE, query: PAGE_PARAMS, responseValues: { kind: SOURCE_KIND } },
   'POST /v1/projects/{}/influencers': { method: 'projects.influencers.create', response: INFLUENCER, body: CREATE_INFLUENCER },
-  'POST /v1/projects/{}/ingest/appstore': { method: 'projects.ingest.appstore', response: INGEST_ACCEPTED, body: INGEST_APPSTORE },
-  'POST /v1/projects/{}/ingest/website': { method: 'projects.ingest.website', response: INGEST_ACCEPTED, body: INGEST_WEBSITE },
-  'POST /v1/projects/{}/ingest/github': { method: 'projects.ingest.github', response: INGEST_ACCEPTED, body: INGEST_GITHUB },
-  'GET /v1/jobs/{}': { method: 'jobs.get', response: JOB },
-  'POST /v1/jobs/{}/cancel': { method: 'jobs.cancel', response: JOB },
-  'POST /v1/api-keys': { method: 'apiKeys.create', response: CREATED_API_KEY, body: CREATE_API_KEY },
-  'GET /v1/api-keys': { method: 'apiKeys.list', response: API_KEY, query: PAGE_PARAMS },
-  'DELETE /v1/api-keys/{}': { method: 'apiKeys.revoke', response: API_KEY },
-  'POST /v1/api-keys/{}/roll': { method: 'apiKeys.roll', response: CREATED_API_KEY, body: ROLL_API_KEY },
-  'POST /v1/api-keys/{}/kill': { method: 'apiKeys.kill', response: API_KEY },
-  'POST /v1/webhook-endpoints': { method: 'webhookEndpoints.create', response: CREATED_WEBHOOK_ENDPOINT, body: CREATE_WEBHOOK_ENDPOINT },
+  'POST /v1/projects/{}/ingest/appstore': {
+    method: 'projects.ingest.appstore',
+    response: INGEST_ACCEPTED,
+    body: INGEST_APPSTORE,
+    responseValues: { kind: JOB_KIND, status: ACCEPTED_STATUS },
+  },
+  'POST /v1/projects/{}/ingest/website': {
+    method: 'projects.ingest.website',
+    response: INGEST_ACCEPTED,
+    body: INGEST_WEBSITE,
+    responseValues: { kind: JOB_KIND, status: ACCEPTED_STATUS },
+  },
+  'POST /v1/projects/{}/ingest/github': {
+    method: 'projects.ingest.github',
+    response: INGEST_ACCEPTED,
+    body: INGEST_GITHUB,
+    responseValues: { kind: JOB_KIND, status: ACCEPTED_STATUS },
+  },
+  'GET /v1/jobs/{}': { method: 'jobs.get', response: JOB, responseValues: JOB_VALUES },
+  'POST /v1/jobs/{}/cancel': { method: 'jobs.cancel', response: JOB, responseValues: JOB_VALUES },
+  'POST /v1/api-keys': {
+    method: 'apiKeys.create',
+    response: CREATED_API_KEY,
+    body: CREATE_API_KEY,
+    responseValues: API_KEY_VALUES,
+    bodyValues: { env: KEY_ENV, scopes: SCOPE },
+  },
+  'GET /v1/api-keys': { method: 'apiKeys.list', response: API_KEY, query: PAGE_PARAMS, responseValues: API_KEY_VALUES },
+  'DELETE /v1/api-keys/{}': { method: 'apiKeys.revoke', response: API_KEY, responseValues: API_KEY_VALUES },
+  'POST /v1/api-keys/{}/roll': { method: 'apiKeys.roll', response: ROLLED_API_KEY, body: ROLL_API_KEY, responseValues: API_KEY_VALUES },
+  'POST /v1/api-keys/{}/kill': { method: 'apiKeys.kill', response: API_KEY, responseValues: API_KEY_VALUES },
+  'POST /v1/webhook-endpoints': {
+    method: 'webhookEndpoints.create',
+    response: CREATED_WEBHOOK_ENDPOINT,
+    body: CREATE_WEBHOOK_ENDPOINT,
+    bodyValues: { events: JOB_EVENT_TYPE },
+  },
   'GET /v1/webhook-endpoints': { method: 'webhookEndpoints.list', response: WEBHOOK_ENDPOINT, query: PAGE_PARAMS },
   'GET /v1/webhook-endpoints/{}': { method: 'webhookEndpoints.get', response: WEBHOOK_ENDPOINT },
-  // delete answers nothing the client returns; test reports an outcome the client types as open.
+  // 204: nothing the client returns.
   'DELETE /v1/webhook-endpoints/{}': { method: 'webhookEndpoints.delete' },
-  'POST /v1/webhook-endpoints/{}/test': { method: 'webhookEndpoints.test' },
-  'GET /v1/webhook-endpoints/{}/deliveries': { method: 'webhookEndpoints.deliveries', response: WEBHOOK_DELIVERY, open: true, query: PAGE_PARAMS },
+  'POST /v1/webhook-endpoints/{}/test': { method: 'webhookEndpoints.test', response: WEBHOOK_TEST_RESULT },
+  'GET /v1/webhook-endpoints/{}/deliveries': {
+    method: 'webhookEndpoints.deliveries',
+    response: WEBHOOK_DELIVERY,
+    query: PAGE_PARAMS,
+    responseValues: { status: DELIVERY_STATUS },
+  },
 };
 
 function resolve(document: OpenApiDocument, schema: JsonSchema | undefined): JsonSchema | undefined {
@@ -163,14 +261,37 @@ function propertiesOf(document: OpenApiDocument, input: JsonSchema | undefined):
   return names;
 }
 
-/** The success body's properties; for a page (`data` + `nextCursor`), its items'. */
-function responseProperties(document: OpenApiDocument, operation: OpenApiOperation): Set<string> | null {
+/** The schema of one property of an object schema, found the same ways as propertiesOf finds names. */
+function propertySchema(document: OpenApiDocument, input: JsonSchema | undefined, name: string): JsonSchema | undefined {
+  const schema = resolve(document, input);
+  const own = schema?.properties?.[name];
+  if (own) return own;
+  for (const part of [...(schema?.allOf ?? []), ...(schema?.anyOf ?? []), ...(schema?.oneOf ?? [])]) {
+    const found = propertySchema(document, part, name);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The values a schema allows (enum, const, and unions of them, as TypeBox writes literal unions); an array's items'. */
+function literalsOf(document: OpenApiDocument, input: JsonSchema | undefined): Set<string> {
+  const schema = resolve(document, input);
+  if (schema?.items) return literalsOf(document, schema.items);
+  const values = new Set<string>([...(schema?.enum ?? []), ...(schema?.const === undefined ? [] : [schema.const])].map(String));
+  for (const part of [...(schema?.anyOf ?? []), ...(schema?.oneOf ?? [])]) {
+    for (const value of literalsOf(document, part)) values.add(value);
+  }
+  return values;
+}
+
+/** The success body's schema; for a page (`data` + `nextCursor`), its items'. */
+function successSchema(document: OpenApiDocument, operation: OpenApiOperation): JsonSchema | null {
   const success = Object.entries(operation.responses ?? {}).find(([status]) => /^2\d\d$/.test(status))?.[1];
   const schema = resolve(document, success?.content?.['application/json']?.schema);
   if (!schema) return null;
   const names = propertiesOf(document, schema);
-  if (names.has('data') && names.has('nextCursor')) return propertiesOf(document, resolve(document, schema.properties?.data)?.items);
-  return names;
+  if (names.has('data') && names.has('nextCursor')) return resolve(document, schema.properties?.data)?.items ?? null;
+  return schema;
 }
 
 const methodAt = (client: Gatehouse, path: string): unknown =>
@@ -183,23 +304,36 @@ function uncovered(operations: Map<string, OpenApiOperation>): string[] {
 
 function drift(document: OpenApiDocument, operations: Map<string, OpenApiOperation>): string[] {
   const found: string[] = [];
-  const compare = (key: string, what: string, documented: Set<string>, record: Record<string, true>, open = false) => {
+  const compare = (key: string, what: string, documented: Set<string>, record: Record<string, true>) => {
     const declared = Object.keys(record);
     const missing = [...documented].filter((name) => !declared.includes(name));
     const extra = declared.filter((name) => !documented.has(name));
-    if (!open && missing.length > 0) found.push(`${key} ${what}: the document has ${missing.join(', ')}, the client type does not`);
+    if (missing.length > 0) found.push(`${key} ${what}: the document has ${missing.join(', ')}, the client type does not`);
     if (extra.length > 0) found.push(`${key} ${what}: the client type has ${extra.join(', ')}, the document does not`);
+  };
+  // A field missing from the document is reported once, as a name; its values are not compared.
+  const compareValues = (key: string, what: string, schema: JsonSchema, values: Record<string, Literals> = {}) => {
+    for (const [field, record] of Object.entries(values)) {
+      const property = propertySchema(document, schema, field);
+      if (property) compare(key, `${what} ${field}`, literalsOf(document, property), record);
+    }
   };
   for (const [key, operation] of operations) {
     const expected = OPERATIONS[key];
     if (!expected) continue;
     if (expected.response) {
-      const documented = responseProperties(document, operation);
-      if (documented === null) found.push(`${key}: the document gives no JSON success body`);
-      else compare(key, 'response', documented, expected.response, expected.open);
+      const schema = successSchema(document, operation);
+      if (schema === null) found.push(`${key}: the document gives no JSON success body`);
+      else {
+        compare(key, 'response', propertiesOf(document, schema), expected.response);
+        compareValues(key, 'response', schema, expected.responseValues);
+      }
     }
     const body = operation.requestBody?.content?.['application/json']?.schema;
-    if (body) compare(key, 'request body', propertiesOf(document, body), expected.body ?? {});
+    if (body) {
+      compare(key, 'request body', propertiesOf(document, body), expected.body ?? {});
+      compareValues(key, 'request body', body, expected.bodyValues);
+    }
     const query = new Set((operation.parameters ?? []).filter((parameter) => parameter.in === 'query').map((parameter) => parameter.name));
     if (query.size > 0) compare(key, 'query', query, expected.query ?? {});
   }
@@ -222,11 +356,11 @@ describe('the client against the server’s OpenAPI document (/v1/openapi.json)'
     expect(uncovered(operations), 'operations without a client method (add one, and its entry in OPERATIONS)').toEqual([]);
   });
 
-  it('declares the same response fields, request body fields and query parameters as the document', () => {
+  it('declares the same response fields, request body fields, query parameters and literal values as the document', () => {
     expect(drift(document, operations)).toEqual([]);
   });
 
-  it('notices drift: a field the client lacks, a field the server lacks, an operation without a method', () => {
+  it('notices drift: a field the client lacks, a field the server lacks, a value either lacks, an operation without a method', () => {
     const changed = structuredClone(document);
     const whoami = changed.paths['/v1/whoami']!.get!;
     const schema = whoami.responses!['200']!.content!['application/json']!.schema!;
@@ -236,11 +370,18 @@ describe('the client against the server’s OpenAPI document (/v1/openapi.json)'
     changed.paths['/v1/widgets/{widgetId}'] = { get: { responses: {} } };
     const changedOperations = new Map([...operations, ['GET /v1/widgets/{}', changed.paths['/v1/widgets/{widgetId}'].get!]]);
     changedOperations.set('GET /v1/whoami', whoami);
+    const job = changed.paths['/v1/jobs/{jobId}']!.get!;
+    const jobProperties = job.responses!['200']!.content!['application/json']!.schema!.properties!;
+    jobProperties.kind = { anyOf: [...jobProperties.kind!.anyOf!, { type: 'string', enum: ['ingest_video'] }] };
+    jobProperties.status = { anyOf: jobProperties.status!.anyOf!.filter((part) => part.enum?.[0] !== 'running') };
+    changedOperations.set('GET /v1/jobs/{}', job);
 
     expect(uncovered(changedOperations)).toEqual(['GET /v1/widgets/{}']);
-    expect(drift(changed, changedOperations)).toEqual([
-      'GET /v1/whoami response: the document has plan, the client type does not',
+    expect(drift(changed, changedOperations).sort()).toEqual([
+      'GET /v1/jobs/{} response kind: the document has ingest_video, the client type does not',
+      'GET /v1/jobs/{} response status: the client type has running, the document does not',
       'GET /v1/whoami response: the client type has env, the document does not',
+      'GET /v1/whoami response: the document has plan, the client type does not',
     ]);
   });
 });
