@@ -19,6 +19,8 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** A Redis command slower than this counts as Redis being down: the request is answered from memory instead. */
+  redisCommandTimeoutMs: number;
   adminToken: string | undefined;
   keyPrefix: string;
   bcryptCost: number;
@@ -111,6 +113,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(env.GATEHOUSE_DATA_DIR || './.gatehouse'),
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
+    redisCommandTimeoutMs: intFrom(env, 'GATEHOUSE_REDIS_TIMEOUT_MS', 250, 10, 10_000),
     adminToken: env.GATEHOUSE_ADMIN_TOKEN || undefined,
     keyPrefix,
     bcryptCost: intFrom(env, 'GATEHOUSE_BCRYPT_COST', 12, 10, 14),

@@ -75,6 +75,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   jobs.start();
   const limiter = await createRateLimiter({
     redisUrl: config.redisUrl,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
     logger,
     now,
     // An injected clock (tests) drives the Redis buckets too; in production the script reads Redis TIME.

@@ -79,7 +79,7 @@ describe.runIf(usingPostgres)('rate limits across instances', () => {
     const prefix = `gh_test:${randomBytes(6).toString('hex')}:`;
     const pair = [];
     for (let i = 0; i < 2; i++) {
-      const app = await startTestApp({ store, config: { rateLimits: RATE_LIMITS, redisUrl }, deps: { rateLimitKeyPrefix: prefix } });
+      const app = await startTestApp({ store, config: { rateLimits: RATE_LIMITS, redisUrl, redisCommandTimeoutMs: 250 }, deps: { rateLimitKeyPrefix: prefix } });
       apps.push(app);
       pair.push(app);
     }
