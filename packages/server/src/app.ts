@@ -7,6 +7,7 @@ import type { Deps } from './deps.ts';
 import { installAudit } from './http/audit.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { errorBody } from './http/errors.ts';
+import { ErrorSchema } from './http/schemas.ts';
 import { registerApiKeyRoutes } from './http/routes/api-keys.ts';
 import { registerOperations } from './http/routes/operations.ts';
 import { registerWhoami } from './http/routes/whoami.ts';
@@ -100,7 +101,13 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
       security: [{ apiKey: [] }, { bearer: [] }],
     },
     hideUntagged: false,
-    transform: ({ schema, url }) => ({ schema: (url.startsWith('/v1/') ? schema : { ...schema, hide: true }) as typeof schema, url }),
+    // Only /v1 is documented; every /v1 operation may also answer the SPEC 4 error envelope (401, 402, 403, 429, 503…).
+    transform: ({ schema, url }) => ({
+      schema: (url.startsWith('/v1/')
+        ? { ...schema, response: { default: { description: 'An error: the SPEC 4 envelope', ...ErrorSchema }, ...(schema?.response as object | undefined) } }
+        : { ...schema, hide: true }) as typeof schema,
+      url,
+    }),
   });
 
   await installKeyPipeline(app, deps);
