@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { DeliveryWorkerSettings } from './webhooks/worker.ts';
 
@@ -40,6 +41,15 @@ export interface Config {
 }
 
 export class ConfigError extends Error {}
+
+/**
+ * bcrypt at once, by default: a core fewer than the machine has, so a wrong-secret flood can never take the core
+ * the event loop serves verified keys on (bench/RESULTS.md, scenario 4, compares this with every core hashing), and
+ * a libuv pool thread fewer than the pool has, so file and DNS work still get one.
+ */
+export function defaultHashConcurrency(cores: number, threadPoolSize: number): number {
+  return Math.max(1, Math.min(cores - 1, threadPoolSize - 1));
+}
 
 const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,7}$/;
 
@@ -120,7 +130,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || 'info',
     rateLimits: mergeRateLimits(DEFAULT_RATE_LIMITS, env.GATEHOUSE_RATE_LIMITS),
     bodyLimitBytes: intFrom(env, 'GATEHOUSE_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
-    hashConcurrency: intFrom(env, 'GATEHOUSE_HASH_CONCURRENCY', 2, 1, 64),
+    hashConcurrency: intFrom(env, 'GATEHOUSE_HASH_CONCURRENCY', defaultHashConcurrency(availableParallelism(), Number(env.UV_THREADPOOL_SIZE) || 4), 1, 64),
     authFailuresPerMinute: intFrom(env, 'GATEHOUSE_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000),
     upstreams: {
       appstoreLookupUrl: env.GATEHOUSE_APPSTORE_LOOKUP_URL || 'https://itunes.apple.com/lookup',

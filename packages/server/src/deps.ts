@@ -87,6 +87,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // The events themselves are enqueued by the jobs table's trigger; this only spares them the wait for the next poll.
   jobs.onJobFinished(() => webhooks.nudge());
   webhooks.start();
+  metrics.observeAuth({
+    hashInFlight: () => hasher.inFlight,
+    hashPeakConcurrency: () => hasher.peakConcurrency,
+    cacheEntries: () => ({ ...verifier.cacheEntries(), usage: usage.trackedKeys }),
+  });
 
   return {
     config,

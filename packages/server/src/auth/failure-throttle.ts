@@ -25,6 +25,11 @@ export class FailureThrottle {
     return window.failures >= this.maxFailuresPerWindow ? this.windowMs - elapsed : 0;
   }
 
+  /** Subjects with a window held (bounded by maxSubjects). */
+  get size(): number {
+    return this.windows.size;
+  }
+
   recordFailure(subject: string): void {
     const now = this.now();
     const window = this.windows.get(subject);

@@ -139,6 +139,17 @@ export class KeyVerifier {
     this.unsubscribe();
   }
 
+  /** Entries held by each bounded cache, for /metrics. */
+  cacheEntries(): Record<string, number> {
+    return {
+      verified: this.verified.size,
+      previously_verified: this.previouslyVerified.size,
+      rejected: this.rejected.size,
+      states: this.states.size,
+      failure_windows: this.throttle.size,
+    };
+  }
+
   private async checkSecret(keyId: string, secret: string, priority: boolean): Promise<string | null> {
     const row = await findApiKeyByKeyId(this.options.db, keyId);
     if (!row) return null;

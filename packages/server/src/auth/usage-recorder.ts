@@ -35,6 +35,11 @@ export class UsageRecorder {
     this.pending.set(apiKeyId, new Date(now));
   }
 
+  /** Keys whose last write-behind time is remembered (a bounded LRU). */
+  get trackedKeys(): number {
+    return this.lastQueued.size;
+  }
+
   async flush(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = this.pending;

@@ -1,6 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { VerifierMetrics } from '../auth/key-verifier.ts';
 
+/** What the auth gauges read when /metrics is scraped (set once the hasher and verifier exist). */
+export interface AuthGaugeSource {
+  hashInFlight(): number;
+  hashPeakConcurrency(): number;
+  /** Entries held by each bounded cache of the auth path, by cache name. */
+  cacheEntries(): Record<string, number>;
+}
+
 /** One registry per app instance, so tests that build many apps never share counters. */
 export function createMetrics() {
   const registry = new Registry();
@@ -47,12 +55,42 @@ export function createMetrics() {
     help: '1 while rate limits are shared through Redis, 0 while this instance uses its own memory',
     registers: [registry],
   });
+  let authSource: AuthGaugeSource | undefined;
+  new Gauge({
+    name: 'gatehouse_key_hash_in_flight',
+    help: 'bcrypt operations running now',
+    registers: [registry],
+    collect() {
+      if (authSource) this.set(authSource.hashInFlight());
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_key_hash_peak_concurrency',
+    help: 'Most bcrypt operations that ran at once since the process started (bounded by GATEHOUSE_HASH_CONCURRENCY)',
+    registers: [registry],
+    collect() {
+      if (authSource) this.set(authSource.hashPeakConcurrency());
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_auth_cache_entries',
+    help: 'Entries held by the bounded caches of the auth path, by cache',
+    labelNames: ['cache'] as const,
+    registers: [registry],
+    collect() {
+      if (!authSource) return;
+      for (const [cache, entries] of Object.entries(authSource.cacheEntries())) this.set({ cache }, entries);
+    },
+  });
+  const observeAuth = (source: AuthGaugeSource) => {
+    authSource = source;
+  };
   const verifier: VerifierMetrics = {
     cacheHit: () => keyCache.inc({ result: 'hit' }),
     cacheMiss: () => keyCache.inc({ result: 'miss' }),
     hashVerification: (outcome) => hashVerifications.inc({ outcome }),
   };
-  return { registry, requests, requestDuration, rateLimited, hashVerifications, keyCache, jobOutcomes, limiterBackend, verifier };
+  return { registry, requests, requestDuration, rateLimited, hashVerifications, keyCache, jobOutcomes, limiterBackend, verifier, observeAuth };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,124 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { Handshake, ServerOptions } from '../server.ts';
+import { metricValue } from './prometheus.ts';
+
+const SERVER_ENTRY = fileURLToPath(new URL('../server.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Variables of the bench's own environment that would change what a server child is (a store, a limiter, a cost). */
+const INHERITED_SETTINGS = /^(DATABASE_URL|REDIS_URL|LOG_LEVEL|GATEHOUSE_.*|PORT|HOST)$/;
+
+export interface ServerSpec {
+  label: string;
+  /** Settings for the child (DATABASE_URL, REDIS_URL, LOG_LEVEL, GATEHOUSE_*); nothing leaks in from the bench's own. */
+  env?: Record<string, string>;
+  options?: ServerOptions;
+  /** Extra node flags (the runner adds --cpu-prof here when profiling). */
+  nodeArgs?: string[];
+}
+
+export interface ServerHandle extends Handshake {
+  label: string;
+  /** The current /metrics text. */
+  metrics(): Promise<string>;
+  metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
+  /** process_cpu_seconds_total: the server's CPU time so far, all threads. */
+  cpuSeconds(): Promise<number | undefined>;
+  /** RSS and V8 heap in use (bytes) after a full garbage collection in the server. */
+  memory(): Promise<{ rss: number; heapUsed: number }>;
+  /** One whoami with each named key, so its bcrypt verification is done before anything is timed. */
+  prime(...keyNames: string[]): Promise<void>;
+  /**
+   * The next unused key of the `fresh` group, verified just now: a run measured with it cannot contain the key's
+   * once-a-minute re-verification (the verified-key cache keeps an entry 60 s).
+   */
+  freshKey(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function spawnServer(spec: ServerSpec, defaults: { env: Record<string, string>; nodeArgs: string[] }): Promise<ServerHandle> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (!INHERITED_SETTINGS.test(name)) env[name] = value;
+  Object.assign(env, defaults.env, spec.env, { BENCH_SERVER: JSON.stringify(spec.options ?? {}) });
+  const child = spawn(process.execPath, ['--expose-gc', ...defaults.nodeArgs, ...(spec.nodeArgs ?? []), '--import', 'tsx', SERVER_ENTRY], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const handshake = await readHandshake(child, spec.label);
+  const metrics = async () => {
+    const response = await fetch(`${handshake.baseUrl}/metrics`);
+    return response.text();
+  };
+  let stopped: Promise<void> | undefined;
+  let freshUsed = 0;
+  const whoamiWith = async (key: string, what: string) => {
+    const response = await fetch(`${handshake.baseUrl}/v1/whoami`, { headers: { 'x-api-key': key } });
+    await response.arrayBuffer();
+    if (response.status !== 200) throw new Error(`server ${spec.label}: ${what} answered ${response.status}`);
+  };
+  return {
+    ...handshake,
+    label: spec.label,
+    metrics,
+    metric: async (name, labels) => metricValue(await metrics(), name, labels),
+    cpuSeconds: async () => metricValue(await metrics(), 'process_cpu_seconds_total'),
+    memory: async () => {
+      child.kill('SIGUSR2');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const text = await metrics();
+      return { rss: metricValue(text, 'process_resident_memory_bytes') ?? Number.NaN, heapUsed: metricValue(text, 'nodejs_heap_size_used_bytes') ?? Number.NaN };
+    },
+    prime: async (...keyNames) => {
+      for (const name of keyNames) await whoamiWith(handshake.keys[name]!.key, `key ${name}`);
+    },
+    freshKey: async () => {
+      const key = handshake.groups.fresh?.[freshUsed++];
+      if (!key) throw new Error(`server ${spec.label}: out of fresh keys (start it with more options.freshKeys)`);
+      await whoamiWith(key, 'a fresh key');
+      return key;
+    },
+    stop: () => (stopped ??= stopChild(child)),
+  };
+}
+
+function readHandshake(child: ChildProcess, label: string): Promise<Handshake> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server ${label}: no handshake within 180 s`));
+    }, 180_000);
+    const onExit = (code: number | null) => {
+      clearTimeout(timer);
+      reject(new Error(`server ${label} exited with ${code} before its handshake`));
+    };
+    child.once('exit', onExit);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      // Nothing else is expected on stdout; keep reading so a stray write can never block the child on a full pipe.
+      lines.on('line', () => {});
+      try {
+        resolve(JSON.parse(line) as Handshake);
+      } catch {
+        child.kill('SIGKILL');
+        reject(new Error(`server ${label}: unreadable handshake ${line.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

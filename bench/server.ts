@@ -1,0 +1,168 @@
+/**
+ * A Gatehouse server for the benchmark, run as a child process so the load generator never shares its event loop.
+ * Builds config → deps → app from the environment (as main.ts does), seeds an organization and keys straight through
+ * the services, listens on 127.0.0.1:0, and prints one JSON line on stdout: { baseUrl, keys, ... }.
+ * Options come as JSON in BENCH_SERVER (see ServerOptions). Logs go to a file (BENCH_LOG_FILE), as production's
+ * stdout would go to a file or a collector, so stdout carries only the handshake.
+ */
+import { hash } from '@node-rs/bcrypt';
+import { sql } from 'kysely';
+import { buildApp } from '../packages/server/src/app.ts';
+import { loadConfig } from '../packages/server/src/config.ts';
+import { createDeps } from '../packages/server/src/deps.ts';
+import { findPlanByName } from '../packages/server/src/db/repositories/plans.ts';
+import { insertOrganization } from '../packages/server/src/db/repositories/organizations.ts';
+import { generateKey } from '../packages/server/src/keys/format.ts';
+import { issueApiKey } from '../packages/server/src/keys/service.ts';
+import { createLogger, logDestination } from '../packages/server/src/observability/logger.ts';
+import { insertBackgroundKeys } from './lib/bulk-keys.ts';
+
+/** The tier every bench organization sits on; the runner sets GATEHOUSE_RATE_LIMITS so it never caps throughput. */
+export const BENCH_TIER = 'bench';
+
+export interface KeyGroup {
+  name: string;
+  count: number;
+  /** bcrypt cost of the stored hashes (the cost in a hash decides what verifying it costs). */
+  cost: number;
+}
+
+export interface ServerOptions {
+  /** Keys issued through issueApiKey, at the configured GATEHOUSE_BCRYPT_COST; printed by name. */
+  keys?: string[];
+  /** Keys inserted in bulk: real keys in `groups` (printed), and `total` rows in all (the rest never presented). */
+  bulk?: { total: number; groups: KeyGroup[] };
+  /** Keys for one measured run each (group `fresh`, cost-4 hashes: they are verified once, before the run). */
+  freshKeys?: number;
+}
+
+export interface Handshake {
+  baseUrl: string;
+  pid: number;
+  store: 'pglite' | 'postgres';
+  organizationId: string;
+  keyPrefix: string;
+  bcryptCost: number;
+  hashConcurrency: number;
+  keys: Record<string, { key: string; keyId: string }>;
+  groups: Record<string, string[]>;
+  timings: { depsMs: number; seedMs: number; bulkMs: number; listenMs: number };
+  /** CLOCK_MONOTONIC in µs when the server started listening: the clock of V8's CPU profiles, to leave startup out. */
+  listeningAtUs: number;
+}
+
+const BATCH = 1000;
+
+async function hashAll(secrets: string[], cost: number): Promise<string[]> {
+  // @node-rs/bcrypt runs on libuv's pool; a few at a time keeps every pool thread busy without queueing thousands.
+  const out: string[] = new Array(secrets.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < secrets.length) {
+      const index = next++;
+      out[index] = await hash(secrets[index]!, cost);
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  return out;
+}
+
+async function main(): Promise<void> {
+  const options = JSON.parse(process.env.BENCH_SERVER || '{}') as ServerOptions;
+  const started = performance.now();
+  const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1' });
+  const logFile = process.env.BENCH_LOG_FILE || '/dev/null';
+  const logger = createLogger(config.logLevel, logDestination(logFile));
+  const deps = await createDeps(config, { logger });
+  const depsMs = performance.now() - started;
+  const db = deps.store.db;
+
+  const plan = await findPlanByName(db, 'partner');
+  const organization = await insertOrganization(db, {
+    name: 'Bench',
+    plan_id: plan?.id ?? null,
+    rate_limit_tier: BENCH_TIER,
+    credit_balance: 1_000_000_000,
+  });
+  const keys: Handshake['keys'] = {};
+  for (const name of options.keys ?? []) {
+    const created = await issueApiKey(deps, { organizationId: organization.id, name });
+    keys[name] = { key: created.key, keyId: created.keyId };
+  }
+  const seedMs = performance.now() - started - depsMs;
+
+  const groups: Handshake['groups'] = {};
+  const bulk = {
+    total: options.bulk?.total ?? 0,
+    groups: [...(options.bulk?.groups ?? []), ...(options.freshKeys ? [{ name: 'fresh', count: options.freshKeys, cost: 4 }] : [])],
+  };
+  if (bulk.groups.length > 0) {
+    let inserted = 0;
+    for (const group of bulk.groups) {
+      const generated = Array.from({ length: group.count }, () => generateKey(config.keyPrefix, 'live'));
+      const hashes = await hashAll(
+        generated.map((key) => key.parsed.secret),
+        group.cost,
+      );
+      for (let start = 0; start < generated.length; start += BATCH) {
+        const rows = generated.slice(start, start + BATCH).map((key, offset) => ({
+          key_id: key.parsed.keyId,
+          organization_id: organization.id,
+          name: group.name,
+          env: 'live' as const,
+          scopes: [],
+          secret_hash: hashes[start + offset]!,
+        }));
+        await db.insertInto('api_keys').values(rows).execute();
+      }
+      groups[group.name] = generated.map((key) => key.key);
+      inserted += group.count;
+    }
+    // The rest are never presented: they are there so the lookup runs against a table of this size.
+    const rest = bulk.total - inserted;
+    if (rest > 0) await insertBackgroundKeys(db, organization.id, 1, rest);
+    else await sql`ANALYZE api_keys`.execute(db);
+  }
+  const bulkMs = performance.now() - started - depsMs - seedMs;
+
+  const app = await buildApp(deps);
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  const listenMs = performance.now() - started - depsMs - seedMs - bulkMs;
+
+  const handshake: Handshake = {
+    baseUrl: address,
+    pid: process.pid,
+    store: deps.store.kind,
+    organizationId: organization.id,
+    keyPrefix: config.keyPrefix,
+    bcryptCost: config.bcryptCost,
+    hashConcurrency: config.hashConcurrency,
+    keys,
+    groups,
+    timings: { depsMs, seedMs, bulkMs, listenMs },
+    listeningAtUs: Number(process.hrtime.bigint() / 1000n),
+  };
+  process.stdout.write(`${JSON.stringify(handshake)}\n`);
+
+  let closing = false;
+  const shutdown = async () => {
+    if (closing) return;
+    closing = true;
+    await app.close();
+    await deps.close();
+    logger.flush();
+    // process.exit (not a dangling handle) so --cpu-prof writes its profile promptly.
+    process.exit(0);
+  };
+  // The runner asks for a full collection before it reads memory, so the figures compare live data, not GC timing.
+  process.on('SIGUSR2', () => (globalThis as { gc?: () => void }).gc?.());
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

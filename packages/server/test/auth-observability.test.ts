@@ -1,0 +1,81 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultHashConcurrency, loadConfig } from '../src/config.ts';
+import { formatKey } from '../src/keys/format.ts';
+import { fingerprint } from '../src/keys/hashing.ts';
+import { createLogger, logDestination } from '../src/observability/logger.ts';
+import { partnerWithKey, withKey } from './factories.ts';
+import { startTestApp, type TestApp } from './harness.ts';
+
+/** Reads one series of a Prometheus text exposition, e.g. `gatehouse_auth_cache_entries{cache="verified"}`. */
+function series(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+describe('auth path gauges on /metrics', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ config: { hashConcurrency: 1 } });
+  });
+  afterAll(async () => t.close());
+
+  it('count cached keys, rejected keys and the peak of concurrent hashes, which stays within the bound', async () => {
+    const { key } = await partnerWithKey(t.app);
+    // Well-formed, valid checksum, wrong secret: it reaches bcrypt, beside the good key's one verification.
+    const wrong = formatKey('lp', 'live', key.keyId, randomBytes(28));
+    const requests = [
+      ...Array.from({ length: 5 }, () => t.app.inject({ url: '/v1/whoami', headers: withKey(key.key) })),
+      t.app.inject({ url: '/v1/whoami', headers: withKey(wrong) }),
+    ];
+    await Promise.all(requests);
+    const metrics = (await t.app.inject({ url: '/metrics' })).body;
+    expect(series(metrics, 'gatehouse_auth_cache_entries{cache="verified"}')).toBe(1);
+    expect(series(metrics, 'gatehouse_auth_cache_entries{cache="states"}')).toBe(1);
+    expect(series(metrics, 'gatehouse_auth_cache_entries{cache="usage"}')).toBe(1);
+    expect(series(metrics, 'gatehouse_auth_cache_entries{cache="rejected"}')).toBe(1);
+    expect(series(metrics, 'gatehouse_auth_cache_entries{cache="failure_windows"}')).toBe(2);
+    expect(series(metrics, 'gatehouse_key_hash_verifications_total{outcome="mismatch"}')).toBe(1);
+    // Two verifications were wanted at once; the bound of 1 made them take turns.
+    expect(series(metrics, 'gatehouse_key_hash_peak_concurrency')).toBe(1);
+    expect(series(metrics, 'gatehouse_key_hash_in_flight')).toBe(0);
+  });
+});
+
+describe('bcrypt concurrency default', () => {
+  it('leaves a core for the event loop and a pool thread for file and DNS work', () => {
+    expect(defaultHashConcurrency(1, 4)).toBe(1);
+    expect(defaultHashConcurrency(2, 4)).toBe(1);
+    expect(defaultHashConcurrency(4, 4)).toBe(3);
+    expect(defaultHashConcurrency(16, 4)).toBe(3);
+    expect(defaultHashConcurrency(16, 8)).toBe(7);
+  });
+
+  it('yields to GATEHOUSE_HASH_CONCURRENCY and to UV_THREADPOOL_SIZE', () => {
+    expect(loadConfig({ GATEHOUSE_HASH_CONCURRENCY: '5' }).hashConcurrency).toBe(5);
+    expect(loadConfig({ UV_THREADPOOL_SIZE: '2' }).hashConcurrency).toBe(1);
+  });
+});
+
+describe('key fingerprint', () => {
+  it('is the base64url SHA-256 of the full key', () => {
+    const key = 'lp_live_0123456789ABCDEF_secret-with_underscores';
+    expect(fingerprint(key)).toBe(createHash('sha256').update(key).digest('base64url'));
+  });
+});
+
+describe('log destination', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-log-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes a lone line within about a second, though lines are gathered before each write', async () => {
+    const file = join(dir, 'quiet.log');
+    const logger = createLogger('info', logDestination(file));
+    logger.info({ requestId: 'req_quiet' }, 'request');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(readFileSync(file, 'utf8')).toContain('"requestId":"req_quiet"');
+  });
+});
