@@ -118,10 +118,12 @@ export async function renewIdempotencyLease(db: Db, scope: IdempotencyScope, own
 export async function sweepExpiredIdempotencyKeys(db: Db, now: Date, batchSize = 1000): Promise<number> {
   let total = 0;
   for (;;) {
+    // The outer expiry test is not redundant: a key re-claimed between the subquery and the delete has a new
+    // expiry, and PostgreSQL re-checks the outer condition (not the subquery) on the row version it finally locks.
     const result = await sql`
       DELETE FROM idempotency_keys WHERE (api_key_id, method, path, idempotency_key) IN (
         SELECT api_key_id, method, path, idempotency_key FROM idempotency_keys WHERE expires_at <= ${now} LIMIT ${batchSize}
-      )`.execute(db);
+      ) AND expires_at <= ${now}`.execute(db);
     const deleted = Number(result.numAffectedRows ?? 0n);
     total += deleted;
     if (deleted < batchSize) return total;
