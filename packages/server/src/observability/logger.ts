@@ -9,9 +9,9 @@ export function maskKeys(text: string): string {
 
 /**
  * Where production log lines go (stdout by default). Asynchronous, and lines are gathered to 4 KB before each
- * write (pino's documented asynchronous setting): one write per request line cost about a quarter of a cached
- * request's CPU (bench/RESULTS.md, scenario 1). A quiet server still writes within a second, and pino flushes
- * what is left synchronously when the process exits.
+ * write (pino's documented asynchronous setting), so one write call carries a couple of dozen request lines rather
+ * than one each when requests arrive one per event-loop turn. A quiet server still writes within a second, and
+ * pino flushes what is left synchronously when the process exits.
  */
 export function logDestination(dest: string | number = 1): DestinationStream {
   return pino.destination({ dest, sync: false, minLength: 4096, periodicFlush: 1000 });
