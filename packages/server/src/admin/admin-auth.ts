@@ -1,18 +1,11 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Deps } from '../deps.ts';
 import { readSetting, SETTING_ADMIN_TOKEN_HASH } from '../db/repositories/settings.ts';
+import { presentedCredential } from '../http/credentials.ts';
 import { ApiError } from '../http/errors.ts';
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
-
-function presentedAdminToken(request: FastifyRequest): string | undefined {
-  const header = request.headers['x-admin-token'];
-  if (typeof header === 'string') return header.trim();
-  const authorization = request.headers.authorization;
-  if (typeof authorization !== 'string') return undefined;
-  return /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization)?.[1];
-}
 
 /**
  * SPEC 10.1: the admin API takes the operator token only, never a partner key. The configured token, or the hash
@@ -25,7 +18,7 @@ export async function installAdminAuth(app: FastifyInstance, deps: Deps): Promis
 
   app.addHook('onRequest', async (request) => {
     if (!request.url.startsWith('/admin/')) return;
-    const token = presentedAdminToken(request);
+    const token = presentedCredential(request.headers, 'x-admin-token');
     if (!token || expectedHash.length !== 32 || !timingSafeEqual(sha256(token), expectedHash)) {
       throw new ApiError('UNAUTHENTICATED', 'A valid admin token is required.');
     }

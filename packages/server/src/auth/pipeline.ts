@@ -1,20 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { lowestPlanWithFeature } from '../db/repositories/plans.ts';
+import { presentedCredential } from '../http/credentials.ts';
 import { ApiError, UNAUTHENTICATED_MESSAGE } from '../http/errors.ts';
 import { enforceRateLimit } from '../limits/enforce.ts';
 import { API_ACCESS_FEATURE, decideAccess } from './access-decision.ts';
 
-const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
-
 /** SPEC 2: X-Api-Key first; Authorization: Bearer only when X-Api-Key is absent, whatever either holds. */
-export function presentedKey(headers: FastifyRequest['headers']): string | undefined {
-  const apiKey = headers['x-api-key'];
-  if (apiKey !== undefined) return typeof apiKey === 'string' ? apiKey.trim() : undefined;
-  const authorization = headers.authorization;
-  if (typeof authorization !== 'string') return undefined;
-  return BEARER.exec(authorization)?.[1];
-}
+export const presentedKey = (headers: FastifyRequest['headers']): string | undefined => presentedCredential(headers, 'x-api-key');
 
 /** The lowest plan with api_access changes only when plans do; it is remembered until then. */
 function minTierMemo(deps: Deps): { get: () => string | null; refresh: () => Promise<void> } {

@@ -1,6 +1,6 @@
 import { hash, verify } from '@node-rs/bcrypt';
 import * as crypto from 'node:crypto';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 
 // One-shot crypto.hash (Node 20.12+) builds no Hash object: about a third of createHash's cost, on every request.
 const sha256 =
@@ -11,12 +11,6 @@ const sha256 =
 /** SHA-256 of the full key: the verified-key cache's index, so the plain key is never held as a map key. */
 export function fingerprint(fullKey: string): string {
   return sha256(fullKey);
-}
-
-export function constantTimeEqual(a: string, b: string): boolean {
-  const left = createHash('sha256').update(a).digest();
-  const right = createHash('sha256').update(b).digest();
-  return timingSafeEqual(left, right);
 }
 
 export class HashQueueFullError extends Error {}
