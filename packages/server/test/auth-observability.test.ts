@@ -43,6 +43,19 @@ describe('auth path gauges on /metrics', () => {
     expect(series(metrics, 'gatehouse_key_hash_peak_concurrency')).toBe(1);
     expect(series(metrics, 'gatehouse_key_hash_in_flight')).toBe(0);
   });
+
+  it('count verified-key cache lookups by result, once each however often /metrics is scraped', async () => {
+    const { key } = await partnerWithKey(t.app);
+    const scrape = async () => (await t.app.inject({ url: '/metrics' })).body;
+    const before = await scrape();
+    const hits = series(before, 'gatehouse_key_cache_total{result="hit"}') ?? 0;
+    const misses = series(before, 'gatehouse_key_cache_total{result="miss"}') ?? 0;
+    for (let i = 0; i < 3; i++) expect((await t.app.inject({ url: '/v1/whoami', headers: withKey(key.key) })).statusCode).toBe(200);
+    await scrape();
+    const after = await scrape();
+    expect(series(after, 'gatehouse_key_cache_total{result="miss"}')).toBe(misses + 1);
+    expect(series(after, 'gatehouse_key_cache_total{result="hit"}')).toBe(hits + 2);
+  });
 });
 
 describe('bcrypt concurrency default', () => {

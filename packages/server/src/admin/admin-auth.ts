@@ -16,13 +16,16 @@ export async function installAdminAuth(app: FastifyInstance, deps: Deps): Promis
     ? sha256(deps.config.adminToken)
     : Buffer.from((await readSetting<string>(deps.store.db, SETTING_ADMIN_TOKEN_HASH)) ?? '', 'base64url');
 
-  app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/admin/')) return;
+  // For every URL under /admin/, routes or not, so that an unknown admin path tells nothing without the token. A
+  // callback hook: the partner API's requests pass it without a promise.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!request.url.startsWith('/admin/')) return done();
     const token = presentedCredential(request.headers, 'x-admin-token');
     if (!token || expectedHash.length !== 32 || !timingSafeEqual(sha256(token), expectedHash)) {
-      throw new ApiError('UNAUTHENTICATED', 'A valid admin token is required.');
+      return done(new ApiError('UNAUTHENTICATED', 'A valid admin token is required.'));
     }
     request.adminActor = 'admin';
+    done();
   });
 }
 

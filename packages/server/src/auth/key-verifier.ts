@@ -65,38 +65,51 @@ export class KeyVerifier {
     this.unsubscribe = options.bus.subscribe((event) => this.invalidate(event));
   }
 
-  async verify(presentedKey: string | undefined, clientAddress: string): Promise<Verification> {
+  /**
+   * Synchronous when the key's fingerprint and its state are both cached (the hot path), so a cached key costs no
+   * promise; otherwise a promise that may hash, query and load.
+   */
+  verify(presentedKey: string | undefined, clientAddress: string): Verification | Promise<Verification> {
     if (!presentedKey || presentedKey.length > MAX_KEY_LENGTH) return this.fail(clientAddress, undefined);
     const print = fingerprint(presentedKey);
-    let apiKeyId = this.verified.get(print);
-    if (apiKeyId) {
-      this.options.metrics?.cacheHit();
-    } else {
+    const apiKeyId = this.verified.get(print);
+    if (apiKeyId === undefined) {
       this.options.metrics?.cacheMiss();
-      if (this.rejected.has(print)) return this.fail(clientAddress, undefined);
-      const parsed = parseKey(presentedKey, this.options.keyPrefix);
-      if (!parsed) return this.fail(clientAddress, undefined);
-      // key_ids are public, so anyone can make a key_id's failures pile up. A key this instance verified before is
-      // exempt from that count and goes first in the hash queue: a flood of wrong secrets for its key_id cannot
-      // lock it out when its 60-second trust runs out and it has to be verified again.
-      const knownGood = this.previouslyVerified.has(print);
-      const blockedMs = Math.max(this.throttle.blockedFor(`ip:${clientAddress}`), knownGood ? 0 : this.throttle.blockedFor(`kid:${parsed.keyId}`));
-      if (blockedMs > 0) return { ok: false, reason: 'throttled', retryAfterMs: blockedMs };
-      let found: string | null;
-      try {
-        found = await this.coalesce(this.pendingVerifications, print, () => this.checkSecret(parsed.keyId, parsed.secret, knownGood));
-      } catch (error) {
-        if (error instanceof HashQueueFullError) return { ok: false, reason: 'throttled', retryAfterMs: 1000 };
-        throw error;
-      }
-      if (!found) {
-        this.rejected.set(print, true);
-        return this.fail(clientAddress, parsed.keyId);
-      }
-      this.verified.set(print, found);
-      this.previouslyVerified.set(print, true);
-      apiKeyId = found;
+      return this.verifyUncached(presentedKey, print, clientAddress);
     }
+    this.options.metrics?.cacheHit();
+    const state = this.states.get(apiKeyId);
+    if (state) return { ok: true, state };
+    return this.withState(apiKeyId, print, clientAddress);
+  }
+
+  private async verifyUncached(presentedKey: string, print: string, clientAddress: string): Promise<Verification> {
+    if (this.rejected.has(print)) return this.fail(clientAddress, undefined);
+    const parsed = parseKey(presentedKey, this.options.keyPrefix);
+    if (!parsed) return this.fail(clientAddress, undefined);
+    // key_ids are public, so anyone can make a key_id's failures pile up. A key this instance verified before is
+    // exempt from that count and goes first in the hash queue: a flood of wrong secrets for its key_id cannot
+    // lock it out when its 60-second trust runs out and it has to be verified again.
+    const knownGood = this.previouslyVerified.has(print);
+    const blockedMs = Math.max(this.throttle.blockedFor(`ip:${clientAddress}`), knownGood ? 0 : this.throttle.blockedFor(`kid:${parsed.keyId}`));
+    if (blockedMs > 0) return { ok: false, reason: 'throttled', retryAfterMs: blockedMs };
+    let found: string | null;
+    try {
+      found = await this.coalesce(this.pendingVerifications, print, () => this.checkSecret(parsed.keyId, parsed.secret, knownGood));
+    } catch (error) {
+      if (error instanceof HashQueueFullError) return { ok: false, reason: 'throttled', retryAfterMs: 1000 };
+      throw error;
+    }
+    if (!found) {
+      this.rejected.set(print, true);
+      return this.fail(clientAddress, parsed.keyId);
+    }
+    this.verified.set(print, found);
+    this.previouslyVerified.set(print, true);
+    return this.withState(found, print, clientAddress);
+  }
+
+  private async withState(apiKeyId: string, print: string, clientAddress: string): Promise<Verification> {
     const state = await this.stateOf(apiKeyId);
     if (!state) {
       this.verified.delete(print);

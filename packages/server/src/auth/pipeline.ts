@@ -1,10 +1,13 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { EndpointClass } from '../config.ts';
 import type { Deps } from '../deps.ts';
 import { lowestPlanWithFeature } from '../db/repositories/plans.ts';
 import { presentedCredential } from '../http/credentials.ts';
 import { ApiError, UNAUTHENTICATED_MESSAGE } from '../http/errors.ts';
+import { addRouteHook } from '../http/route-hooks.ts';
 import { enforceRateLimit } from '../limits/enforce.ts';
 import { API_ACCESS_FEATURE, decideAccess } from './access-decision.ts';
+import type { Verification } from './key-verifier.ts';
 
 /** SPEC 2: X-Api-Key first; Authorization: Bearer only when X-Api-Key is absent, whatever either holds. */
 export const presentedKey = (headers: FastifyRequest['headers']): string | undefined => presentedCredential(headers, 'x-api-key');
@@ -36,38 +39,55 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
     }
   });
 
-  app.addHook('onRequest', async (request, reply) => {
-    const config = request.routeOptions.config;
-    if (!config.endpointClass) return;
-    const verification = await deps.verifier.verify(presentedKey(request.headers), request.ip);
-    if (!verification.ok) {
-      if (verification.reason === 'throttled') {
-        deps.metrics.rateLimited.inc({ class: config.endpointClass });
-        const retryAfter = Math.max(1, Math.ceil(verification.retryAfterMs / 1000));
-        throw new ApiError(
-          'RATE_LIMITED',
-          'Too many failed authentication attempts. Retry later.',
-          { endpointClass: config.endpointClass, retryAfterMs: verification.retryAfterMs },
-          { 'retry-after': String(retryAfter) },
-        );
+  addRouteHook(app, 'onRequest', (route) => {
+    const endpointClass = route.config?.endpointClass;
+    if (!endpointClass) return undefined;
+    const requiredScope = route.config?.scope ?? null;
+    const reportsSwitches = route.config?.reportsSwitches === true;
+
+    const admit = (request: FastifyRequest, reply: FastifyReply, verification: Verification): Promise<void> | undefined => {
+      if (!verification.ok) throw rejectionOf(verification, endpointClass);
+      const state = verification.state;
+      const rejection = decideAccess(state, {
+        now: deps.now(),
+        globalKillSwitch: deps.globalSwitch.isOn,
+        requiredScope,
+        reportsSwitches,
+        minTier: minTier.get,
+      });
+      if (rejection) throw rejection;
+      // Set before check 9 so that a 429 is logged and audited against its key.
+      request.principal = state;
+      const limited = enforceRateLimit(deps, reply, state, endpointClass);
+      if (limited) return limited.then(() => deps.usage.record(state.apiKeyId));
+      deps.usage.record(state.apiKeyId);
+      return undefined;
+    };
+
+    // A callback hook, not an async one: a cached key with the in-memory limiter passes without a promise.
+    return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      const verification = deps.verifier.verify(presentedKey(request.headers), request.ip);
+      if (verification instanceof Promise) {
+        verification.then((settled) => admit(request, reply, settled)).then(() => done(), done);
+        return;
       }
-      throw new ApiError('UNAUTHENTICATED', UNAUTHENTICATED_MESSAGE);
-    }
-    const state = verification.state;
-    const rejection = decideAccess(state, {
-      now: deps.now(),
-      globalKillSwitch: deps.globalSwitch.isOn,
-      requiredScope: config.scope ?? null,
-      reportsSwitches: config.reportsSwitches === true,
-      minTier: minTier.get,
-    });
-    if (rejection) throw rejection;
-    // Set before check 9 so that a 429 is logged and audited against its key.
-    request.principal = state;
-    const limited = enforceRateLimit(deps, reply, state, config.endpointClass);
-    if (limited) await limited;
-    deps.usage.record(state.apiKeyId);
+      const limited = admit(request, reply, verification);
+      if (limited) limited.then(() => done(), done);
+      else done();
+    };
   });
+
+  function rejectionOf(verification: Exclude<Verification, { ok: true }>, endpointClass: EndpointClass): ApiError {
+    if (verification.reason !== 'throttled') return new ApiError('UNAUTHENTICATED', UNAUTHENTICATED_MESSAGE);
+    deps.metrics.rateLimited.inc({ class: endpointClass });
+    const retryAfter = Math.max(1, Math.ceil(verification.retryAfterMs / 1000));
+    return new ApiError(
+      'RATE_LIMITED',
+      'Too many failed authentication attempts. Retry later.',
+      { endpointClass, retryAfterMs: verification.retryAfterMs },
+      { 'retry-after': String(retryAfter) },
+    );
+  }
 }
 
 /** For handlers: the principal the pipeline set; a route reached without one is a wiring bug. */

@@ -1,33 +1,36 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { insertAuditEntry } from '../db/repositories/audit.ts';
+import { addRouteHook } from './route-hooks.ts';
 
 /**
  * SPEC 10.3: a route that names `config.audit` gets an entry for every answer it gives, written before the
  * answer leaves, so a client that reads the log right after sees it.
  */
 export function installAudit(app: FastifyInstance, deps: Deps): void {
-  app.addHook('onSend', async (request, reply, payload) => {
-    const action = request.routeOptions.config.audit;
-    if (!action) return payload;
-    const principal = request.principal;
-    const target = request.auditTarget;
-    const paramsId = (request.params as Record<string, unknown> | undefined)?.id;
-    try {
-      await insertAuditEntry(deps.store.db, {
-        organizationId: target?.organizationId ?? principal?.organizationId ?? null,
-        apiKeyId: principal?.apiKeyId ?? null,
-        actor: principal ? `key:${principal.apiKeyId}` : (request.adminActor ?? 'anonymous'),
-        action,
-        targetType: target?.type ?? null,
-        targetId: target?.id ?? (typeof paramsId === 'string' ? paramsId : null),
-        requestId: request.id,
-        status: reply.statusCode,
-        details: request.auditDetails ?? null,
-      });
-    } catch (error) {
-      request.log.error({ err: error, action }, 'audit entry could not be written');
-    }
-    return payload;
+  addRouteHook(app, 'onSend', (route) => {
+    const action = route.config?.audit;
+    if (!action) return undefined;
+    return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+      const principal = request.principal;
+      const target = request.auditTarget;
+      const paramsId = (request.params as Record<string, unknown> | undefined)?.id;
+      try {
+        await insertAuditEntry(deps.store.db, {
+          organizationId: target?.organizationId ?? principal?.organizationId ?? null,
+          apiKeyId: principal?.apiKeyId ?? null,
+          actor: principal ? `key:${principal.apiKeyId}` : (request.adminActor ?? 'anonymous'),
+          action,
+          targetType: target?.type ?? null,
+          targetId: target?.id ?? (typeof paramsId === 'string' ? paramsId : null),
+          requestId: request.id,
+          status: reply.statusCode,
+          details: request.auditDetails ?? null,
+        });
+      } catch (error) {
+        request.log.error({ err: error, action }, 'audit entry could not be written');
+      }
+      return payload;
+    };
   });
 }

@@ -1,8 +1,9 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import type { Deps } from '../deps.ts';
 import type { IdempotencyEntry } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
+import { addRouteHook, type RouteHook, type RouteHookName } from '../http/route-hooks.ts';
 import {
   claimIdempotencyKey,
   completeIdempotencyEntry,
@@ -63,8 +64,11 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
   const options = { ...DEFAULT_IDEMPOTENCY_OPTIONS, ...overrides };
   const db = deps.store.db;
   const runs = new WeakMap<FastifyRequest, Run>();
-  const applies = (request: FastifyRequest) =>
-    request.method === 'POST' && request.principal !== undefined && request.routeOptions.config.idempotency !== false;
+  const covers = (route: RouteOptions) =>
+    [route.method].flat().includes('POST') && route.config?.endpointClass !== undefined && route.config.idempotency !== false;
+  const onEveryCoveredRoute = <N extends RouteHookName>(name: N, hook: RouteHook<N>) => addRouteHook(app, name, (route) => (covers(route) ? hook : undefined));
+  // A route may answer more than POST; only a POST that passed the key pipeline takes part.
+  const applies = (request: FastifyRequest) => request.method === 'POST' && request.principal !== undefined;
 
   const settle = (run: Run) => {
     run.settled = true;
@@ -101,7 +105,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
     return reply.send(body);
   };
 
-  app.addHook('preValidation', async (request) => {
+  onEveryCoveredRoute('preValidation', async (request) => {
     if (!applies(request)) return;
     const key = request.headers[HEADER];
     if (key !== undefined && !isWellFormedIdempotencyKey(key)) {
@@ -109,7 +113,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
     }
   });
 
-  app.addHook('preHandler', async (request, reply) => {
+  onEveryCoveredRoute('preHandler', async (request, reply) => {
     if (!applies(request)) return;
     const key = request.headers[HEADER];
     if (typeof key !== 'string') return;
@@ -149,7 +153,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
     );
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  onEveryCoveredRoute('onSend', async (request, reply, payload) => {
     const run = runs.get(request);
     if (!run || run.settled) return payload;
     settle(run);
@@ -177,7 +181,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps, overrides: 
   });
 
   // onSend did not run (the answer failed to serialize, or the client went away): free the key now rather than at lease end.
-  app.addHook('onResponse', async (request) => {
+  onEveryCoveredRoute('onResponse', async (request) => {
     const run = runs.get(request);
     if (!run || run.settled) return;
     settle(run);
