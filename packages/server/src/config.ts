@@ -30,8 +30,12 @@ export interface Config {
   bodyLimitBytes: number;
   /** Upper bound on bcrypt verifications running at once in this process (SPEC 2, hot path). */
   hashConcurrency: number;
+  /** How much lower than the event loop's the hashing threads' scheduling priority is (0 to 19, as nice(1)). */
+  hashNiceness: number;
   /** Failed verifications per minute tolerated from one client address, and for one key_id, before 429. */
   authFailuresPerMinute: number;
+  /** How long the 429 to a throttled authentication failure is held before it goes out (auth/tarpit.ts); 0 sends it at once. */
+  authThrottleHoldMs: number;
   /** `timeoutMs`: one outbound call, redirects and body included (GATEHOUSE_UPSTREAM_TIMEOUT_MS, default 15 s). */
   upstreams: { appstoreLookupUrl: string; playstoreUrl: string; githubApiUrl: string; allowPrivate: boolean; timeoutMs?: number };
   /** Job runner tuning; anything absent takes the runner's default (src/jobs/runner.ts). */
@@ -44,11 +48,10 @@ export class ConfigError extends Error {}
 
 /**
  * bcrypt at once, by default: a core fewer than the machine has, so a wrong-secret flood can never take the core
- * the event loop serves verified keys on (bench/RESULTS.md, scenario 4, compares this with every core hashing), and
- * a libuv pool thread fewer than the pool has, so file and DNS work still get one.
+ * the event loop serves verified keys on (bench/RESULTS.md, scenario 4, compares this with every core hashing).
  */
-export function defaultHashConcurrency(cores: number, threadPoolSize: number): number {
-  return Math.max(1, Math.min(cores - 1, threadPoolSize - 1));
+export function defaultHashConcurrency(cores: number): number {
+  return Math.max(1, cores - 1);
 }
 
 const PREFIX_PATTERN = /^[a-z][a-z0-9]{1,7}$/;
@@ -130,8 +133,10 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL || 'info',
     rateLimits: mergeRateLimits(DEFAULT_RATE_LIMITS, env.GATEHOUSE_RATE_LIMITS),
     bodyLimitBytes: intFrom(env, 'GATEHOUSE_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
-    hashConcurrency: intFrom(env, 'GATEHOUSE_HASH_CONCURRENCY', defaultHashConcurrency(availableParallelism(), Number(env.UV_THREADPOOL_SIZE) || 4), 1, 64),
+    hashConcurrency: intFrom(env, 'GATEHOUSE_HASH_CONCURRENCY', defaultHashConcurrency(availableParallelism()), 1, 64),
+    hashNiceness: intFrom(env, 'GATEHOUSE_HASH_NICENESS', 10, 0, 19),
     authFailuresPerMinute: intFrom(env, 'GATEHOUSE_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000),
+    authThrottleHoldMs: intFrom(env, 'GATEHOUSE_AUTH_THROTTLE_HOLD_MS', 1_000, 0, 10_000),
     upstreams: {
       appstoreLookupUrl: env.GATEHOUSE_APPSTORE_LOOKUP_URL || 'https://itunes.apple.com/lookup',
       playstoreUrl: env.GATEHOUSE_PLAYSTORE_URL || 'https://play.google.com',

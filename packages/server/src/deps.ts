@@ -10,6 +10,7 @@ import { UsageRecorder } from './auth/usage-recorder.ts';
 import { createJobRunner } from './jobs/index.ts';
 import type { JobRunner } from './jobs/runner.ts';
 import { SecretHasher } from './keys/hashing.ts';
+import { Tarpit } from './auth/tarpit.ts';
 import { createRateLimiter } from './limits/create-limiter.ts';
 import type { RateLimiter } from './limits/limiter.ts';
 import { createLogger } from './observability/logger.ts';
@@ -26,6 +27,7 @@ export interface Deps {
   bus: InvalidationBus;
   hasher: SecretHasher;
   verifier: KeyVerifier;
+  tarpit: Tarpit;
   globalSwitch: GlobalSwitch;
   usage: UsageRecorder;
   /** The job runner; `onJobFinished` is the hook for terminal job events. */
@@ -47,6 +49,8 @@ export interface DepsOverrides {
   rateLimitKeyPrefix?: string;
   /** The key caches' lifetime (at most the 60 s of SPEC 2); tests of the backstop shorten it. */
   keyCacheTtlMs?: number;
+  /** Holds 429s to throttled authentication failures; tests give it a small bound. */
+  tarpit?: Tarpit;
 }
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
@@ -56,7 +60,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const now = overrides.now ?? Date.now;
   const metrics = createMetrics();
   const bus = overrides.bus ?? (await createInvalidationBus(config, store, logger));
-  const hasher = new SecretHasher(config.bcryptCost, config.hashConcurrency);
+  const hasher = new SecretHasher(config.bcryptCost, config.hashConcurrency, config.hashNiceness);
   const verifier = new KeyVerifier({
     db: store.db,
     hasher,
@@ -67,6 +71,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     now,
     cacheTtlMs: overrides.keyCacheTtlMs,
   });
+  const tarpit = overrides.tarpit ?? new Tarpit(config.authThrottleHoldMs);
   const globalSwitch = new GlobalSwitch(store.db, bus);
   await globalSwitch.start();
   const usage = new UsageRecorder(store.db, (error) => logger.warn({ err: error }, 'lastUsedAt flush failed'));
@@ -90,6 +95,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   metrics.observeAuth({
     hashInFlight: () => hasher.inFlight,
     hashPeakConcurrency: () => hasher.peakConcurrency,
+    tarpitHeld: () => tarpit.size,
     cacheEntries: () => ({ ...verifier.cacheEntries(), usage: usage.trackedKeys }),
   });
 
@@ -101,6 +107,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     bus,
     hasher,
     verifier,
+    tarpit,
     globalSwitch,
     usage,
     jobs,
@@ -113,6 +120,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       await limiter.close();
       globalSwitch.stop();
       verifier.close();
+      await hasher.close();
       await usage.stop();
       if (!overrides.bus) await bus.close();
       if (!overrides.store) await store.close();

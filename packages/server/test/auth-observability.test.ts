@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultHashConcurrency, loadConfig } from '../src/config.ts';
 import { formatKey } from '../src/keys/format.ts';
-import { fingerprint } from '../src/keys/hashing.ts';
+import { fingerprint, SecretHasher } from '../src/keys/hashing.ts';
 import { createLogger, logDestination } from '../src/observability/logger.ts';
 import { partnerWithKey, withKey } from './factories.ts';
 import { startTestApp, type TestApp } from './harness.ts';
@@ -59,17 +59,52 @@ describe('auth path gauges on /metrics', () => {
 });
 
 describe('bcrypt concurrency default', () => {
-  it('leaves a core for the event loop and a pool thread for file and DNS work', () => {
-    expect(defaultHashConcurrency(1, 4)).toBe(1);
-    expect(defaultHashConcurrency(2, 4)).toBe(1);
-    expect(defaultHashConcurrency(4, 4)).toBe(3);
-    expect(defaultHashConcurrency(16, 4)).toBe(3);
-    expect(defaultHashConcurrency(16, 8)).toBe(7);
+  it('leaves a core for the event loop', () => {
+    expect(defaultHashConcurrency(1)).toBe(1);
+    expect(defaultHashConcurrency(2)).toBe(1);
+    expect(defaultHashConcurrency(4)).toBe(3);
+    expect(defaultHashConcurrency(16)).toBe(15);
   });
 
-  it('yields to GATEHOUSE_HASH_CONCURRENCY and to UV_THREADPOOL_SIZE', () => {
+  it('yields to GATEHOUSE_HASH_CONCURRENCY', () => {
     expect(loadConfig({ GATEHOUSE_HASH_CONCURRENCY: '5' }).hashConcurrency).toBe(5);
-    expect(loadConfig({ UV_THREADPOOL_SIZE: '2' }).hashConcurrency).toBe(1);
+  });
+});
+
+describe('bcrypt threads', () => {
+  const niceOf = (threadId: number) => Number(readFileSync(`/proc/${process.pid}/task/${threadId}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+
+  it.runIf(process.platform === 'linux')('hash and verify on threads of the configured lower priority, the event loop untouched', async () => {
+    const hasher = new SecretHasher(4, 2, 7);
+    try {
+      const stored = await Promise.all([hasher.hash('first-secret'), hasher.hash('second-secret')]);
+      expect(await hasher.verify('first-secret', stored[0]!)).toBe(true);
+      expect(await hasher.verify('first-secret', stored[1]!)).toBe(false);
+      expect(hasher.niceThreadIds).toHaveLength(2);
+      for (const threadId of hasher.niceThreadIds) expect(niceOf(threadId)).toBe(7);
+      expect(niceOf(process.pid)).toBe(0);
+    } finally {
+      await hasher.close();
+    }
+  });
+
+  it('takes GATEHOUSE_HASH_NICENESS, 10 unless set', () => {
+    expect(loadConfig({}).hashNiceness).toBe(10);
+    expect(loadConfig({ GATEHOUSE_HASH_NICENESS: '0' }).hashNiceness).toBe(0);
+    expect(() => loadConfig({ GATEHOUSE_HASH_NICENESS: '20' })).toThrow(/GATEHOUSE_HASH_NICENESS/);
+  });
+
+  it('fails a task whose thread dies, and starts a new thread for the next one', async () => {
+    const hasher = new SecretHasher(4, 1, 0);
+    try {
+      const stored = await hasher.hash('a-secret');
+      const closing = hasher.verify('a-secret', stored);
+      await hasher.close();
+      await expect(closing).rejects.toThrow(/exited/);
+      expect(await hasher.verify('a-secret', stored)).toBe(true);
+    } finally {
+      await hasher.close();
+    }
   });
 });
 

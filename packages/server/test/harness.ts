@@ -35,7 +35,10 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     rateLimits: structuredClone(DEFAULT_RATE_LIMITS),
     bodyLimitBytes: 1024 * 1024,
     hashConcurrency: 2,
+    hashNiceness: 10,
     authFailuresPerMinute: 100_000,
+    // Tests of throttling want their 429s now; tarpit tests set their own hold.
+    authThrottleHoldMs: 0,
     upstreams: { appstoreLookupUrl: 'http://127.0.0.1:9/lookup', playstoreUrl: 'http://127.0.0.1:9', githubApiUrl: 'http://127.0.0.1:9', allowPrivate: true },
     ...overrides,
   };

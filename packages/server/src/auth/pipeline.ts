@@ -46,7 +46,7 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
     const reportsSwitches = route.config?.reportsSwitches === true;
 
     const admit = (request: FastifyRequest, reply: FastifyReply, verification: Verification): Promise<void> | undefined => {
-      if (!verification.ok) throw rejectionOf(verification, endpointClass);
+      if (!verification.ok) return refuse(verification, endpointClass);
       const state = verification.state;
       const rejection = decideAccess(state, {
         now: deps.now(),
@@ -77,16 +77,16 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
     };
   });
 
-  function rejectionOf(verification: Exclude<Verification, { ok: true }>, endpointClass: EndpointClass): ApiError {
-    if (verification.reason !== 'throttled') return new ApiError('UNAUTHENTICATED', UNAUTHENTICATED_MESSAGE);
+  /** Check 1 failed: 401, or 429 for a client or key_id over its failures, held in the tarpit when there is room. */
+  function refuse(verification: Exclude<Verification, { ok: true }>, endpointClass: EndpointClass): Promise<never> {
+    if (verification.reason !== 'throttled') throw new ApiError('UNAUTHENTICATED', UNAUTHENTICATED_MESSAGE);
     deps.metrics.rateLimited.inc({ class: endpointClass });
-    const retryAfter = Math.max(1, Math.ceil(verification.retryAfterMs / 1000));
-    return new ApiError(
-      'RATE_LIMITED',
-      'Too many failed authentication attempts. Retry later.',
-      { endpointClass, retryAfterMs: verification.retryAfterMs },
-      { 'retry-after': String(retryAfter) },
-    );
+    const retryAfter = String(Math.max(1, Math.ceil(verification.retryAfterMs / 1000)));
+    const refusal = (headers: Record<string, string>) =>
+      new ApiError('RATE_LIMITED', 'Too many failed authentication attempts. Retry later.', { endpointClass, retryAfterMs: verification.retryAfterMs }, headers);
+    const held = deps.tarpit.hold();
+    if (held) return held.then(() => Promise.reject(refusal({ 'retry-after': retryAfter })));
+    throw refusal({ 'retry-after': retryAfter, connection: 'close' });
   }
 }
 

@@ -1,6 +1,6 @@
-import { hash, verify } from '@node-rs/bcrypt';
 import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
+import { BcryptThreads } from './bcrypt-threads.ts';
 
 // One-shot crypto.hash (Node 20.12+) builds no Hash object: about a third of createHash's cost, on every request.
 const sha256 =
@@ -16,8 +16,9 @@ export function fingerprint(fullKey: string): string {
 export class HashQueueFullError extends Error {}
 
 /**
- * bcrypt runs on libuv's thread pool (off the event loop). A semaphore bounds how many run at once, and a bounded
- * wait list refuses work beyond it, so a flood of wrong secrets cannot monopolise the CPU or the pool.
+ * bcrypt runs off the event loop, on worker threads of lower priority (bcrypt-threads.ts). A semaphore bounds how
+ * many run at once, and a bounded wait list refuses work beyond it, so a flood of wrong secrets cannot monopolise
+ * the CPU.
  */
 export class SecretHasher {
   private running = 0;
@@ -25,22 +26,37 @@ export class SecretHasher {
   verifications = 0;
   peakConcurrency = 0;
 
+  private readonly threads: BcryptThreads;
+
   constructor(
     readonly cost: number,
     readonly concurrency: number,
+    /** How much lower than the event loop the hashing threads run (0 to 19, as nice(1)). */
+    niceness = 0,
     readonly maxWaiting = 256,
-  ) {}
+  ) {
+    this.threads = new BcryptThreads(concurrency, niceness);
+  }
 
   hash(secret: string): Promise<string> {
-    return this.withSlot(() => hash(secret, this.cost));
+    return this.withSlot(() => this.threads.hash(secret, this.cost));
   }
 
   /** `priority`: a key verified before goes to the head of the queue and is never refused for a full one. */
   verify(secret: string, secretHash: string, priority = false): Promise<boolean> {
     return this.withSlot(() => {
       this.verifications++;
-      return verify(secret, secretHash);
+      return this.threads.verify(secret, secretHash);
     }, priority);
+  }
+
+  /** Linux thread ids of the hashing threads that run at lowered priority. */
+  get niceThreadIds(): number[] {
+    return this.threads.niceThreadIds;
+  }
+
+  close(): Promise<void> {
+    return this.threads.close();
   }
 
   get inFlight(): number {

@@ -5,6 +5,8 @@ import type { VerifierMetrics } from '../auth/key-verifier.ts';
 export interface AuthGaugeSource {
   hashInFlight(): number;
   hashPeakConcurrency(): number;
+  /** 429s to throttled authentication failures held back now (auth/tarpit.ts). */
+  tarpitHeld(): number;
   /** Entries held by each bounded cache of the auth path, by cache name. */
   cacheEntries(): Record<string, number>;
 }
@@ -80,6 +82,14 @@ export function createMetrics() {
     registers: [registry],
     collect() {
       if (authSource) this.set(authSource.hashPeakConcurrency());
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_auth_throttle_held',
+    help: 'Answers to throttled authentication failures being held before they go out',
+    registers: [registry],
+    collect() {
+      if (authSource) this.set(authSource.tarpitHeld());
     },
   });
   new Gauge({
