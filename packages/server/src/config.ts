@@ -134,7 +134,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     rateLimits: mergeRateLimits(DEFAULT_RATE_LIMITS, env.GATEHOUSE_RATE_LIMITS),
     bodyLimitBytes: intFrom(env, 'GATEHOUSE_BODY_LIMIT_BYTES', 1024 * 1024, 1024, 64 * 1024 * 1024),
     hashConcurrency: intFrom(env, 'GATEHOUSE_HASH_CONCURRENCY', defaultHashConcurrency(availableParallelism()), 1, 64),
-    hashNiceness: intFrom(env, 'GATEHOUSE_HASH_NICENESS', 10, 0, 19),
+    hashNiceness: intFrom(env, 'GATEHOUSE_HASH_NICENESS', 19, 0, 19),
     authFailuresPerMinute: intFrom(env, 'GATEHOUSE_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000),
     authThrottleHoldMs: intFrom(env, 'GATEHOUSE_AUTH_THROTTLE_HOLD_MS', 1_000, 0, 10_000),
     upstreams: {

@@ -88,8 +88,8 @@ describe('bcrypt threads', () => {
     }
   });
 
-  it('takes GATEHOUSE_HASH_NICENESS, 10 unless set', () => {
-    expect(loadConfig({}).hashNiceness).toBe(10);
+  it('takes GATEHOUSE_HASH_NICENESS, 19 unless set', () => {
+    expect(loadConfig({}).hashNiceness).toBe(19);
     expect(loadConfig({ GATEHOUSE_HASH_NICENESS: '0' }).hashNiceness).toBe(0);
     expect(() => loadConfig({ GATEHOUSE_HASH_NICENESS: '20' })).toThrow(/GATEHOUSE_HASH_NICENESS/);
   });
