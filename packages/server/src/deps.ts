@@ -74,7 +74,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const tarpit = overrides.tarpit ?? new Tarpit(config.authThrottleHoldMs);
   const globalSwitch = new GlobalSwitch(store.db, bus);
   await globalSwitch.start();
-  const usage = new UsageRecorder(store.db, (error) => logger.warn({ err: error }, 'lastUsedAt flush failed'));
+  const usage = new UsageRecorder(store.db, (error) => logger.warn({ err: error }, 'lastUsedAt flush failed'), { now });
   usage.start();
   const jobs = createJobRunner({ config, store, logger, metrics, bus });
   jobs.start();

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatKey, generateKey } from '../src/keys/format.ts';
 import { admin, createOrganization, issueKey, partnerWithKey, withKey } from './factories.ts';
@@ -58,6 +60,33 @@ describe('SPEC 2 check 1: one 401 for every kind of bad key', () => {
     const body = (await response.json()) as { error: { code: string; requestId: string } };
     expect(body.error.code).toBe('BAD_REQUEST');
     expect(response.headers.get('x-request-id')).toBe(body.error.requestId);
+  });
+});
+
+describe('keys on a kept-alive connection', () => {
+  it('verifies whatever each request presents, though the connection presented a good key before', async () => {
+    const { key } = await partnerWithKey(t.app);
+    const wrongSecret = formatKey('lp', 'live', key.keyId, randomBytes(28));
+    const onePlaceOff = key.key.slice(0, -1) + (key.key.endsWith('A') ? 'B' : 'A');
+    const address = await t.app.listen({ port: 0, host: '127.0.0.1' }).catch(() => null);
+    const base = address ?? `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (apiKey: string) =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const request = http.get(`${base}/v1/whoami`, { agent, headers: { 'x-api-key': apiKey } }, (response) => {
+          response.resume();
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, reused: request.reusedSocket }));
+        });
+        request.on('error', reject);
+      });
+    try {
+      expect(await get(key.key)).toEqual({ status: 200, reused: false });
+      expect(await get(wrongSecret)).toEqual({ status: 401, reused: true });
+      expect(await get(onePlaceOff)).toEqual({ status: 401, reused: true });
+      expect(await get(key.key)).toEqual({ status: 200, reused: true });
+    } finally {
+      agent.destroy();
+    }
   });
 });
 

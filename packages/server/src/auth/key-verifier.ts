@@ -45,6 +45,11 @@ export class KeyVerifier {
   private readonly previouslyVerified: LRUCache<string, true>;
   private readonly rejected: LRUCache<string, true>;
   private readonly states: LRUCache<string, KeyState>;
+  /**
+   * The last key each open connection presented, with its fingerprint: a client on a kept-alive connection sends
+   * the same key every time, and comparing strings costs less than hashing one. Held only while the connection is.
+   */
+  private readonly connectionPrints = new WeakMap<object, { key: string; print: string }>();
   private readonly pendingVerifications = new Map<string, Promise<string | null>>();
   private readonly pendingStates = new Map<string, Promise<KeyState | undefined>>();
   /** Bumped by every invalidation so a load that raced with one is not cached. */
@@ -69,9 +74,9 @@ export class KeyVerifier {
    * Synchronous when the key's fingerprint and its state are both cached (the hot path), so a cached key costs no
    * promise; otherwise a promise that may hash, query and load.
    */
-  verify(presentedKey: string | undefined, clientAddress: string): Verification | Promise<Verification> {
+  verify(presentedKey: string | undefined, clientAddress: string, connection?: object): Verification | Promise<Verification> {
     if (!presentedKey || presentedKey.length > MAX_KEY_LENGTH) return this.fail(clientAddress, undefined);
-    const print = fingerprint(presentedKey);
+    const print = connection ? this.connectionFingerprint(connection, presentedKey) : fingerprint(presentedKey);
     const apiKeyId = this.verified.get(print);
     if (apiKeyId === undefined) {
       this.options.metrics?.cacheMiss();
@@ -81,6 +86,14 @@ export class KeyVerifier {
     const state = this.states.get(apiKeyId);
     if (state) return { ok: true, state };
     return this.withState(apiKeyId, print, clientAddress);
+  }
+
+  private connectionFingerprint(connection: object, presentedKey: string): string {
+    const last = this.connectionPrints.get(connection);
+    if (last?.key === presentedKey) return last.print;
+    const print = fingerprint(presentedKey);
+    this.connectionPrints.set(connection, { key: presentedKey, print });
+    return print;
   }
 
   private async verifyUncached(presentedKey: string, print: string, clientAddress: string): Promise<Verification> {

@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.ts';
 import { touchApiKeys } from '../db/repositories/api-keys.ts';
 
@@ -9,17 +8,29 @@ import { touchApiKeys } from '../db/repositories/api-keys.ts';
  */
 export class UsageRecorder {
   private pending = new Map<string, Date>();
-  private readonly lastQueued: LRUCache<string, number>;
+  /**
+   * Keys queued in the current window: a key is queued at most once per window. A set that is emptied when the
+   * window ends (or when it holds `maxTracked` keys, which only ends the window early) is bounded, and asking it
+   * costs every authenticated request less than an LRU lookup would.
+   */
+  private readonly queuedThisWindow = new Set<string>();
+  private windowEndsAt = 0;
   private timer: NodeJS.Timeout | undefined;
+
+  private readonly intervalMs: number;
+  private readonly flushEveryMs: number;
+  private readonly maxTracked: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly onError: (error: unknown) => void,
-    private readonly intervalMs = 60_000,
-    private readonly flushEveryMs = 5_000,
-    private readonly now: () => number = Date.now,
+    options: { intervalMs?: number; flushEveryMs?: number; maxTracked?: number; now?: () => number } = {},
   ) {
-    this.lastQueued = new LRUCache({ max: 100_000 });
+    this.intervalMs = options.intervalMs ?? 60_000;
+    this.flushEveryMs = options.flushEveryMs ?? 5_000;
+    this.maxTracked = options.maxTracked ?? 100_000;
+    this.now = options.now ?? Date.now;
   }
 
   start(): void {
@@ -29,15 +40,19 @@ export class UsageRecorder {
 
   record(apiKeyId: string): void {
     const now = this.now();
-    const last = this.lastQueued.get(apiKeyId);
-    if (last !== undefined && now - last < this.intervalMs) return;
-    this.lastQueued.set(apiKeyId, now);
+    if (now >= this.windowEndsAt || this.queuedThisWindow.size >= this.maxTracked) {
+      this.queuedThisWindow.clear();
+      this.windowEndsAt = now + this.intervalMs;
+    } else if (this.queuedThisWindow.has(apiKeyId)) {
+      return;
+    }
+    this.queuedThisWindow.add(apiKeyId);
     this.pending.set(apiKeyId, new Date(now));
   }
 
-  /** Keys whose last write-behind time is remembered (a bounded LRU). */
+  /** Keys queued in the current window (at most maxTracked). */
   get trackedKeys(): number {
-    return this.lastQueued.size;
+    return this.queuedThisWindow.size;
   }
 
   async flush(): Promise<void> {
