@@ -6,6 +6,8 @@
  * stdout would go to a file or a collector, so stdout carries only the handshake.
  */
 import { hash } from '@node-rs/bcrypt';
+import type { FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { buildApp } from '../packages/server/src/app.ts';
 import { loadConfig } from '../packages/server/src/config.ts';
@@ -14,6 +16,9 @@ import { findPlanByName } from '../packages/server/src/db/repositories/plans.ts'
 import { insertOrganization } from '../packages/server/src/db/repositories/organizations.ts';
 import { generateKey } from '../packages/server/src/keys/format.ts';
 import { issueApiKey } from '../packages/server/src/keys/service.ts';
+import { WhoamiSchema } from '../packages/server/src/http/routes/whoami.ts';
+import type { LimitDecision } from '../packages/server/src/limits/gcra.ts';
+import { setRateLimitHeaders } from '../packages/server/src/limits/headers.ts';
 import { createLogger, logDestination } from '../packages/server/src/observability/logger.ts';
 import { insertBackgroundKeys } from './lib/bulk-keys.ts';
 
@@ -34,6 +39,31 @@ export interface ServerOptions {
   bulk?: { total: number; groups: KeyGroup[] };
   /** Keys for one measured run each (group `fresh`, cost-4 hashes: they are verified once, before the run). */
   freshKeys?: number;
+  /**
+   * Adds GET /bench/whoami-shape: no key, no limiter, but whoami's answer (the same headers, set the same way, and a
+   * body of the same schema and size). Against /healthz it shows what the shape of the answer costs by itself.
+   */
+  shapeRoute?: boolean;
+}
+
+function registerShapeRoute(app: FastifyInstance, organizationId: string): void {
+  const decision: LimitDecision = { allowed: true, limit: 1_000_000_000, remaining: 999_999_999, resetMs: 60, retryAfterMs: 0 };
+  const body = {
+    organizationId,
+    workspaceId: organizationId,
+    organizationName: 'Bench',
+    scopes: [],
+    rateLimitTier: BENCH_TIER,
+    killSwitch: false,
+    apiAccessRevoked: false,
+    apiKeyId: randomUUID(),
+    creditBalance: 1_000_000_000,
+    env: 'live',
+  };
+  app.get('/bench/whoami-shape', { schema: { hide: true, response: { 200: WhoamiSchema } } }, async (_request, reply) => {
+    setRateLimitHeaders(reply, decision, 'read-light', BENCH_TIER);
+    return body;
+  });
 }
 
 export interface Handshake {
@@ -44,6 +74,8 @@ export interface Handshake {
   keyPrefix: string;
   bcryptCost: number;
   hashConcurrency: number;
+  hashNiceness: number;
+  authThrottleHoldMs: number;
   keys: Record<string, { key: string; keyId: string }>;
   groups: Record<string, string[]>;
   timings: { depsMs: number; seedMs: number; bulkMs: number; listenMs: number };
@@ -125,7 +157,7 @@ async function main(): Promise<void> {
   }
   const bulkMs = performance.now() - started - depsMs - seedMs;
 
-  const app = await buildApp(deps);
+  const app = await buildApp(deps, options.shapeRoute ? { extraRoutes: (routes) => registerShapeRoute(routes, organization.id) } : {});
   const address = await app.listen({ port: 0, host: '127.0.0.1' });
   const listenMs = performance.now() - started - depsMs - seedMs - bulkMs;
 
@@ -137,6 +169,8 @@ async function main(): Promise<void> {
     keyPrefix: config.keyPrefix,
     bcryptCost: config.bcryptCost,
     hashConcurrency: config.hashConcurrency,
+    hashNiceness: config.hashNiceness,
+    authThrottleHoldMs: config.authThrottleHoldMs,
     keys,
     groups,
     timings: { depsMs, seedMs, bulkMs, listenMs },

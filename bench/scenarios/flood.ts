@@ -154,7 +154,7 @@ export const scenario: Scenario = {
           met: throughputRatio >= 0.8,
           ...(throughputRatio < 0.8
             ? {
-                why: `the flood's requests (${(share429 * 100).toFixed(1)}% answered 429) share the one event loop with the key's (server total ${(serverTotal / quietArm.rps).toFixed(2)}× quiet: volume, not bcrypt), and on these 2 cores the two load generators and the one bcrypt thread take CPU the server would otherwise have`,
+                why: `the flood answered ${Math.round(floodRps)} responses/s (${(share429 * 100).toFixed(1)}% 429, held ${production.authThrottleHoldMs} ms each) and ran ${sum(floods.map((run) => run.bcryptCalls))} bcrypt verifications in the measured runs; on these ${cpus().length} cores the server, both load generators and the bcrypt thread (niceness ${production.hashNiceness}) share the CPU`,
               }
             : {}),
         },
@@ -170,7 +170,8 @@ export const scenario: Scenario = {
         },
       ],
       notes: [
-        `Flood: ${connections} connections (as many as the measured key) from a separate process, every request a fresh well-formed key with a valid checksum for the known key_id of another key of the same organization; production defaults (bcrypt cost ${production.bcryptCost}, at most ${bound} at once, GATEHOUSE_AUTH_FAILURES_PER_MINUTE 30 per address and per key_id).`,
+        `Flood: ${connections} connections (as many as the measured key) from a separate process, every request a fresh well-formed key with a valid checksum for the known key_id of another key of the same organization, each sent when the previous answer arrived; production defaults (bcrypt cost ${production.bcryptCost}, at most ${bound} at once on threads of niceness ${production.hashNiceness}, GATEHOUSE_AUTH_FAILURES_PER_MINUTE 30 per address and per key_id, 429s to throttled failures held ${production.authThrottleHoldMs} ms in the tarpit).`,
+        `Server CPU per response is the whole process's CPU (event loop and bcrypt threads) over the verified key's responses, so during a flood it includes the bcrypt work done for the flood.`,
         `The flood comes from ${FLOOD_ADDRESS} and the measured key from 127.0.0.1, as an attacker and a partner come from different hosts. (From one address, the verified key is served from the cache before the throttle is consulted, until its entry expires after 60 s: then its re-verification is refused with 429 like the flood, for the rest of the window. An earlier run of this bench showed it.)`,
         `Bcrypt-bound floods: throttle lifted (GATEHOUSE_AUTH_FAILURES_PER_MINUTE=1000000), ${SATURATING_CONNECTIONS} connections, so every request reaches bcrypt and the bound is full the whole time: what the concurrency bound alone leaves to verified keys, with the default bound (${unthrottled.hashConcurrency}: a core fewer than the machine's ${cpus().length}) and with every core hashing (${everyCore.hashConcurrency}, the default before this bench).`,
         `Flood responses per measured run: ${floods.map((run) => JSON.stringify(run.flood.statusCounts)).join(' ')}. The failure throttle counts a failure when its bcrypt ends, so each minute's window lets the first ${30} wrong secrets (and those already queued) through to bcrypt before the 429s start.`,
