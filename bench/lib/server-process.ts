@@ -26,8 +26,10 @@ export interface ServerHandle extends Handshake {
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
   /** process_cpu_seconds_total: the server's CPU time so far, all threads. */
   cpuSeconds(): Promise<number | undefined>;
-  /** RSS and V8 heap in use (bytes) after a full garbage collection in the server. */
+  /** RSS and V8 heap in use (bytes) after a full garbage collection in the server, once no bcrypt is queued. */
   memory(): Promise<{ rss: number; heapUsed: number }>;
+  /** Resolves when no bcrypt runs or waits (hashes a load left queued finish after it), or after 20 s. */
+  hashesSettled(): Promise<void>;
   /** One whoami with each named key, so its bcrypt verification is done before anything is timed. */
   prime(...keyNames: string[]): Promise<void>;
   /**
@@ -59,13 +61,22 @@ export async function spawnServer(spec: ServerSpec, defaults: { env: Record<stri
     await response.arrayBuffer();
     if (response.status !== 200) throw new Error(`server ${spec.label}: ${what} answered ${response.status}`);
   };
+  const hashesSettled = async () => {
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && (metricValue(await metrics(), 'gatehouse_key_hash_in_flight') ?? 0) > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
   return {
     ...handshake,
     label: spec.label,
     metrics,
+    hashesSettled,
     metric: async (name, labels) => metricValue(await metrics(), name, labels),
     cpuSeconds: async () => metricValue(await metrics(), 'process_cpu_seconds_total'),
     memory: async () => {
+      // Requests waiting for a hash hold memory that is the queue's, not the caches'.
+      await hashesSettled();
       child.kill('SIGUSR2');
       await new Promise((resolve) => setTimeout(resolve, 500));
       const text = await metrics();

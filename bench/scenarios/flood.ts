@@ -19,12 +19,7 @@ interface FloodRun {
 
 async function settled(servers: ServerHandle[]): Promise<void> {
   // Hashes queued by a flood finish after it stops; the next arm, on either server, must not pay for them.
-  const deadline = Date.now() + 20_000;
-  for (const server of servers) {
-    while (Date.now() < deadline && ((await server.metric('gatehouse_key_hash_in_flight')) ?? 0) > 0) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
+  for (const server of servers) await server.hashesSettled();
 }
 
 /**

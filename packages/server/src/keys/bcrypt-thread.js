@@ -5,18 +5,18 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { hashSync, verifySync } from '@node-rs/bcrypt';
 
-/** Linux schedules each thread on its own, so a niceness set on this thread's id lowers this thread alone. */
-function lowerOwnPriority(niceness) {
+/** This thread's Linux thread id, or null off Linux. */
+function ownThreadId() {
   try {
-    const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    setPriority(threadId, niceness);
-    return threadId;
+    return Number(readlinkSync('/proc/thread-self').split('/').pop());
   } catch {
     return null;
   }
 }
 
-const threadId = workerData.niceness > 0 ? lowerOwnPriority(workerData.niceness) : null;
+const threadId = ownThreadId();
+// Linux schedules each thread on its own, so a niceness set on this thread's id lowers this thread alone.
+if (threadId !== null && workerData.niceness > 0) setPriority(threadId, workerData.niceness);
 parentPort.postMessage({ ready: true, threadId });
 
 parentPort.on('message', (task) => {

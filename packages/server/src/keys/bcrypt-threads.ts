@@ -5,48 +5,62 @@ type Reply = { ready: true; threadId: number | null } | { value: string | boolea
 
 interface Thread {
   worker: Worker;
-  /** The Linux thread id, once the thread has lowered its own priority; null where it could not. */
+  /** The Linux thread id (null elsewhere), known once the thread has started and set its own priority. */
   threadId: number | null;
   current?: { resolve: (value: string | boolean) => void; reject: (error: Error) => void };
 }
 
+/** Threads of one scheduling priority. */
+interface Pool {
+  niceness: number;
+  idle: Thread[];
+  threads: Set<Thread>;
+}
+
 /**
- * Worker threads that run bcrypt at a lower scheduling priority (`niceness`, as nice(1)). When the machine has a
- * spare core they hash at full speed; when every core is busy, the event loop serving verified keys comes first and
- * a flood of wrong secrets waits. Started on first use, at most `size` of them; the caller (SecretHasher's
- * semaphore) never gives them more than `size` tasks at once.
+ * Worker threads for bcrypt, of two priorities. Secrets nobody has shown to be good (a first verification, or a
+ * flood of wrong ones) are hashed on threads of lower scheduling priority (`niceness`, as nice(1)): with a spare
+ * core they run at full speed, and when every core is busy the event loop serving verified keys comes first. Work
+ * the caller marks urgent (re-verifying a key this instance verified before, hashing a key being issued) runs at
+ * the event loop's priority, so a busy server does not starve its own keys' renewals. Threads start on first use;
+ * the caller (SecretHasher's semaphore) never gives either pool more than `size` tasks at once.
  */
 export class BcryptThreads {
-  private readonly idle: Thread[] = [];
-  private readonly threads = new Set<Thread>();
+  private readonly urgent: Pool = { niceness: 0, idle: [], threads: new Set() };
+  private readonly background: Pool;
 
   constructor(
     private readonly size: number,
-    private readonly niceness: number,
-  ) {}
+    niceness: number,
+  ) {
+    this.background = { niceness, idle: [], threads: new Set() };
+  }
 
   hash(secret: string, cost: number): Promise<string> {
-    return this.run({ kind: 'hash', secret, cost }) as Promise<string>;
+    return this.run(this.urgent, { kind: 'hash', secret, cost }) as Promise<string>;
   }
 
-  verify(secret: string, hash: string): Promise<boolean> {
-    return this.run({ kind: 'verify', secret, hash }) as Promise<boolean>;
+  verify(secret: string, hash: string, urgent: boolean): Promise<boolean> {
+    return this.run(urgent ? this.urgent : this.background, { kind: 'verify', secret, hash }) as Promise<boolean>;
   }
 
-  /** Linux thread ids of the started threads that lowered their priority (for tests and diagnostics). */
-  get niceThreadIds(): number[] {
-    return [...this.threads].flatMap((thread) => (thread.threadId === null ? [] : [thread.threadId]));
+  /** Linux thread ids of the started threads, by pool (for tests and diagnostics). */
+  get threadIds(): { urgent: number[]; background: number[] } {
+    const ids = (pool: Pool) => [...pool.threads].flatMap((thread) => (thread.threadId === null ? [] : [thread.threadId]));
+    return { urgent: ids(this.urgent), background: ids(this.background) };
   }
 
   async close(): Promise<void> {
-    const threads = [...this.threads];
-    this.threads.clear();
-    this.idle.length = 0;
+    const threads = [...this.urgent.threads, ...this.background.threads];
+    for (const pool of [this.urgent, this.background]) {
+      pool.threads.clear();
+      pool.idle.length = 0;
+    }
     await Promise.all(threads.map((thread) => thread.worker.terminate()));
   }
 
-  private async run(task: Task): Promise<string | boolean> {
-    const thread = this.idle.pop() ?? (await this.start());
+  private async run(pool: Pool, task: Task): Promise<string | boolean> {
+    const thread = pool.idle.pop() ?? (await this.start(pool));
     thread.worker.ref();
     try {
       return await new Promise<string | boolean>((resolve, reject) => {
@@ -55,23 +69,23 @@ export class BcryptThreads {
       });
     } finally {
       thread.current = undefined;
-      if (this.threads.has(thread)) {
+      if (pool.threads.has(thread)) {
         // An idle thread must not keep a process alive that has nothing else to do.
         thread.worker.unref();
-        this.idle.push(thread);
+        pool.idle.push(thread);
       }
     }
   }
 
-  private start(): Promise<Thread> {
-    if (this.threads.size >= this.size) return Promise.reject(new Error('bcrypt threads: more tasks than threads'));
-    const worker = new Worker(new URL('./bcrypt-thread.js', import.meta.url), { workerData: { niceness: this.niceness } });
+  private start(pool: Pool): Promise<Thread> {
+    if (pool.threads.size >= this.size) return Promise.reject(new Error('bcrypt threads: more tasks than threads'));
+    const worker = new Worker(new URL('./bcrypt-thread.js', import.meta.url), { workerData: { niceness: pool.niceness } });
     const thread: Thread = { worker, threadId: null };
-    this.threads.add(thread);
+    pool.threads.add(thread);
     return new Promise((resolve, reject) => {
       // A thread that fails or is terminated takes its task with it; the next task starts a new thread.
       const fail = (error: Error) => {
-        this.forget(thread);
+        this.forget(pool, thread);
         if (thread.current) thread.current.reject(error);
         else reject(error);
       };
@@ -90,9 +104,9 @@ export class BcryptThreads {
     });
   }
 
-  private forget(thread: Thread): void {
-    this.threads.delete(thread);
-    const index = this.idle.indexOf(thread);
-    if (index !== -1) this.idle.splice(index, 1);
+  private forget(pool: Pool, thread: Thread): void {
+    pool.threads.delete(thread);
+    const index = pool.idle.indexOf(thread);
+    if (index !== -1) pool.idle.splice(index, 1);
   }
 }

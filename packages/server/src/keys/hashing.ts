@@ -16,9 +16,9 @@ export function fingerprint(fullKey: string): string {
 export class HashQueueFullError extends Error {}
 
 /**
- * bcrypt runs off the event loop, on worker threads of lower priority (bcrypt-threads.ts). A semaphore bounds how
- * many run at once, and a bounded wait list refuses work beyond it, so a flood of wrong secrets cannot monopolise
- * the CPU.
+ * bcrypt runs off the event loop, on worker threads (bcrypt-threads.ts; unproven secrets at lower priority). A
+ * semaphore bounds how many run at once, and a bounded wait list refuses work beyond it, so a flood of wrong secrets
+ * cannot monopolise the CPU.
  */
 export class SecretHasher {
   private running = 0;
@@ -42,17 +42,20 @@ export class SecretHasher {
     return this.withSlot(() => this.threads.hash(secret, this.cost));
   }
 
-  /** `priority`: a key verified before goes to the head of the queue and is never refused for a full one. */
+  /**
+   * `priority`: a key verified before goes to the head of the queue, is never refused for a full one, and is hashed
+   * at the event loop's priority rather than the flood's.
+   */
   verify(secret: string, secretHash: string, priority = false): Promise<boolean> {
     return this.withSlot(() => {
       this.verifications++;
-      return this.threads.verify(secret, secretHash);
+      return this.threads.verify(secret, secretHash, priority);
     }, priority);
   }
 
-  /** Linux thread ids of the hashing threads that run at lowered priority. */
-  get niceThreadIds(): number[] {
-    return this.threads.niceThreadIds;
+  /** Linux thread ids of the hashing threads, urgent and background (bcrypt-threads.ts). */
+  get threadIds(): { urgent: number[]; background: number[] } {
+    return this.threads.threadIds;
   }
 
   close(): Promise<void> {
