@@ -61,7 +61,7 @@ export const scenario: Scenario = {
         { goal: '1 bcrypt verification for 10,000 requests with one key', actual: String(bcryptCalls), met: bcryptCalls === 1 },
       ],
       notes: [
-        `Each whoami run uses a key verified just before it: the verified-key cache keeps a key 60 s, and the run that crossed that mark would also hold the key's re-verification (one bcrypt; at the default cost 12 about 0.2 s, during which that key's requests wait).`,
+        `Each whoami run uses a key verified just before it, so every run starts from the same state (a key in use is verified again in the background 45 s into its minute; that bcrypt, about 0.2 s of one core at the default cost 12, would otherwise fall into some runs and not others).`,
         `GET /bench/whoami-shape (a route only the bench server has) answers what whoami answers, the seven rate-limit headers set by the same function and a body of the same schema and size (760 bytes in all against healthz's 224), with no key and no limiter: the part of the gap that is the answer's shape (SPEC 3 and 5 fix both), not the pipeline.`,
         `${connections} connections, no pipelining; every log line serialized and written (to /dev/null, so the VM's disk writeback does not swing the figures), LOG_LEVEL=info (the default) unless marked.`,
         `whoami answered 200 to every measured request${non200 > 0 ? ` except ${non200}` : ''}; the 10,000-request run: ${JSON.stringify(tenThousand.statusCounts)}.`,

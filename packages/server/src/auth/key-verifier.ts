@@ -35,12 +35,17 @@ export interface KeyVerifierOptions {
   cacheTtlMs?: number;
 }
 
+interface VerifiedEntry {
+  apiKeyId: string;
+  verifiedAt: number;
+}
+
 /**
  * Turns a presented key into the key's current state. Three bounded caches keep bcrypt and the database off the
  * hot path: fingerprints of verified keys, fingerprints of failed ones, and key states (invalidated by the bus).
  */
 export class KeyVerifier {
-  private readonly verified: LRUCache<string, string>;
+  private readonly verified: LRUCache<string, VerifiedEntry>;
   /** Fingerprints that passed bcrypt here before: a hint for scheduling only, never a reason to skip bcrypt. */
   private readonly previouslyVerified: LRUCache<string, true>;
   private readonly rejected: LRUCache<string, true>;
@@ -56,13 +61,22 @@ export class KeyVerifier {
   private generation = 0;
   private readonly throttle: FailureThrottle;
   private readonly unsubscribe: () => void;
+  private readonly now: () => number;
+  /**
+   * A key in use is verified again in the background once its entry is this old, while it is still served from
+   * memory: its entry is renewed before it runs out, so its requests never wait for bcrypt and a deployment's
+   * active keys do not all come due at once. A key not presented in the last quarter of its minute expires as usual.
+   */
+  private readonly refreshAfterMs: number;
 
   constructor(private readonly options: KeyVerifierOptions) {
     const max = options.maxCachedKeys ?? 50_000;
     const now = options.now ?? Date.now;
+    this.now = now;
     const perf = { now };
     const ttl = Math.min(options.cacheTtlMs ?? CACHE_TTL_MS, CACHE_TTL_MS);
     this.verified = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
+    this.refreshAfterMs = Math.floor(ttl * 0.75);
     this.previouslyVerified = new LRUCache({ max, ttl: 24 * 60 * 60_000, ttlAutopurge: false, perf });
     this.rejected = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
     this.states = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
@@ -77,12 +91,14 @@ export class KeyVerifier {
   verify(presentedKey: string | undefined, clientAddress: string, connection?: object): Verification | Promise<Verification> {
     if (!presentedKey || presentedKey.length > MAX_KEY_LENGTH) return this.fail(clientAddress, undefined);
     const print = connection ? this.connectionFingerprint(connection, presentedKey) : fingerprint(presentedKey);
-    const apiKeyId = this.verified.get(print);
-    if (apiKeyId === undefined) {
+    const entry = this.verified.get(print);
+    if (entry === undefined) {
       this.options.metrics?.cacheMiss();
       return this.verifyUncached(presentedKey, print, clientAddress);
     }
     this.options.metrics?.cacheHit();
+    if (this.now() - entry.verifiedAt >= this.refreshAfterMs) this.refreshInBackground(presentedKey, print);
+    const apiKeyId = entry.apiKeyId;
     const state = this.states.get(apiKeyId);
     if (state) return { ok: true, state };
     return this.withState(apiKeyId, print, clientAddress);
@@ -94,6 +110,21 @@ export class KeyVerifier {
     const print = fingerprint(presentedKey);
     this.connectionPrints.set(connection, { key: presentedKey, print });
     return print;
+  }
+
+  /** Verifies a cached key again (once, however many requests see it due) and renews or drops its entry. */
+  private refreshInBackground(presentedKey: string, print: string): void {
+    if (this.pendingVerifications.has(print)) return;
+    const parsed = parseKey(presentedKey, this.options.keyPrefix);
+    if (!parsed) return;
+    this.coalesce(this.pendingVerifications, print, () => this.checkSecret(parsed.keyId, parsed.secret, true)).then(
+      (found) => {
+        if (found) this.verified.set(print, { apiKeyId: found, verifiedAt: this.now() });
+        else this.verified.delete(print);
+      },
+      // The entry runs out at its time and the next request verifies in the foreground, as without a refresh.
+      () => undefined,
+    );
   }
 
   private async verifyUncached(presentedKey: string, print: string, clientAddress: string): Promise<Verification> {
@@ -117,7 +148,7 @@ export class KeyVerifier {
       this.rejected.set(print, true);
       return this.fail(clientAddress, parsed.keyId);
     }
-    this.verified.set(print, found);
+    this.verified.set(print, { apiKeyId: found, verifiedAt: this.now() });
     this.previouslyVerified.set(print, true);
     return this.withState(found, print, clientAddress);
   }
