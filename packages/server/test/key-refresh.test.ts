@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, partnerWithKey, withKey } from './factories.ts';
+import { KeyVerifier } from '../src/auth/key-verifier.ts';
+import type { SecretHasher } from '../src/keys/hashing.ts';
+import { admin, issueKey, partnerWithKey, withKey } from './factories.ts';
 import { startTestApp, type TestApp } from './harness.ts';
 
 /** A key in use is verified again before its 60 s in memory run out, so its requests never wait for bcrypt. */
@@ -55,5 +57,30 @@ describe('verified keys renewed in the background', () => {
     const revoked = await admin(t.app, 'POST', `/admin/v1/keys/${key.id}/revoke`);
     expect(revoked.statusCode).toBeLessThan(300);
     expect(await whoami(key.key)).toBe(401);
+  });
+
+  it('renews at most two keys per hashing slot at a time, so renewals cannot fill the hash queue', async () => {
+    const { organization } = await partnerWithKey(t.app);
+    const keys = await Promise.all(Array.from({ length: 10 }, (_, i) => issueKey(t.app, organization.id, { name: `due ${i}` })));
+    // A hasher that answers at once until held, then keeps every verification waiting: renewals pile up.
+    let held = false;
+    const waiting: Array<() => void> = [];
+    const hasher = {
+      concurrency: 1,
+      verify: () => (held ? new Promise<boolean>((resolve) => waiting.push(() => resolve(true))) : Promise.resolve(true)),
+    } as unknown as SecretHasher;
+    const verifier = new KeyVerifier({ db: t.deps.store.db, hasher, bus: t.deps.bus, keyPrefix: 'lp', authFailuresPerMinute: 1_000, now: () => clock });
+    try {
+      for (const key of keys) expect((await verifier.verify(key.key, '10.2.0.1')).ok).toBe(true);
+      held = true;
+      clock += 50_000;
+      for (const key of keys) expect((await verifier.verify(key.key, '10.2.0.1')).ok).toBe(true);
+      await until(() => waiting.length === 2);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(waiting.length).toBe(2);
+      for (const release of waiting.splice(0)) release();
+    } finally {
+      verifier.close();
+    }
   });
 });

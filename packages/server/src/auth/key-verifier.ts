@@ -68,6 +68,13 @@ export class KeyVerifier {
    * active keys do not all come due at once. A key not presented in the last quarter of its minute expires as usual.
    */
   private readonly refreshAfterMs: number;
+  /**
+   * Background renewals waiting or running. Bounded to a few per hashing slot, so renewals never fill the hash
+   * queue and turn away new keys; a key whose renewal found no room is renewed by a later request, or verified again
+   * in the foreground when its entry runs out.
+   */
+  private refreshing = 0;
+  private readonly maxRefreshing: number;
 
   constructor(private readonly options: KeyVerifierOptions) {
     const max = options.maxCachedKeys ?? 50_000;
@@ -77,6 +84,7 @@ export class KeyVerifier {
     const ttl = Math.min(options.cacheTtlMs ?? CACHE_TTL_MS, CACHE_TTL_MS);
     this.verified = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
     this.refreshAfterMs = Math.floor(ttl * 0.75);
+    this.maxRefreshing = 2 * options.hasher.concurrency;
     this.previouslyVerified = new LRUCache({ max, ttl: 24 * 60 * 60_000, ttlAutopurge: false, perf });
     this.rejected = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
     this.states = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
@@ -114,17 +122,20 @@ export class KeyVerifier {
 
   /** Verifies a cached key again (once, however many requests see it due) and renews or drops its entry. */
   private refreshInBackground(presentedKey: string, print: string): void {
-    if (this.pendingVerifications.has(print)) return;
+    if (this.refreshing >= this.maxRefreshing || this.pendingVerifications.has(print)) return;
     const parsed = parseKey(presentedKey, this.options.keyPrefix);
     if (!parsed) return;
-    this.coalesce(this.pendingVerifications, print, () => this.checkSecret(parsed.keyId, parsed.secret, true)).then(
-      (found) => {
-        if (found) this.verified.set(print, { apiKeyId: found, verifiedAt: this.now() });
-        else this.verified.delete(print);
-      },
-      // The entry runs out at its time and the next request verifies in the foreground, as without a refresh.
-      () => undefined,
-    );
+    this.refreshing++;
+    this.coalesce(this.pendingVerifications, print, () => this.checkSecret(parsed.keyId, parsed.secret, true))
+      .then(
+        (found) => {
+          if (found) this.verified.set(print, { apiKeyId: found, verifiedAt: this.now() });
+          else this.verified.delete(print);
+        },
+        // The entry runs out at its time and the next request verifies in the foreground, as without a refresh.
+        () => undefined,
+      )
+      .finally(() => this.refreshing--);
   }
 
   private async verifyUncached(presentedKey: string, print: string, clientAddress: string): Promise<Verification> {
