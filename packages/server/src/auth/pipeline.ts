@@ -6,6 +6,7 @@ import { presentedCredential } from '../http/credentials.ts';
 import { ApiError, UNAUTHENTICATED_MESSAGE } from '../http/errors.ts';
 import { addRouteHook } from '../http/route-hooks.ts';
 import { enforceRateLimit } from '../limits/enforce.ts';
+import { secondsUp } from '../limits/headers.ts';
 import { API_ACCESS_FEATURE, decideAccess } from './access-decision.ts';
 import type { Verification } from './key-verifier.ts';
 
@@ -81,7 +82,7 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
   function refuse(verification: Exclude<Verification, { ok: true }>, endpointClass: EndpointClass): Promise<never> {
     if (verification.reason !== 'throttled') throw new ApiError('UNAUTHENTICATED', UNAUTHENTICATED_MESSAGE);
     deps.metrics.rateLimited.inc({ class: endpointClass });
-    const retryAfter = String(Math.max(1, Math.ceil(verification.retryAfterMs / 1000)));
+    const retryAfter = String(Math.max(1, secondsUp(verification.retryAfterMs)));
     const refusal = (headers: Record<string, string>) =>
       new ApiError('RATE_LIMITED', 'Too many failed authentication attempts. Retry later.', { endpointClass, retryAfterMs: verification.retryAfterMs }, headers);
     const held = deps.tarpit.hold();

@@ -43,17 +43,14 @@ export function createMetrics() {
   // Every authenticated request looks the cache up, so lookups are counted in plain numbers and handed to the
   // counter when /metrics is scraped, rather than through a labelled inc() on the hot path.
   const keyCacheLookups = { hit: 0, miss: 0 };
-  const keyCacheReported = { hit: 0, miss: 0 };
   const keyCache = new Counter({
     name: 'gatehouse_key_cache_total',
     help: 'Verified-key cache lookups, by result',
     labelNames: ['result'] as const,
     registers: [registry],
     collect() {
-      for (const result of ['hit', 'miss'] as const) {
-        this.inc({ result }, keyCacheLookups[result] - keyCacheReported[result]);
-        keyCacheReported[result] = keyCacheLookups[result];
-      }
+      this.reset();
+      for (const result of ['hit', 'miss'] as const) this.inc({ result }, keyCacheLookups[result]);
     },
   });
   const jobOutcomes = new Counter({
