@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import { randomBytes } from 'node:crypto';
+import { installAdminAuth } from './admin/admin-auth.ts';
 import { registerAdminApi } from './admin/index.ts';
 import { installKeyPipeline } from './auth/pipeline.ts';
 import type { Deps } from './deps.ts';
@@ -91,6 +92,8 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
 
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   installErrorHandling(app);
+  // Before any route: it attaches itself to every admin route as it is registered, and refuses to start otherwise.
+  await installAdminAuth(app, deps);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -122,7 +125,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   registerApiKeyRoutes(app, deps);
   registerWebhooksFeature(app, deps);
   registerProjectRoutes(app, deps);
-  await registerAdminApi(app, deps);
+  registerAdminApi(app, deps);
   options.extraRoutes?.(app);
 
   app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());

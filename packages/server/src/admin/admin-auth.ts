@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Deps } from '../deps.ts';
 import { readSetting, SETTING_ADMIN_TOKEN_HASH } from '../db/repositories/settings.ts';
@@ -8,24 +8,57 @@ import { ApiError } from '../http/errors.ts';
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
 /**
+ * Whether a route belongs to the admin API, by the path it was registered with. Case and repeated slashes are
+ * ignored so that a route registered under an odd spelling of /admin is still taken for one.
+ */
+export function isAdminRoutePath(url: string): boolean {
+  const path = url.toLowerCase().replace(/\/{2,}/g, '/');
+  return path === '/admin' || path.startsWith('/admin/');
+}
+
+type OnRequestHook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
+
+const routeHooks = (hooks: unknown): unknown[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);
+
+/**
  * SPEC 10.1: the admin API takes the operator token only, never a partner key. The configured token, or the hash
  * kept in the store when it was generated on first start; compared in constant time.
+ *
+ * The check is attached to every admin route itself, as the first of its own onRequest hooks, the way the key
+ * pipeline is attached to every /v1 route: whatever spelling of the URL the router accepted (percent-encoded
+ * letters, an absolute-form target), the route it reached authenticates. A check on the raw URL cannot promise
+ * that, because the router decodes what the check compared. Must be installed before any route is registered:
+ * when the app is ready, an admin route that does not start with this hook fails the start-up.
  */
 export async function installAdminAuth(app: FastifyInstance, deps: Deps): Promise<void> {
   const expectedHash = deps.config.adminToken
     ? sha256(deps.config.adminToken)
     : Buffer.from((await readSetting<string>(deps.store.db, SETTING_ADMIN_TOKEN_HASH)) ?? '', 'base64url');
 
-  // For every URL under /admin/, routes or not, so that an unknown admin path tells nothing without the token. A
-  // callback hook: the partner API's requests pass it without a promise.
-  app.addHook('onRequest', (request, _reply, done) => {
-    if (!request.url.startsWith('/admin/')) return done();
+  const authenticateAdmin: OnRequestHook = (request, _reply, done) => {
     const token = presentedCredential(request.headers, 'x-admin-token');
     if (!token || expectedHash.length !== 32 || !timingSafeEqual(sha256(token), expectedHash)) {
+      deps.metrics.authRefusals.inc({ surface: 'admin', outcome: 'unauthenticated' });
       return done(new ApiError('UNAUTHENTICATED', 'A valid admin token is required.'));
     }
     request.adminActor = 'admin';
     done();
+  };
+
+  const adminRoutes: RouteOptions[] = [];
+  app.addHook('onRoute', (route) => {
+    if (!isAdminRoutePath(route.url)) return;
+    // First, before any hook of the route's own: nothing about an admin route runs for an anonymous caller.
+    route.onRequest = [authenticateAdmin, ...routeHooks(route.onRequest)] as RouteOptions['onRequest'];
+    adminRoutes.push(route);
+  });
+  // Route options are read again when the route is built, so a later onRoute hook could still take the check
+  // away; the start-up refuses to serve if one did.
+  app.addHook('onReady', (done) => {
+    const unguarded = adminRoutes.filter((route) => routeHooks(route.onRequest)[0] !== authenticateAdmin);
+    if (unguarded.length === 0) return done();
+    const names = unguarded.map((route) => `${String(route.method)} ${route.url}`).join(', ');
+    done(new Error(`admin routes without admin authentication: ${names}`));
   });
 }
 

@@ -1,15 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { installAdminAuth } from './admin-auth.ts';
 import { registerAuditRoutes } from './audit.ts';
 import { registerAdminKeyRoutes } from './keys.ts';
 import { registerKillSwitchRoutes } from './kill-switch.ts';
 import { registerOrganizationRoutes } from './organizations.ts';
 import { registerPlanRoutes } from './plans.ts';
 
-/** SPEC 10.1: the operators' API under /admin/v1. */
-export async function registerAdminApi(app: FastifyInstance, deps: Deps): Promise<void> {
-  await installAdminAuth(app, deps);
+/** SPEC 10.1: the operators' API under /admin/v1 (authenticated by admin-auth.ts, installed before any route). */
+export function registerAdminApi(app: FastifyInstance, deps: Deps): void {
   registerPlanRoutes(app, deps);
   registerOrganizationRoutes(app, deps);
   registerAdminKeyRoutes(app, deps);

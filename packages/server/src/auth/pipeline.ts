@@ -80,7 +80,11 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
 
   /** Check 1 failed: 401, or 429 for a client or key_id over its failures, held in the tarpit when there is room. */
   function refuse(verification: Exclude<Verification, { ok: true }>, endpointClass: EndpointClass): Promise<never> {
-    if (verification.reason !== 'throttled') throw new ApiError('UNAUTHENTICATED', UNAUTHENTICATED_MESSAGE);
+    if (verification.reason !== 'throttled') {
+      deps.metrics.authRefusals.inc({ surface: 'v1', outcome: 'unauthenticated' });
+      throw new ApiError('UNAUTHENTICATED', UNAUTHENTICATED_MESSAGE);
+    }
+    deps.metrics.authRefusals.inc({ surface: 'v1', outcome: 'throttled' });
     deps.metrics.rateLimited.inc({ class: endpointClass });
     const retryAfter = String(Math.max(1, secondsUp(verification.retryAfterMs)));
     const refusal = (headers: Record<string, string>) =>

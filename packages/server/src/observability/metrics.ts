@@ -34,6 +34,12 @@ export function createMetrics() {
     labelNames: ['class'] as const,
     registers: [registry],
   });
+  const authRefusals = new Counter({
+    name: 'gatehouse_auth_refusals_total',
+    help: 'Requests refused because they did not authenticate (never written to the audit log), by surface and answer',
+    labelNames: ['surface', 'outcome'] as const,
+    registers: [registry],
+  });
   const hashVerifications = new Counter({
     name: 'gatehouse_key_hash_verifications_total',
     help: 'bcrypt verifications of presented secrets, by outcome',
@@ -111,7 +117,7 @@ export function createMetrics() {
     },
     hashVerification: (outcome) => hashVerifications.inc({ outcome }),
   };
-  return { registry, requests, requestDuration, rateLimited, hashVerifications, keyCache, jobOutcomes, limiterBackend, verifier, observeAuth };
+  return { registry, requests, requestDuration, rateLimited, authRefusals, hashVerifications, keyCache, jobOutcomes, limiterBackend, verifier, observeAuth };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
