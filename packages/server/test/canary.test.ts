@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, partnerWithKey, withKey } from './factories.ts';
 import { startTestApp, type TestApp } from './harness.ts';
 
+/** A secret that only the failing statements below ever carry, as a parameter. */
+const PARAMETER_CANARY = `whsec_${'Qz7'.repeat(12)}`;
+
 let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp({
@@ -10,6 +13,16 @@ beforeAll(async () => {
     extraRoutes: (app) => {
       app.get('/v1/test-crash', { config: { endpointClass: 'read-light', scope: null } }, async (request) => {
         throw new Error(`failed while handling ${request.headers['x-api-key']}`);
+      });
+      // Statements that fail with the secret as a parameter: one whose message quotes the value, one whose detail
+      // does (a unique violation), as a bug in a route would make them fail.
+      app.get('/v1/test-cast-crash', { config: { endpointClass: 'read-light', scope: null } }, async () => {
+        await sql`select ${PARAMETER_CANARY}::uuid`.execute(t.deps.store.db);
+      });
+      app.get('/v1/test-duplicate-crash', { config: { endpointClass: 'read-light', scope: null } }, async () => {
+        const plan = { name: PARAMETER_CANARY, rank: 0, features: [PARAMETER_CANARY] };
+        await t.deps.store.db.insertInto('plans').values(plan).onConflict((conflict) => conflict.doNothing()).execute();
+        await t.deps.store.db.insertInto('plans').values(plan).execute();
       });
     },
   });
@@ -73,6 +86,27 @@ describe('canary: a full key never reaches a log line, an error or the database'
     expect(rows).toContain(key.keyId);
     expect(rows).not.toContain(secret);
     expect(rows).not.toContain(canary);
+  });
+});
+
+describe("canary: a failed statement's text and parameters never reach a log line", () => {
+  it('answers 500 for statements that fail with a secret parameter and logs the error without it', async () => {
+    const { key } = await partnerWithKey(t.app);
+    for (const url of ['/v1/test-cast-crash', '/v1/test-duplicate-crash']) {
+      const response = await t.app.inject({ url, headers: withKey(key.key) });
+      expect(response.statusCode).toBe(500);
+      expect(response.body).not.toContain(PARAMETER_CANARY);
+    }
+    const errorLines = t.logs.lines.filter((line) => line.includes('unhandled error'));
+    expect(errorLines.length).toBeGreaterThanOrEqual(2);
+    // The SQLSTATEs show the errors were logged (invalid text representation, unique violation) ...
+    expect(t.logs.text).toContain('"code":"22P02"');
+    expect(t.logs.text).toContain('"code":"23505"');
+    // ... without the parameter, the statement, or the detail that quotes the duplicate value.
+    expect(t.logs.text).not.toContain(PARAMETER_CANARY);
+    expect(t.logs.text).not.toContain('Qz7Qz7');
+    expect(t.logs.text.toLowerCase()).not.toContain('insert into');
+    expect(t.logs.text.toLowerCase()).not.toContain('::uuid');
   });
 });
 

@@ -1,9 +1,9 @@
 import { PGlite } from '@electric-sql/pglite';
-import { mkdirSync } from 'node:fs';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 import { PGlitePool } from './pglite-pool.ts';
+import { ensureOwnerOnlyDirectory, tightenToOwner } from './owner-only.ts';
 import { acquireStoreLock } from './store-lock.ts';
 
 const INT8_OID = 20;
@@ -37,7 +37,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
   }
   const dataDir = options.dataDir ?? 'memory://';
   const inMemory = dataDir.startsWith('memory://');
-  if (!inMemory) mkdirSync(dataDir, { recursive: true });
+  if (!inMemory) ensureOwnerOnlyDirectory(dataDir);
   const lock = inMemory ? null : acquireStoreLock(dataDir);
   let pglite: PGlite;
   try {
@@ -46,6 +46,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     lock?.release();
     throw error;
   }
+  if (!inMemory) tightenToOwner(dataDir);
   const pool = new PGlitePool(pglite);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pool as unknown as pg.Pool }) });
   return {
@@ -54,6 +55,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     pgPool: null,
     async close() {
       await db.destroy();
+      if (!inMemory) tightenToOwner(dataDir);
       lock?.release();
     },
   };

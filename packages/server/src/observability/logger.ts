@@ -1,11 +1,8 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { serializeError } from './error-serializer.ts';
+import { maskKeys } from './key-mask.ts';
 
-/** Replaces anything shaped like a full key with its display prefix, wherever it turns up in logged text. */
-const FULL_KEY = /([a-z][a-z0-9]{1,7}_(?:live|test)_[0-9A-Z]{16})_[A-Za-z0-9_-]{20,}/g;
-
-export function maskKeys(text: string): string {
-  return text.replace(FULL_KEY, '$1_[REDACTED]');
-}
+export { maskKeys };
 
 /**
  * Where production log lines go (stdout by default). Asynchronous, and lines are gathered to 4 KB before each
@@ -27,17 +24,15 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
         paths: ['req.headers["x-api-key"]', 'req.headers.authorization', 'req.headers["x-admin-token"]', 'key', 'secret', 'adminToken'],
         censor: '[REDACTED]',
       },
+      // Errors are written field by field, never with the statement or parameters a database error carries.
+      serializers: { err: serializeError },
       formatters: {
         log: (object) => {
-          // A message or URL might quote a key a client pasted in the wrong place; mask it before it is written.
+          // A message or URL might quote a key a client pasted in the wrong place; mask it before it is written (errors
+          // are masked by their serializer).
           for (const field of ['msg', 'url'] as const) {
             const value = object[field];
             if (typeof value === 'string') object[field] = maskKeys(value);
-          }
-          const err = object.err as { message?: unknown; stack?: unknown } | undefined;
-          if (err && typeof err === 'object') {
-            if (typeof err.message === 'string') err.message = maskKeys(err.message);
-            if (typeof err.stack === 'string') err.stack = maskKeys(err.stack);
           }
           return object;
         },
