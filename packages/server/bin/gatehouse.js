@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// The `gatehouse` command. The CLI is TypeScript run from source (no build step): tsx's loader is registered in
-// this process, so signals (SIGTERM for `gatehouse serve`) reach the CLI directly, with no child to forward them to.
+// The `gatehouse` command, as compiled JavaScript (bin/build.js compiles it at install, or here when a source
+// changed). It runs in this process, so signals (SIGTERM for `gatehouse serve`) reach the CLI directly.
 import process from 'node:process';
-import { register } from 'tsx/esm/api';
+import { compiled, ensureBuilt } from './build.js';
 
-register();
-const { runCli } = await import('../src/cli/index.ts');
+ensureBuilt();
+const { runCli } = await import(compiled('cli/index.ts'));
 process.exitCode = await runCli(process.argv);

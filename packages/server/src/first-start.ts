@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ADMIN_TOKEN_FILE } from './admin-token-file.ts';
 import { hashAdminToken } from './admin/admin-auth.ts';
 import type { Deps } from './deps.ts';
 import { findPlanByName } from './db/repositories/plans.ts';
@@ -8,7 +9,7 @@ import { insertOrganization } from './db/repositories/organizations.ts';
 import { readSetting, SETTING_ADMIN_TOKEN_HASH, writeSetting } from './db/repositories/settings.ts';
 import { issueApiKey } from './keys/service.ts';
 
-export const ADMIN_TOKEN_FILE = 'admin-token';
+export { ADMIN_TOKEN_FILE };
 
 /**
  * SPEC 11: with no GATEHOUSE_ADMIN_TOKEN, a token is generated on first start, kept hashed in the store and in an

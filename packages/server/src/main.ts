@@ -37,7 +37,8 @@ export async function serve(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+/** `npm start` (bin/start.js): serve, or say why not and exit 1. */
+export function startFromCommandLine(): void {
   serve().catch((error: unknown) => {
     if (error instanceof ConfigError) console.error(`configuration error: ${error.message}`);
     else if (error instanceof StoreLockedError) console.error(error.message);
@@ -45,3 +46,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(1);
   });
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) startFromCommandLine();

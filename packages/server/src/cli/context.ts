@@ -1,7 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ADMIN_TOKEN_FILE } from '../first-start.ts';
+// Not from first-start.ts: that would load the server's modules into every CLI command.
+import { ADMIN_TOKEN_FILE } from '../admin-token-file.ts';
 import { DEFAULT_BASE_URL, GatehouseAdmin, GatehouseError, type Page, type Paginated } from './client.ts';
 
 /** Where a command writes, and the environment it reads; tests and the bin pass the process's own. */
