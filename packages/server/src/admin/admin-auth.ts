@@ -4,6 +4,8 @@ import type { Deps } from '../deps.ts';
 import { readSetting, SETTING_ADMIN_TOKEN_HASH } from '../db/repositories/settings.ts';
 import { presentedCredential } from '../http/credentials.ts';
 import { ApiError } from '../http/errors.ts';
+import { FailureThrottle } from '../auth/failure-throttle.ts';
+import { throttledRefusal } from '../auth/throttled-refusal.ts';
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -35,14 +37,23 @@ export async function installAdminAuth(app: FastifyInstance, deps: Deps): Promis
     ? sha256(deps.config.adminToken)
     : Buffer.from((await readSetting<string>(deps.store.db, SETTING_ADMIN_TOKEN_HASH)) ?? '', 'base64url');
 
+  // Per client address, like failed keys (SPEC 10.1), so the token cannot be guessed at the speed of the socket.
+  const failures = new FailureThrottle(deps.config.authFailuresPerMinute, deps.now);
+
   const authenticateAdmin: OnRequestHook = (request, _reply, done) => {
     const token = presentedCredential(request.headers, 'x-admin-token');
-    if (!token || expectedHash.length !== 32 || !timingSafeEqual(sha256(token), expectedHash)) {
-      deps.metrics.authRefusals.inc({ surface: 'admin', outcome: 'unauthenticated' });
-      return done(new ApiError('UNAUTHENTICATED', 'A valid admin token is required.'));
+    // Checked first: the right token is never refused because of other requests' failures.
+    if (token && expectedHash.length === 32 && timingSafeEqual(sha256(token), expectedHash)) {
+      request.adminActor = 'admin';
+      return done();
     }
-    request.adminActor = 'admin';
-    done();
+    const blockedMs = failures.refuseFailure(`ip:${request.ip}`);
+    const outcome = blockedMs > 0 ? 'throttled' : 'unauthenticated';
+    deps.metrics.authRefusals.inc({ surface: 'admin', outcome });
+    // Never the token itself: whether one was sent is enough to tell a guesser from a misconfigured client.
+    request.log.warn({ requestId: request.id, clientAddress: request.ip, tokenPresented: token !== undefined, outcome }, 'admin token refused');
+    if (blockedMs === 0) return done(new ApiError('UNAUTHENTICATED', 'A valid admin token is required.'));
+    throttledRefusal(deps.tarpit, blockedMs).catch(done);
   };
 
   const adminRoutes: RouteOptions[] = [];

@@ -30,6 +30,18 @@ export class FailureThrottle {
     return this.windows.size;
   }
 
+  /**
+   * Records a failed attempt against each subject and returns how long the attempt's answer is a 429 rather than a
+   * 401 (0: answer 401). Asked only once the credential was checked and found wrong, never before: a correct key or
+   * token is not refused because of other requests' failures (SPEC 2, floods), from its address or for its key_id.
+   */
+  refuseFailure(...subjects: string[]): number {
+    let blockedMs = 0;
+    for (const subject of subjects) blockedMs = Math.max(blockedMs, this.blockedFor(subject));
+    for (const subject of subjects) this.recordFailure(subject);
+    return blockedMs;
+  }
+
   recordFailure(subject: string): void {
     const now = this.now();
     const window = this.windows.get(subject);

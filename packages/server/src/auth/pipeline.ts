@@ -6,9 +6,9 @@ import { presentedCredential } from '../http/credentials.ts';
 import { ApiError, UNAUTHENTICATED_MESSAGE } from '../http/errors.ts';
 import { addRouteHook } from '../http/route-hooks.ts';
 import { enforceRateLimit } from '../limits/enforce.ts';
-import { secondsUp } from '../limits/headers.ts';
 import { API_ACCESS_FEATURE, decideAccess } from './access-decision.ts';
 import type { Verification } from './key-verifier.ts';
+import { throttledRefusal } from './throttled-refusal.ts';
 
 /** SPEC 2: X-Api-Key first; Authorization: Bearer only when X-Api-Key is absent, whatever either holds. */
 export const presentedKey = (headers: FastifyRequest['headers']): string | undefined => presentedCredential(headers, 'x-api-key');
@@ -86,12 +86,7 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
     }
     deps.metrics.authRefusals.inc({ surface: 'v1', outcome: 'throttled' });
     deps.metrics.rateLimited.inc({ class: endpointClass });
-    const retryAfter = String(Math.max(1, secondsUp(verification.retryAfterMs)));
-    const refusal = (headers: Record<string, string>) =>
-      new ApiError('RATE_LIMITED', 'Too many failed authentication attempts. Retry later.', { endpointClass, retryAfterMs: verification.retryAfterMs }, headers);
-    const held = deps.tarpit.hold();
-    if (held) return held.then(() => Promise.reject(refusal({ 'retry-after': retryAfter })));
-    throw refusal({ 'retry-after': retryAfter, connection: 'close' });
+    return throttledRefusal(deps.tarpit, verification.retryAfterMs, { endpointClass });
   }
 }
 
