@@ -53,10 +53,30 @@ export interface DepsOverrides {
   tarpit?: Tarpit;
 }
 
+/**
+ * The store, migrated. On PostgreSQL, requests and workers get a pool whose connections and queries give up after
+ * GATEHOUSE_DB_TIMEOUT_MS (SPEC 11: an unreachable store answers 503 within 2 s, never hangs); migrations run
+ * first on a connection of their own without that limit, since building an index may rightly take longer.
+ */
+async function openStore(config: Config): Promise<Store> {
+  if (!config.databaseUrl) {
+    const store = await createStore({ dataDir: config.dataDir });
+    await migrateToLatest(store.db);
+    return store;
+  }
+  const migrator = await createStore({ databaseUrl: config.databaseUrl, poolSize: 1 });
+  try {
+    await migrateToLatest(migrator.db);
+  } finally {
+    await migrator.close();
+  }
+  return createStore({ databaseUrl: config.databaseUrl, timeoutMs: config.dbTimeoutMs });
+}
+
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const store = overrides.store ?? (await createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
-  await migrateToLatest(store.db);
+  const store = overrides.store ?? (await openStore(config));
+  if (overrides.store) await migrateToLatest(store.db);
   const now = overrides.now ?? Date.now;
   const metrics = createMetrics();
   const bus = overrides.bus ?? (await createInvalidationBus(config, store, logger));

@@ -25,13 +25,24 @@ export interface StoreOptions {
   /** Directory for PGlite's files; `memory://` keeps it in memory (tests). */
   dataDir?: string;
   poolSize?: number;
+  /**
+   * PostgreSQL only: how long a connection may take to open (or to be handed out by a full pool) and one query may
+   * take, before it fails as the store being unreachable. Unset: no limit (migrations, tests on a loaded machine).
+   */
+  timeoutMs?: number;
 }
 
 export async function createStore(options: StoreOptions): Promise<Store> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
+    const timeouts = options.timeoutMs ? { connectionTimeoutMillis: options.timeoutMs, query_timeout: options.timeoutMs } : {};
+    // keepAlive: a server that vanished without a reset (network loss) is noticed by TCP too, not only by the timeouts.
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10, keepAlive: true, ...timeouts });
     // An idle client's error (server restart) must not crash the process; the next checkout reconnects.
     pool.on('error', () => {});
+    // The pool listens for errors on idle clients only. A checked-out client whose server goes away between two
+    // queries (inside a transaction, say) emits 'error' with nobody listening, which would end the process: the
+    // query that next uses it fails instead, and the pool drops it on release (it is no longer queryable).
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, kind: 'postgres', pgPool: pool, close: () => db.destroy() };
   }

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isStoreUnavailable } from '../db/store-errors.ts';
 import { ApiError, errorBody, type ErrorCode } from './errors.ts';
 import { issuesFrom } from './validation.ts';
 
@@ -36,6 +37,12 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       const { status, code, message } = clientErrorOf(error);
       return send(reply, request, status, code, message);
+    }
+    if (isStoreUnavailable(error)) {
+      // SPEC 11: an unreachable store is an outage to retry through, not a bug; logged without the stack.
+      request.log.warn({ requestId: request.id, reason: error.message }, 'store unreachable');
+      reply.header('retry-after', '1');
+      return send(reply, request, 503, 'UNAVAILABLE', 'The service is briefly unavailable. Retry shortly.');
     }
     request.log.error({ err: error }, 'unhandled error');
     return send(reply, request, 500, 'INTERNAL', 'Something went wrong on our side. Include the request id when you report it.');
