@@ -8,7 +8,7 @@ import type { Deps } from './deps.ts';
 import { installAudit } from './http/audit.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { errorBody } from './http/errors.ts';
-import { ErrorSchema } from './http/schemas.ts';
+import { openApiOptions } from './http/openapi.ts';
 import { registerApiKeyRoutes } from './http/routes/api-keys.ts';
 import { registerOperations } from './http/routes/operations.ts';
 import { registerWhoami } from './http/routes/whoami.ts';
@@ -94,27 +94,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   installErrorHandling(app);
   // Before any route: it attaches itself to every admin route as it is registered, and refuses to start otherwise.
   await installAdminAuth(app, deps);
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'Gatehouse partner API', version: '1.0.0' },
-      components: {
-        securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
-          bearer: { type: 'http', scheme: 'bearer' },
-        },
-      },
-      security: [{ apiKey: [] }, { bearer: [] }],
-    },
-    hideUntagged: false,
-    // Only /v1 is documented; every /v1 operation may also answer the SPEC 4 error envelope (401, 402, 403, 429, 503…).
-    transform: ({ schema, url }) => ({
-      schema: (url.startsWith('/v1/')
-        ? { ...schema, response: { default: { description: 'An error: the SPEC 4 envelope', ...ErrorSchema }, ...(schema?.response as object | undefined) } }
-        : { ...schema, hide: true }) as typeof schema,
-      url,
-    }),
-  });
+  await app.register(swagger, openApiOptions());
 
   await installKeyPipeline(app, deps);
   installAudit(app, deps);

@@ -1,6 +1,8 @@
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../src/http/errors.ts';
+import { SCOPES } from '../src/http/route-config.ts';
+import { JOB_EVENT_TYPES } from '../src/webhooks/events.ts';
 import { ADMIN_TOKEN, startTestApp, type TestApp } from './harness.ts';
 import { admin, partnerWithKey, withKey } from './factories.ts';
 
@@ -59,6 +61,41 @@ describe('SPEC 4: the error envelope', () => {
 
     const missing = await post('{}');
     expect((envelope(missing).details as { issues: unknown[] }).issues).toEqual([{ path: 'body.name', message: 'is required' }]);
+  });
+
+  it('422 for a value outside a list names the allowed values once (scopes, events, one id at least)', async () => {
+    const scope = await t.app.inject({
+      method: 'POST',
+      url: '/v1/api-keys',
+      headers: withKey(apiKey),
+      payload: { name: 'ci', scopes: ['projects:read', 'projects:everything'] },
+    });
+    expect(scope.statusCode).toBe(422);
+    expect((envelope(scope).details as { issues: unknown[] }).issues).toEqual([
+      { path: 'body.scopes.1', message: `must be one of: ${SCOPES.join(', ')}` },
+    ]);
+
+    const event = await t.app.inject({
+      method: 'POST',
+      url: '/v1/webhook-endpoints',
+      headers: withKey(apiKey),
+      payload: { url: 'https://example.com/hook', events: ['job.exploded'] },
+    });
+    expect(event.statusCode).toBe(422);
+    expect((envelope(event).details as { issues: unknown[] }).issues).toEqual([
+      { path: 'body.events.0', message: `must be one of: ${JOB_EVENT_TYPES.join(', ')}` },
+    ]);
+
+    const project = await t.app.inject({ method: 'POST', url: '/v1/projects', headers: withKey(apiKey), payload: { name: 'Enum messages' } });
+    const appstore = await t.app.inject({
+      method: 'POST',
+      url: `/v1/projects/${project.json().id}/ingest/appstore`,
+      headers: withKey(apiKey),
+      payload: {},
+    });
+    expect(appstore.statusCode).toBe(422);
+    expect((envelope(appstore).details as { issues: unknown[] }).issues).toEqual([{ path: 'body', message: 'needs one of: iosBundleId, androidPackageName' }]);
+    expect(scope.body + event.body + appstore.body).not.toMatch(/equal to constant|match a schema in anyOf/);
   });
 
   it('413 PAYLOAD_TOO_LARGE over the configured body limit', async () => {

@@ -18,6 +18,26 @@ export const ERROR_STATUS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+/** What each code means to the caller, and what to do about it (the OpenAPI document and docs/errors.md show these). */
+export const ERROR_MEANINGS: Record<ErrorCode, string> = {
+  BAD_REQUEST: 'The request could not be read: malformed JSON, a non-JSON body, a bad cursor or a malformed Idempotency-Key.',
+  UNAUTHENTICATED: 'No API key, or one that is malformed, unknown, revoked or expired.',
+  PAYMENT_REQUIRED: 'The organization has no plan.',
+  BILLING_EXHAUSTED: "The organization's plan does not include API access (details.minTier names the lowest plan that does).",
+  INSUFFICIENT_CREDITS: 'The organization has fewer credits than the job costs (details.required, details.creditBalance).',
+  FORBIDDEN_SCOPE: 'The key is restricted and lacks the scope this operation needs (details.requiredScope).',
+  NOT_FOUND: 'No such resource in this organization (another organization’s resource answers the same).',
+  CONFLICT: 'The resource is in a state that refuses this change (details.reason), or a request with this Idempotency-Key is still running.',
+  PAYLOAD_TOO_LARGE: 'The body is over the server’s limit (1 MiB by default).',
+  VALIDATION_FAILED: 'The request does not match the schema: details.issues lists each field and what is wrong with it.',
+  IDEMPOTENCY_KEY_REUSED: 'This Idempotency-Key was already used with a different body.',
+  RATE_LIMITED: 'The rate limit of the key’s endpoint class is spent: wait Retry-After seconds.',
+  INTERNAL: 'An unexpected failure; the request id finds it in the server log.',
+  KILL_SWITCH: 'A kill switch is on (details.scope: global, organization or key). Do not retry.',
+  UNAVAILABLE: 'A dependency is unavailable or the resource is changing state: retry after Retry-After seconds.',
+};
 
 export const UNAUTHENTICATED_MESSAGE = 'A valid API key is required.';
 

@@ -1,5 +1,6 @@
 import type { EndpointClass } from '../config.ts';
 import type { KeyState } from '../auth/key-state.ts';
+import type { ErrorCode } from './errors.ts';
 
 /** SPEC 9: the scope vocabulary. */
 export const SCOPES = [
@@ -29,6 +30,11 @@ declare module 'fastify' {
     endpointClass?: EndpointClass;
     /** ... and the scope a restricted key needs for it, or null for none (SPEC 9). */
     scope?: Scope | null;
+    /**
+     * Catalog codes this route answers beyond those its method, path parameters, body, scope and idempotency imply
+     * (the OpenAPI document lists both; see http/openapi.ts), such as INSUFFICIENT_CREDITS for a job that costs credits.
+     */
+    errors?: readonly ErrorCode[];
     /** Routes outside the key pipeline (the OpenAPI document). */
     public?: boolean;
     /** whoami answers 200 with the flags when a key or organization switch is on (SPEC 3). */

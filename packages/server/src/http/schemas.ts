@@ -1,4 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
+import { ERROR_CODES, type ErrorCode } from './errors.ts';
 import { SCOPES } from './route-config.ts';
 
 /** Shared request and response pieces, so every route spells them alike (and the OpenAPI document does too). */
@@ -34,9 +35,9 @@ export const ApiKeySchema = Type.Object({
   createdAt: Type.String({ format: 'date-time' }),
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   revokedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-});
+}, { title: 'ApiKey' });
 
-export const CreatedApiKeySchema = Type.Intersect([ApiKeySchema, Type.Object({ key: Type.String() })]);
+export const CreatedApiKeySchema = Type.Intersect([ApiKeySchema, Type.Object({ key: Type.String() })], { title: 'CreatedApiKey' });
 
 export const NewKeyBody = Type.Object(
   {
@@ -48,11 +49,15 @@ export const NewKeyBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const ErrorSchema = Type.Object({
-  error: Type.Object({
-    code: Type.String(),
-    message: Type.String(),
-    requestId: Type.String(),
-    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  }),
-});
+/** SPEC 4: the one error envelope, with the catalog's codes as an enum. */
+export const ErrorSchema = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.Unsafe<ErrorCode>({ type: 'string', enum: ERROR_CODES }),
+      message: Type.String(),
+      requestId: Type.String(),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    }),
+  },
+  { title: 'Error', description: 'The error envelope every failure answers with (X-Request-Id equals error.requestId).' },
+);

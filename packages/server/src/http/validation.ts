@@ -30,19 +30,57 @@ export interface ValidationIssue {
 
 const PART_NAMES: Record<string, string> = { body: 'body', querystring: 'query', params: 'params', headers: 'headers' };
 
+/**
+ * Folds what ajv reports about a union into one message. A value outside a union of literals (a scope, an event)
+ * otherwise yields one "must be equal to constant" per allowed value plus "must match a schema in anyOf": the
+ * caller gets the allowed values once instead. A union of `required` branches (one field at least) names the fields.
+ */
+function foldUnions(errors: ErrorObject[]): ErrorObject[] {
+  const folded = new Map<ErrorObject, ErrorObject | null>();
+  for (const union of errors) {
+    if (union.keyword !== 'anyOf' && union.keyword !== 'oneOf') continue;
+    const branches = errors.filter((error) => error !== union && error.schemaPath.startsWith(`${union.schemaPath}/`));
+    for (const branch of branches) folded.set(branch, null);
+    const allowed = branches.flatMap((error) => {
+      const params = error.params as { allowedValue?: unknown; allowedValues?: unknown[] };
+      return error.keyword === 'const' ? [params.allowedValue] : error.keyword === 'enum' ? (params.allowedValues ?? []) : [];
+    });
+    const kinds = new Set(branches.map((error) => error.keyword));
+    if (allowed.length > 0 && [...kinds].every((kind) => kind === 'const' || kind === 'enum' || kind === 'type')) {
+      folded.set(union, { ...union, message: `must be one of: ${[...new Set(allowed.map(String))].join(', ')}` });
+    } else if (kinds.size === 1 && kinds.has('required')) {
+      const fields = branches.map((error) => String((error.params as { missingProperty?: unknown }).missingProperty));
+      folded.set(union, { ...union, message: `needs one of: ${fields.join(', ')}` });
+    } else if (kinds.size === 1 && kinds.has('type')) {
+      folded.set(union, { ...union, message: `must be ${branches.map((error) => String((error.params as { type?: unknown }).type)).join(' or ')}` });
+    } else {
+      // Mixed failures (a nullable string that is too long): what the non-null branch says is the useful part.
+      for (const branch of branches) if (branch.keyword !== 'type' && branch.keyword !== 'anyOf' && branch.keyword !== 'oneOf') folded.set(branch, branch);
+      folded.set(union, null);
+    }
+  }
+  return errors.flatMap((error) => {
+    const replacement = folded.has(error) ? folded.get(error) : error;
+    return replacement ? [replacement] : [];
+  });
+}
+
+function messageOf(error: ErrorObject): string {
+  const params = error.params as Record<string, unknown>;
+  if (error.keyword === 'additionalProperties') return 'is not a known field';
+  if (error.keyword === 'required') return 'is required';
+  if (error.keyword === 'enum') return `must be one of: ${((params.allowedValues as unknown[] | undefined) ?? []).map(String).join(', ')}`;
+  if (error.keyword === 'format' && LOCALE_FORMATS[String(params.format)]?.message) return LOCALE_FORMATS[String(params.format)]!.message;
+  return error.message ?? 'is not valid';
+}
+
 export function issuesFrom(errors: ErrorObject[], part: string | undefined): ValidationIssue[] {
   const prefix = PART_NAMES[part ?? 'body'] ?? 'body';
-  return errors.map((error) => {
+  return foldUnions(errors).map((error) => {
     const segments = error.instancePath.split('/').filter(Boolean);
     const params = error.params as Record<string, unknown>;
-    const extra = params.missingProperty ?? params.additionalProperty;
+    const extra = error.keyword === 'anyOf' || error.keyword === 'oneOf' ? undefined : (params.missingProperty ?? params.additionalProperty);
     if (typeof extra === 'string') segments.push(extra);
-    const message =
-      error.keyword === 'additionalProperties'
-        ? 'is not a known field'
-        : error.keyword === 'required'
-          ? 'is required'
-          : ((error.keyword === 'format' && LOCALE_FORMATS[String(params.format)]?.message) || (error.message ?? 'is not valid'));
-    return { path: [prefix, ...segments].join('.'), message };
+    return { path: [prefix, ...segments].join('.'), message: messageOf(error) };
   });
 }

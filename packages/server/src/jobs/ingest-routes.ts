@@ -2,7 +2,6 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
-import { ApiError } from '../http/errors.ts';
 import { IdParams, Uuid } from '../http/schemas.ts';
 import { DEFAULT_MAX_PAGES, MAX_PAGES } from './ingest-website.ts';
 import type { JobKind } from './kinds.ts';
@@ -14,7 +13,8 @@ const AppstoreBody = Type.Object(
     iosBundleId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9.-]{0,154}$' })),
     androidPackageName: Type.Optional(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*(\\.[A-Za-z0-9_]+)+$', maxLength: 255 })),
   },
-  { additionalProperties: false },
+  // One of the two at least (SPEC 8.3); validation names both when neither is sent.
+  { additionalProperties: false, anyOf: [{ required: ['iosBundleId'] }, { required: ['androidPackageName'] }] },
 );
 
 const WebsiteBody = Type.Object(
@@ -39,7 +39,7 @@ async function accept(deps: Deps, request: FastifyRequest, reply: FastifyReply, 
   return reply.code(202).send({ jobId: job.id, status: 'queued' as const, kind, projectId });
 }
 
-const routeConfig = (audit: string) => ({ endpointClass: 'long-running' as const, scope: 'ingest:write' as const, audit });
+const routeConfig = (audit: string) => ({ endpointClass: 'long-running' as const, scope: 'ingest:write' as const, audit, errors: ['INSUFFICIENT_CREDITS'] as const });
 
 /** SPEC 8.3: each ingest kind starts a job and answers 202 at once. */
 export function registerIngestRoutes(app: FastifyInstance, deps: Deps): void {
@@ -50,11 +50,7 @@ export function registerIngestRoutes(app: FastifyInstance, deps: Deps): void {
       schema: { summary: "Read the app's public store listings", tags: ['ingest'], params: IdParams, body: AppstoreBody, response: { 202: Accepted } },
     },
     async (request, reply) => {
-      const body = request.body as typeof AppstoreBody.static;
-      if (!body.iosBundleId && !body.androidPackageName) {
-        throw new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path: 'body', message: 'needs iosBundleId or androidPackageName' }] });
-      }
-      return accept(deps, request, reply, 'ingest_appstore', body);
+      return accept(deps, request, reply, 'ingest_appstore', request.body as typeof AppstoreBody.static);
     },
   );
 

@@ -29,7 +29,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: Deps): void {
     scope.post(
       '/v1/jobs/:jobId/cancel',
       {
-        config: { endpointClass: 'write-light', scope: 'jobs:cancel', audit: 'job.cancel' },
+        config: { endpointClass: 'write-light', scope: 'jobs:cancel', audit: 'job.cancel', errors: ['UNAVAILABLE'] },
         schema: {
           summary: 'Cancel a job: 200 when it was queued, 202 while a running job stops, 409 once finished',
           tags: ['jobs'],

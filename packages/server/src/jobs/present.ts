@@ -20,7 +20,7 @@ export const JobSchema = Type.Object({
   creditsCharged: Type.Integer(),
   result: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
-});
+}, { title: 'Job' });
 
 export type JobRecord = ReturnType<typeof presentJob>;
 
@@ -49,7 +49,7 @@ export const SourceSchema = Type.Object({
   data: Type.Record(Type.String(), Type.Unknown()),
   createdAt: DateTime,
   updatedAt: DateTime,
-});
+}, { title: 'ProjectSource' });
 
 export function presentSource(row: ProjectSource) {
   return {

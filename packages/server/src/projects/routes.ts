@@ -67,7 +67,7 @@ export function registerProjectRoutes(app: FastifyInstance, deps: Deps): void {
   app.patch(
     '/v1/projects/:id',
     {
-      config: { endpointClass: 'write-light', scope: 'projects:write', audit: 'project.update' },
+      config: { endpointClass: 'write-light', scope: 'projects:write', audit: 'project.update', errors: ['CONFLICT'] },
       schema: { summary: 'Change some of a project’s fields', tags, params: IdParams, body: PatchProjectBody, response: { 200: ProjectSchema, ...errors } },
     },
     async (request) => {

@@ -22,7 +22,7 @@ export const ProjectSchema = Type.Object({
   status: Type.Union([Type.Literal('active'), Type.Literal('archived')]),
   createdAt: Timestamp,
   updatedAt: Timestamp,
-});
+}, { title: 'Project' });
 
 export const CreateProjectBody = Type.Object(
   {
@@ -51,7 +51,7 @@ export const InfluencerSchema = Type.Object({
   name: Type.String(),
   persona: Type.Union([Type.String(), Type.Null()]),
   createdAt: Timestamp,
-});
+}, { title: 'Influencer' });
 
 export const CreateInfluencerBody = Type.Object(
   {

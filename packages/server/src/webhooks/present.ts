@@ -29,10 +29,10 @@ export const WebhookEndpointSchema = Type.Object({
   disabledReason: Type.Union([Type.String(), Type.Null()]),
   createdAt: DateTime,
   updatedAt: DateTime,
-});
+}, { title: 'WebhookEndpoint' });
 
 /** Only the answer to POST /v1/webhook-endpoints carries the signing secret. */
-export const CreatedWebhookEndpointSchema = Type.Intersect([WebhookEndpointSchema, Type.Object({ secret: Type.String() })]);
+export const CreatedWebhookEndpointSchema = Type.Intersect([WebhookEndpointSchema, Type.Object({ secret: Type.String() })], { title: 'CreatedWebhookEndpoint' });
 
 export const WebhookDeliverySchema = Type.Object({
   id: Uuid,
@@ -50,7 +50,7 @@ export const WebhookDeliverySchema = Type.Object({
   createdAt: DateTime,
   updatedAt: DateTime,
   completedAt: NullableDateTime,
-});
+}, { title: 'WebhookDelivery' });
 
 export const TestOutcomeSchema = Type.Object({
   delivered: Type.Boolean(),
@@ -58,7 +58,7 @@ export const TestOutcomeSchema = Type.Object({
   latencyMs: Type.Integer(),
   error: Type.Union([DeliveryErrorSchema, Type.Null()]),
   webhookId: Type.String(),
-});
+}, { title: 'WebhookTestResult' });
 
 const iso = (at: Date | null) => at?.toISOString() ?? null;
 

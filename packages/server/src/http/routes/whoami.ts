@@ -13,7 +13,7 @@ export const WhoamiSchema = Type.Object({
   apiKeyId: Type.String({ format: 'uuid' }),
   creditBalance: Type.Integer(),
   env: Type.Union([Type.Literal('live'), Type.Literal('test')]),
-});
+}, { title: 'Whoami' });
 
 /** SPEC 3: the boot check. Served entirely from the pipeline's cached key state. */
 export function registerWhoami(app: FastifyInstance): void {
