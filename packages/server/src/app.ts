@@ -65,8 +65,10 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   app.setValidatorCompiler(validatorCompiler);
 
   // Callback hooks: every request runs these two, and a callback costs no promise or microtask turn.
+  const { lifecycle } = deps;
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (lifecycle.draining) reply.header('connection', 'close');
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {

@@ -40,6 +40,11 @@ export interface Config {
   authThrottleHoldMs: number;
   /** `timeoutMs`: one outbound call, redirects and body included (GATEHOUSE_UPSTREAM_TIMEOUT_MS, default 15 s). */
   upstreams: { appstoreLookupUrl: string; playstoreUrl: string; githubApiUrl: string; allowPrivate: boolean; timeoutMs?: number };
+  /**
+   * SIGTERM: how long the instance keeps serving, answering /readyz 503 and closing each connection after its
+   * response, before it stops accepting: the time a load balancer needs to notice and send requests elsewhere.
+   */
+  drainMs: number;
   /** Job runner tuning; anything absent takes the runner's default (src/jobs/runner.ts). */
   jobs?: { concurrency?: number; leaseMs?: number; pollMs?: number; startDelayMs?: number };
   /** Webhook delivery tuning; anything absent takes the worker's default (src/webhooks/worker.ts). */
@@ -147,6 +152,8 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
       allowPrivate: booleanFrom(env, 'GATEHOUSE_ALLOW_PRIVATE_UPSTREAMS'),
       timeoutMs: intFrom(env, 'GATEHOUSE_UPSTREAM_TIMEOUT_MS', 15_000, 100, 300_000),
     },
+    // An embedded store is one process that no load balancer shares with another: nothing to wait for.
+    drainMs: intFrom(env, 'GATEHOUSE_DRAIN_MS', env.DATABASE_URL ? 3_000 : 0, 0, 120_000),
     jobs: {
       concurrency: intFrom(env, 'GATEHOUSE_JOB_CONCURRENCY', 4, 0, 256),
       leaseMs: intFrom(env, 'GATEHOUSE_JOB_LEASE_MS', 30_000, 1_000, 3_600_000),

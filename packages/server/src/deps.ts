@@ -11,6 +11,7 @@ import { createJobRunner } from './jobs/index.ts';
 import type { JobRunner } from './jobs/runner.ts';
 import { SecretHasher } from './keys/hashing.ts';
 import { Tarpit } from './auth/tarpit.ts';
+import { Lifecycle } from './lifecycle.ts';
 import { createRateLimiter } from './limits/create-limiter.ts';
 import type { RateLimiter } from './limits/limiter.ts';
 import { createLogger } from './observability/logger.ts';
@@ -36,6 +37,8 @@ export interface Deps {
   /** Webhook deliveries (SPEC 8.6). */
   webhooks: DeliveryWorker;
   now: () => number;
+  /** Draining for shutdown (main.ts sets it on SIGTERM). */
+  lifecycle: Lifecycle;
   /** Closes, in reverse order of creation, everything opened here (a store passed in stays open). */
   close(): Promise<void>;
 }
@@ -134,6 +137,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     limiter,
     webhooks,
     now,
+    lifecycle: new Lifecycle(),
     async close() {
       await webhooks.stop();
       await jobs.stop();

@@ -25,9 +25,14 @@ export async function serve(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    deps.logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 30_000);
+    deps.logger.info({ signal, drainMs: config.drainMs }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 30_000 + config.drainMs);
     force.unref();
+    // A rolling restart (SIGTERM): readiness fails and connections close after their response while the load
+    // balancer notices, then the listener closes, in-flight requests finish, and running jobs are handed back.
+    // Ctrl-C in a terminal has no load balancer to wait for.
+    deps.lifecycle.draining = true;
+    if (signal === 'SIGTERM' && config.drainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.drainMs));
     await app.close();
     await deps.close();
     deps.logger.flush?.();

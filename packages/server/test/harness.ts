@@ -28,6 +28,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     // Generous: a loaded test machine must not be mistaken for a Redis outage (the failover tests set their own).
     redisCommandTimeoutMs: 2_000,
     dbTimeoutMs: 10_000,
+    drainMs: 0,
     adminToken: ADMIN_TOKEN,
     keyPrefix: 'lp',
     // Cost 4 keeps tests fast; the cost itself is bcrypt's business, not ours.

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+/** What `npm start` runs: the compiled build (bin/build.js compiles it first if a source changed). */
+const START = fileURLToPath(new URL('../bin/start.js', import.meta.url));
 
 export interface ServerProcess {
   baseUrl: string;
@@ -12,9 +13,9 @@ export interface ServerProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `src/main.ts` as `npm start` does, in a process of its own, and waits for it to listen. */
+/** Starts the server as `npm start` does, in a process of its own, and waits for it to listen. */
 export function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  const child = spawn(process.execPath, [START], {
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

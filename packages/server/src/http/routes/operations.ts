@@ -8,6 +8,7 @@ export function registerOperations(app: FastifyInstance, deps: Deps): void {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { hide: true } }, async () => {
+    if (deps.lifecycle.draining) throw new ApiError('UNAVAILABLE', 'This instance is shutting down.');
     try {
       await sql`select 1`.execute(deps.store.db);
     } catch {
