@@ -17,6 +17,8 @@ import { registerJobsFeature } from './jobs/index.ts';
 import { installIdempotency, type IdempotencyOptions } from './idempotency/plugin.ts';
 import { maskKeys } from './observability/logger.ts';
 import { registerWebhooksFeature } from './webhooks/index.ts';
+import { collectPartnerRoutes, registerExplainRoutes } from './explain/index.ts';
+import { installUsageRecording, registerUsageFeature } from './usage/index.ts';
 import { registerProjectRoutes } from './projects/routes.ts';
 import './http/route-config.ts';
 
@@ -99,6 +101,8 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await app.register(swagger, openApiOptions());
 
   await installKeyPipeline(app, deps);
+  const partnerRoutes = collectPartnerRoutes(app);
+  installUsageRecording(app, deps);
   installAudit(app, deps);
   installIdempotency(app, deps, options.idempotency);
   registerOperations(app, deps);
@@ -107,7 +111,9 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   registerApiKeyRoutes(app, deps);
   registerWebhooksFeature(app, deps);
   registerProjectRoutes(app, deps);
-  registerAdminApi(app, deps);
+  registerUsageFeature(app, deps);
+  registerExplainRoutes(app, deps, partnerRoutes);
+  registerAdminApi(app, deps, partnerRoutes);
   options.extraRoutes?.(app);
 
   app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());

@@ -49,6 +49,10 @@ export interface Config {
   jobs?: { concurrency?: number; leaseMs?: number; pollMs?: number; startDelayMs?: number };
   /** Webhook delivery tuning; anything absent takes the worker's default (src/webhooks/worker.ts). */
   webhooks?: Partial<DeliveryWorkerSettings>;
+  /** Days the request log keeps its rows (GATEHOUSE_REQUEST_LOG_DAYS, default 7; SPEC 8.7). */
+  requestLogDays?: number;
+  /** Usage counting and the request log (GATEHOUSE_USAGE_RECORDING, default on; off only to measure what they cost). */
+  usageRecording?: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -164,5 +168,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
       concurrency: intFrom(env, 'GATEHOUSE_WEBHOOK_CONCURRENCY', 8, 0, 256),
       timeoutMs: intFrom(env, 'GATEHOUSE_WEBHOOK_TIMEOUT_MS', 15_000, 1_000, 60_000),
     },
+    requestLogDays: intFrom(env, 'GATEHOUSE_REQUEST_LOG_DAYS', 7, 1, 365),
+    usageRecording: (env.GATEHOUSE_USAGE_RECORDING ?? '').toLowerCase() !== 'false' && env.GATEHOUSE_USAGE_RECORDING !== '0',
   };
 }

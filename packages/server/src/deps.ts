@@ -16,6 +16,8 @@ import { createRateLimiter } from './limits/create-limiter.ts';
 import type { RateLimiter } from './limits/limiter.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createUsageRecording } from './usage/index.ts';
+import type { UsageRecording } from './usage/recording.ts';
 import { createDeliveryWorker } from './webhooks/index.ts';
 import type { DeliveryWorker } from './webhooks/worker.ts';
 
@@ -31,6 +33,8 @@ export interface Deps {
   tarpit: Tarpit;
   globalSwitch: GlobalSwitch;
   usage: UsageRecorder;
+  /** Usage counts and the request log (SPEC 8.7); undefined when GATEHOUSE_USAGE_RECORDING is off. */
+  recording: UsageRecording | undefined;
   /** The job runner; `onJobFinished` is the hook for terminal job events. */
   jobs: JobRunner;
   limiter: RateLimiter;
@@ -99,6 +103,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   await globalSwitch.start();
   const usage = new UsageRecorder(store.db, (error) => logger.warn({ err: error }, 'lastUsedAt flush failed'), { now });
   usage.start();
+  const recording = createUsageRecording({ config, store, logger, metrics, now });
   const jobs = createJobRunner({ config, store, logger, metrics, bus });
   jobs.start();
   const limiter = await createRateLimiter({
@@ -133,6 +138,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     tarpit,
     globalSwitch,
     usage,
+    recording,
     jobs,
     limiter,
     webhooks,
@@ -146,6 +152,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       verifier.close();
       await hasher.close();
       await usage.stop();
+      await recording?.stop();
       if (!overrides.bus) await bus.close();
       if (!overrides.store) await store.close();
     },

@@ -49,6 +49,7 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
     const admit = (request: FastifyRequest, reply: FastifyReply, verification: Verification): Promise<void> | undefined => {
       if (!verification.ok) return refuse(verification, endpointClass);
       const state = verification.state;
+      request.verifiedKey = state;
       const rejection = decideAccess(state, {
         now: deps.now(),
         globalKillSwitch: deps.globalSwitch.isOn,

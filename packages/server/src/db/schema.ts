@@ -204,8 +204,44 @@ export interface IdempotencyTables {
   idempotency_keys: IdempotencyKeysTable;
 }
 
+export type UsageGranularity = 'minute' | 'hour' | 'day';
+
+export interface UsageCountsTable {
+  organization_id: string;
+  granularity: UsageGranularity;
+  bucket: Timestamp;
+  api_key_id: string;
+  endpoint_class: string;
+  /** bigint: read as text by pg, so the repository casts the sums it reads. */
+  requests: ColumnType<string | number, number, never>;
+  status_2xx: ColumnType<string | number, number, never>;
+  status_4xx: ColumnType<string | number, number, never>;
+  status_5xx: ColumnType<string | number, number, never>;
+  rate_limited: ColumnType<string | number, number, never>;
+  credits_charged: ColumnType<string | number, number, never>;
+}
+
+export interface RequestLogTable {
+  request_id: string;
+  occurred_at: Timestamp;
+  organization_id: string | null;
+  api_key_id: string | null;
+  method: string;
+  route: string | null;
+  status: number;
+  error_code: string | null;
+  endpoint_class: string | null;
+  duration_ms: number;
+  client_address: string | null;
+}
+
+export interface UsageTables {
+  usage_counts: UsageCountsTable;
+  request_log: RequestLogTable;
+}
+
 /** Every feature adds its tables here as one more interface in the `extends` list. */
-export interface Database extends CoreTables, ProjectTables, IdempotencyTables, JobTables, WebhookTables {}
+export interface Database extends CoreTables, ProjectTables, IdempotencyTables, JobTables, WebhookTables, UsageTables {}
 
 export type Plan = Selectable<PlansTable>;
 export type Organization = Selectable<OrganizationsTable>;
@@ -220,3 +256,4 @@ export type ProjectSource = Selectable<ProjectSourcesTable>;
 export type WebhookEndpoint = Selectable<WebhookEndpointsTable>;
 export type WebhookDelivery = Selectable<WebhookDeliveriesTable>;
 export type IdempotencyEntry = Selectable<IdempotencyKeysTable>;
+export type RequestLogRow = Selectable<RequestLogTable>;

@@ -4,6 +4,7 @@ import { ApiError, errorBody, type ErrorCode } from './errors.ts';
 import { issuesFrom } from './validation.ts';
 
 function send(reply: FastifyReply, request: FastifyRequest, status: number, code: ErrorCode, message: string, details?: Record<string, unknown>) {
+  request.errorCode = code;
   return reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message, request.id, details));
 }
 

@@ -13,13 +13,14 @@ export function encodeCursor(position: CursorPosition): string {
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function decodeCursor(cursor: string | undefined): CursorPosition | undefined {
+/** `idPattern`: what the rows' ids look like (UUIDs, unless the rows are keyed otherwise, like the request log). */
+export function decodeCursor(cursor: string | undefined, idPattern: RegExp = UUID_PATTERN): CursorPosition | undefined {
   if (cursor === undefined || cursor === '') return undefined;
   try {
     const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(decoded) && decoded.length === 2 && typeof decoded[0] === 'string' && typeof decoded[1] === 'string') {
       const at = new Date(decoded[0]);
-      if (!Number.isNaN(at.getTime()) && UUID_PATTERN.test(decoded[1])) return { at, id: decoded[1] };
+      if (!Number.isNaN(at.getTime()) && idPattern.test(decoded[1])) return { at, id: decoded[1] };
     }
   } catch {
     // falls through to the 400 below

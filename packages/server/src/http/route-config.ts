@@ -15,6 +15,7 @@ export const SCOPES = [
   'webhooks:write',
   'influencers:write',
   'audit:read',
+  'usage:read',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
@@ -50,6 +51,15 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated key, set by the pipeline on every /v1 route. */
     principal?: KeyState;
+    /**
+     * The key whose secret was verified, set before checks 2 to 9 run, so that an answer refusing a known key (revoked,
+     * switched off, out of scope, rate limited) is still counted and logged against it (SPEC 8.7).
+     */
+    verifiedKey?: KeyState;
+    /** The SPEC 4 code of the error this request was answered with, for the request log. */
+    errorCode?: string;
+    /** Credits this request charged, for usage (SPEC 8.7). */
+    creditsCharged?: number;
     /** What a mutation acted on, for its audit entry. */
     auditTarget?: AuditTarget;
     /** Extra facts for the audit entry (for example, that the answer was an idempotent replay). */

@@ -7,6 +7,9 @@ import { SCOPES } from './route-config.ts';
 // such ids a 422 instead of a database error.
 export const Uuid = Type.String({ format: 'uuid', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
 export const IdParams = Type.Object({ id: Uuid });
+/** A closed set of strings, refused with one clear message ("must be equal to one of the allowed values"). */
+export const StringEnum = <T extends string>(values: readonly T[], options: { description?: string; default?: T } = {}) =>
+  Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 export const ScopeName = Type.Union(SCOPES.map((scope) => Type.Literal(scope)));
 export const KeyEnvName = Type.Union([Type.Literal('live'), Type.Literal('test')]);
 export const Name = Type.String({ minLength: 1, maxLength: 200 });

@@ -53,6 +53,11 @@ export class FailoverLimiter implements RateLimiter {
     return this.consumeShared(apiKeyId, endpointClass, limitPerMinute);
   }
 
+  peek(apiKeyId: string, endpointClass: EndpointClass, limitPerMinute: number): LimitDecision | Promise<LimitDecision> {
+    if (!this.healthy) return this.options.memory.peek(apiKeyId, endpointClass, limitPerMinute);
+    return this.options.redis.peek(apiKeyId, endpointClass, limitPerMinute).catch(() => this.options.memory.peek(apiKeyId, endpointClass, limitPerMinute));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.stopProbing();

@@ -10,6 +10,8 @@ export type { LimitDecision } from './gcra.ts';
  */
 export interface RateLimiter {
   consume(apiKeyId: string, endpointClass: EndpointClass, limitPerMinute: number): LimitDecision | Promise<LimitDecision>;
+  /** What `consume` would decide now, without taking a request from the bucket (SPEC 8.9, explain). */
+  peek(apiKeyId: string, endpointClass: EndpointClass, limitPerMinute: number): LimitDecision | Promise<LimitDecision>;
   /** True while buckets are shared across instances. */
   readonly shared: boolean;
   close(): Promise<void>;

@@ -27,6 +27,11 @@ export class MemoryLimiter implements RateLimiter {
     return outcome;
   }
 
+  peek(apiKeyId: string, endpointClass: EndpointClass, limitPerMinute: number): LimitDecision {
+    const tats = this.tats.get(apiKeyId);
+    return gcra(tats?.[CLASS_INDEX[endpointClass]] ?? 0, Math.round(this.now() * 1000), limitPerMinute);
+  }
+
   async close(): Promise<void> {
     this.tats.clear();
   }

@@ -11,6 +11,14 @@ export interface AuthGaugeSource {
   cacheEntries(): Record<string, number>;
 }
 
+/** What the usage and request-log metrics read at scrape time (src/usage). */
+export interface UsageGaugeSource {
+  requestLogDropped(): number;
+  requestLogWritten(): number;
+  requestLogBuffered(): number;
+  usageFlushFailures(): number;
+}
+
 /** One registry per app instance, so tests that build many apps never share counters. */
 export function createMetrics() {
   const registry = new Registry();
@@ -108,6 +116,49 @@ export function createMetrics() {
   const observeAuth = (source: AuthGaugeSource) => {
     authSource = source;
   };
+  // The request log counts in plain numbers on the request path (src/usage); these read them at scrape time.
+  let usageSource: UsageGaugeSource | undefined;
+  new Counter({
+    name: 'gatehouse_request_log_dropped_total',
+    help: 'Request-log rows dropped because the buffer was full or the store refused them (SPEC 8.7)',
+    registers: [registry],
+    collect() {
+      if (!usageSource) return;
+      this.reset();
+      this.inc(usageSource.requestLogDropped());
+    },
+  });
+  new Counter({
+    name: 'gatehouse_request_log_written_total',
+    help: 'Request-log rows written to the store',
+    registers: [registry],
+    collect() {
+      if (!usageSource) return;
+      this.reset();
+      this.inc(usageSource.requestLogWritten());
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_request_log_buffered',
+    help: 'Request-log rows waiting in memory to be written',
+    registers: [registry],
+    collect() {
+      if (usageSource) this.set(usageSource.requestLogBuffered());
+    },
+  });
+  new Counter({
+    name: 'gatehouse_usage_flush_failures_total',
+    help: 'Usage batches the store refused (kept in memory and written with the next batch)',
+    registers: [registry],
+    collect() {
+      if (!usageSource) return;
+      this.reset();
+      this.inc(usageSource.usageFlushFailures());
+    },
+  });
+  const observeUsage = (source: UsageGaugeSource) => {
+    usageSource = source;
+  };
   const verifier: VerifierMetrics = {
     cacheHit: () => {
       keyCacheLookups.hit++;
@@ -117,7 +168,7 @@ export function createMetrics() {
     },
     hashVerification: (outcome) => hashVerifications.inc({ outcome }),
   };
-  return { registry, requests, requestDuration, rateLimited, authRefusals, hashVerifications, keyCache, jobOutcomes, limiterBackend, verifier, observeAuth };
+  return { registry, requests, requestDuration, rateLimited, authRefusals, hashVerifications, keyCache, jobOutcomes, limiterBackend, verifier, observeAuth, observeUsage };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

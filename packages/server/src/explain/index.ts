@@ -1,0 +1,2 @@
+export { collectPartnerRoutes, type PartnerRouteTable } from './route-table.ts';
+export { registerAdminExplainRoutes, registerExplainRoutes } from './routes.ts';

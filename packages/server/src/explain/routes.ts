@@ -1,0 +1,57 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
+import { loadKeyState } from '../auth/key-state.ts';
+import { principalOf } from '../auth/pipeline.ts';
+import type { Deps } from '../deps.ts';
+import { notFound } from '../http/errors.ts';
+import { StringEnum, Uuid } from '../http/schemas.ts';
+import type { PartnerRouteTable } from './route-table.ts';
+import { explain } from './service.ts';
+
+const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+const target = {
+  method: StringEnum(METHODS),
+  path: Type.String({ pattern: '^/', maxLength: 2048, description: 'The path to explain, as a request would carry it (a query string is ignored)' }),
+};
+const ExplainBody = Type.Object(target, { additionalProperties: false });
+const AdminExplainBody = Type.Object({ apiKeyId: Uuid, ...target }, { additionalProperties: false });
+
+const ExplanationSchema = Type.Object({
+  route: Type.Union([Type.String(), Type.Null()]),
+  endpointClass: Type.Union([Type.String(), Type.Null()]),
+  requiredScope: Type.Union([Type.String(), Type.Null()]),
+  checks: Type.Array(Type.Object({ check: Type.String(), outcome: StringEnum(['pass', 'fail', 'skipped'] as const), detail: Type.String() })),
+  wouldAnswer: Type.Object({ status: Type.Integer(), code: Type.Union([Type.String(), Type.Null()]) }),
+});
+
+/** SPEC 8.9, the partner side: the calling key against any route. */
+export function registerExplainRoutes(app: FastifyInstance, deps: Deps, routes: PartnerRouteTable): void {
+  app.post(
+    '/v1/explain',
+    {
+      // reportsSwitches: a key whose own or organization's switch is on can still ask why it is refused.
+      config: { endpointClass: 'read-light', scope: null, reportsSwitches: true },
+      schema: {
+        summary: 'Run the access checks of a route for the calling key, without running the route or using a rate-limit token',
+        tags: ['explain'],
+        body: ExplainBody,
+        response: { 200: ExplanationSchema },
+      },
+    },
+    async (request) => {
+      const body = request.body as typeof ExplainBody.static;
+      return explain(deps, routes, principalOf(request), body.method, body.path, 'The key is valid: this request presented it.');
+    },
+  );
+}
+
+/** SPEC 10.1: the same for any key, for operators. */
+export function registerAdminExplainRoutes(app: FastifyInstance, deps: Deps, routes: PartnerRouteTable): void {
+  app.post('/admin/v1/explain', { config: { audit: 'admin.explain' }, schema: { body: AdminExplainBody, response: { 200: ExplanationSchema } } }, async (request) => {
+    const body = request.body as typeof AdminExplainBody.static;
+    const key = await loadKeyState(deps.store.db, body.apiKeyId, deps.config.keyPrefix);
+    if (!key) throw notFound('API key');
+    request.auditTarget = { type: 'api_key', id: key.apiKeyId, organizationId: key.organizationId };
+    return explain(deps, routes, key, body.method, body.path, 'The key exists (an operator named it: no secret was presented).');
+  });
+}

@@ -1,0 +1,87 @@
+import type { EndpointClass } from '../config.ts';
+import { CLASS_INDEX } from '../limits/limiter.ts';
+import type { UsageIncrement } from './sink.ts';
+
+const MINUTE_MS = 60_000;
+const CLASSES: readonly EndpointClass[] = ['read-light', 'write-light', 'long-running'];
+
+interface Cell {
+  minute: number;
+  requests: number;
+  status2xx: number;
+  status4xx: number;
+  status5xx: number;
+  rateLimited: number;
+  creditsCharged: number;
+}
+
+interface KeyCells {
+  organizationId: string;
+  /** One open cell per endpoint class (CLASS_INDEX), for the minute being counted. */
+  open: (Cell | undefined)[];
+}
+
+const emptyCell = (minute: number): Cell => ({ minute, requests: 0, status2xx: 0, status4xx: 0, status5xx: 0, rateLimited: 0, creditsCharged: 0 });
+
+/**
+ * SPEC 8.7: usage per (apiKeyId, endpointClass, minute), counted in this process's memory. A request costs a map
+ * lookup and a few increments; `drain()` hands everything counted since the last drain to the writer, which adds it
+ * to the store. A batch the store refused is given back with `restore()`, so nothing counted is lost or counted twice
+ * by this instance.
+ */
+export class UsageCounter {
+  private keys = new Map<string, KeyCells>();
+  /** Cells of minutes that ended while their key kept being counted. */
+  private closed: UsageIncrement[] = [];
+
+  count(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, status: number, nowMs: number, creditsCharged = 0): void {
+    const minute = nowMs - (nowMs % MINUTE_MS);
+    let cells = this.keys.get(apiKeyId);
+    if (!cells) {
+      cells = { organizationId, open: [undefined, undefined, undefined] };
+      this.keys.set(apiKeyId, cells);
+    }
+    const index = CLASS_INDEX[endpointClass];
+    let cell = cells.open[index];
+    if (cell === undefined || cell.minute !== minute) {
+      if (cell !== undefined) this.closed.push(incrementOf(cells.organizationId, apiKeyId, endpointClass, cell));
+      cell = emptyCell(minute);
+      cells.open[index] = cell;
+    }
+    cell.requests++;
+    if (status >= 500) cell.status5xx++;
+    else if (status >= 400) cell.status4xx++;
+    else if (status >= 200 && status < 300) cell.status2xx++;
+    if (status === 429) cell.rateLimited++;
+    cell.creditsCharged += creditsCharged;
+  }
+
+  /** Keys counted since the last drain. */
+  get trackedKeys(): number {
+    return this.keys.size;
+  }
+
+  /** Everything counted since the last drain, and forgets it. */
+  drain(): UsageIncrement[] {
+    const out = this.closed;
+    const keys = this.keys;
+    this.closed = [];
+    this.keys = new Map();
+    for (const [apiKeyId, cells] of keys) {
+      for (let index = 0; index < CLASSES.length; index++) {
+        const cell = cells.open[index];
+        if (cell) out.push(incrementOf(cells.organizationId, apiKeyId, CLASSES[index]!, cell));
+      }
+    }
+    return out;
+  }
+
+  /** Gives back a drained batch that could not be stored; it goes out with the next one. */
+  restore(batch: readonly UsageIncrement[]): void {
+    this.closed.push(...batch);
+  }
+}
+
+function incrementOf(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, cell: Cell): UsageIncrement {
+  return { organizationId, apiKeyId, endpointClass, ...cell };
+}

@@ -1,0 +1,140 @@
+import type { Kysely } from 'kysely';
+import type { EndpointClass } from '../config.ts';
+import type { Database } from '../db/schema.ts';
+import { UsageCounter } from './counter.ts';
+import { RequestLogBuffer } from './request-log-buffer.ts';
+import { sweepExpired } from './repository.ts';
+import type { RequestLogEntry, UsageSink } from './sink.ts';
+
+const DAY_MS = 86_400_000;
+
+/** SPEC 8.7 retention: minutes 2 days, hours 90 days, days 2 years (730 days). */
+export const USAGE_RETENTION_DAYS = { minute: 2, hour: 90, day: 730 } as const;
+
+export interface UsageRecordingOptions {
+  sink: UsageSink;
+  /** Where retention sweeps run (the sink writes; sweeping is the store's own business). */
+  db: Kysely<Database>;
+  now: () => number;
+  /** GATEHOUSE_REQUEST_LOG_DAYS. */
+  requestLogDays: number;
+  onError: (error: unknown, what: string) => void;
+  /** How often counted usage is written (default 5 s). */
+  usageFlushMs?: number;
+  /** How often the request log's buffer is written (default 1 s). */
+  requestLogFlushMs?: number;
+  /** Rows the request log may hold in memory before it drops (default 50,000). */
+  requestLogCapacity?: number;
+  /** Rows per write (default 2,000). */
+  requestLogBatch?: number;
+  /** How often expired rows are swept (default 10 minutes). */
+  sweepMs?: number;
+}
+
+/**
+ * Usage counters and the request log of this instance: counted and buffered in memory on the request path, written
+ * behind by timers, swept by retention. Nothing here touches the store while a request is answered.
+ */
+export class UsageRecording {
+  readonly counter = new UsageCounter();
+  readonly requestLog: RequestLogBuffer;
+  /** Usage batches the store refused (given back to the counter and retried). */
+  usageFlushFailures = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private usageFlushing: Promise<void> | undefined;
+  private logFlushing: Promise<void> | undefined;
+  private readonly batch: number;
+
+  constructor(private readonly options: UsageRecordingOptions) {
+    this.requestLog = new RequestLogBuffer(options.requestLogCapacity ?? 50_000);
+    this.batch = options.requestLogBatch ?? 2_000;
+  }
+
+  start(): void {
+    const every = (ms: number, run: () => Promise<unknown>, what: string) => {
+      const timer = setInterval(() => void run().catch((error: unknown) => this.options.onError(error, what)), ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(this.options.usageFlushMs ?? 5_000, () => this.flushUsage(), 'usage flush');
+    every(this.options.requestLogFlushMs ?? 1_000, () => this.flushRequestLog(), 'request log flush');
+    every(this.options.sweepMs ?? 600_000, () => this.sweep(), 'usage retention sweep');
+  }
+
+  /** On the request path: memory only. */
+  record(
+    key: { organizationId: string; apiKeyId: string } | undefined,
+    endpointClass: EndpointClass | null,
+    entry: Omit<RequestLogEntry, 'at' | 'organizationId' | 'apiKeyId' | 'endpointClass'>,
+    creditsCharged = 0,
+  ): void {
+    const at = this.options.now();
+    if (key && endpointClass) this.counter.count(key.organizationId, key.apiKeyId, endpointClass, entry.status, at, creditsCharged);
+    this.requestLog.append({ ...entry, at, organizationId: key?.organizationId ?? null, apiKeyId: key?.apiKeyId ?? null, endpointClass });
+  }
+
+  /** Writes everything counted and buffered so far (tests, and shutdown). */
+  async flush(): Promise<void> {
+    await Promise.all([this.flushUsage(), this.flushRequestLog()]);
+  }
+
+  flushUsage(): Promise<void> {
+    // One write at a time: a slow store never piles up overlapping writes.
+    this.usageFlushing ??= this.writeUsage().finally(() => {
+      this.usageFlushing = undefined;
+    });
+    return this.usageFlushing;
+  }
+
+  flushRequestLog(): Promise<void> {
+    this.logFlushing ??= this.writeRequestLog().finally(() => {
+      this.logFlushing = undefined;
+    });
+    return this.logFlushing;
+  }
+
+  /** Retention on the injected clock: what each granularity and the request log no longer keep goes. */
+  sweep(): Promise<number> {
+    const now = this.options.now();
+    const before = (days: number) => new Date(now - days * DAY_MS);
+    return sweepExpired(this.options.db, {
+      minute: before(USAGE_RETENTION_DAYS.minute),
+      hour: before(USAGE_RETENTION_DAYS.hour),
+      day: before(USAGE_RETENTION_DAYS.day),
+      requestLog: before(this.options.requestLogDays),
+    });
+  }
+
+  async stop(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    await this.flush().catch((error: unknown) => this.options.onError(error, 'final usage flush'));
+  }
+
+  private async writeUsage(): Promise<void> {
+    const batch = this.counter.drain();
+    if (batch.length === 0) return;
+    try {
+      await this.options.sink.addUsage(batch);
+    } catch (error) {
+      // The batch was not stored (the write is one transaction): it goes out again with the next one.
+      this.counter.restore(batch);
+      this.usageFlushFailures++;
+      throw error;
+    }
+  }
+
+  private async writeRequestLog(): Promise<void> {
+    while (this.requestLog.size > 0) {
+      const rows = this.requestLog.take(this.batch);
+      try {
+        await this.options.sink.appendRequests(rows);
+        this.requestLog.written += rows.length;
+      } catch (error) {
+        // The buffer stays bounded: rows that could not be written are dropped and counted, not retried forever.
+        this.requestLog.dropped += rows.length;
+        throw error;
+      }
+    }
+  }
+}

@@ -1,0 +1,240 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database, RequestLogRow, UsageGranularity } from '../db/schema.ts';
+import type { KeysetPosition } from '../db/repositories/keyset.ts';
+import type { RequestLogEntry, UsageIncrement, UsageSink } from './sink.ts';
+
+type Db = Kysely<Database>;
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+/** Rows per statement: thirteen arrays of this length stay far below any parameter or packet limit. */
+const CHUNK = 2_000;
+
+export const GRANULARITY_MS: Readonly<Record<UsageGranularity, number>> = { minute: MINUTE_MS, hour: HOUR_MS, day: DAY_MS };
+
+interface CountRow {
+  organizationId: string;
+  granularity: UsageGranularity;
+  bucket: number;
+  apiKeyId: string;
+  endpointClass: string;
+  counts: [number, number, number, number, number, number];
+}
+
+/**
+ * Each increment is added to its minute, hour and day row (UTC). Rows are merged here first, because one statement
+ * may not update a row twice, and sorted, so that instances flushing at once lock rows in the same order and never
+ * deadlock.
+ */
+function rowsOf(increments: readonly UsageIncrement[]): CountRow[] {
+  const rows = new Map<string, CountRow>();
+  for (const increment of increments) {
+    for (const granularity of ['minute', 'hour', 'day'] as const) {
+      const size = GRANULARITY_MS[granularity];
+      const bucket = increment.minute - (increment.minute % size);
+      const id = `${increment.organizationId}|${granularity}|${bucket}|${increment.apiKeyId}|${increment.endpointClass}`;
+      let row = rows.get(id);
+      if (!row) {
+        row = { organizationId: increment.organizationId, granularity, bucket, apiKeyId: increment.apiKeyId, endpointClass: increment.endpointClass, counts: [0, 0, 0, 0, 0, 0] };
+        rows.set(id, row);
+      }
+      const counts = row.counts;
+      counts[0] += increment.requests;
+      counts[1] += increment.status2xx;
+      counts[2] += increment.status4xx;
+      counts[3] += increment.status5xx;
+      counts[4] += increment.rateLimited;
+      counts[5] += increment.creditsCharged;
+    }
+  }
+  return [...rows.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, row]) => row);
+}
+
+async function addUsage(db: Db, increments: readonly UsageIncrement[]): Promise<void> {
+  const rows = rowsOf(increments);
+  if (rows.length === 0) return;
+  // One transaction: the minute, hour and day rows of a batch are stored together or not at all.
+  await db.transaction().execute(async (trx) => {
+    for (let start = 0; start < rows.length; start += CHUNK) {
+      const chunk = rows.slice(start, start + CHUNK);
+      const column = (pick: (row: CountRow) => unknown) => chunk.map(pick);
+      await sql`
+        INSERT INTO usage_counts (organization_id, granularity, bucket, api_key_id, endpoint_class,
+          requests, status_2xx, status_4xx, status_5xx, rate_limited, credits_charged)
+        SELECT * FROM unnest(${column((r) => r.organizationId)}::uuid[], ${column((r) => r.granularity)}::text[],
+          ${column((r) => new Date(r.bucket).toISOString())}::timestamptz[], ${column((r) => r.apiKeyId)}::uuid[],
+          ${column((r) => r.endpointClass)}::text[], ${column((r) => r.counts[0])}::bigint[], ${column((r) => r.counts[1])}::bigint[],
+          ${column((r) => r.counts[2])}::bigint[], ${column((r) => r.counts[3])}::bigint[], ${column((r) => r.counts[4])}::bigint[],
+          ${column((r) => r.counts[5])}::bigint[])
+        ON CONFLICT (organization_id, granularity, bucket, api_key_id, endpoint_class) DO UPDATE SET
+          requests = usage_counts.requests + excluded.requests,
+          status_2xx = usage_counts.status_2xx + excluded.status_2xx,
+          status_4xx = usage_counts.status_4xx + excluded.status_4xx,
+          status_5xx = usage_counts.status_5xx + excluded.status_5xx,
+          rate_limited = usage_counts.rate_limited + excluded.rate_limited,
+          credits_charged = usage_counts.credits_charged + excluded.credits_charged
+      `.execute(trx);
+    }
+  });
+}
+
+async function appendRequests(db: Db, entries: readonly RequestLogEntry[]): Promise<void> {
+  for (let start = 0; start < entries.length; start += CHUNK) {
+    const chunk = entries.slice(start, start + CHUNK);
+    const column = (pick: (entry: RequestLogEntry) => unknown) => chunk.map(pick);
+    // Arrays, one per column, so a batch of any size is one statement of eleven parameters.
+    await sql`
+      INSERT INTO request_log (request_id, occurred_at, organization_id, api_key_id, method, route, status, error_code,
+        endpoint_class, duration_ms, client_address)
+      SELECT * FROM unnest(${column((e) => e.requestId)}::text[], ${column((e) => new Date(e.at).toISOString())}::timestamptz[],
+        ${column((e) => e.organizationId)}::uuid[], ${column((e) => e.apiKeyId)}::uuid[], ${column((e) => e.method)}::text[],
+        ${column((e) => e.route)}::text[], ${column((e) => e.status)}::smallint[], ${column((e) => e.errorCode)}::text[],
+        ${column((e) => e.endpointClass)}::text[], ${column((e) => e.durationMs)}::real[], ${column((e) => e.clientAddress)}::text[])
+      ON CONFLICT (request_id) DO NOTHING
+    `.execute(db);
+  }
+}
+
+/** The store every deployment has: PostgreSQL (or PGlite). */
+export const postgresUsageSink = (db: Db): UsageSink => ({
+  addUsage: (increments) => addUsage(db, increments),
+  appendRequests: (entries) => appendRequests(db, entries),
+});
+
+export interface UsageQuery {
+  granularity: UsageGranularity;
+  from: Date;
+  to: Date;
+  organizationId?: string | undefined;
+  apiKeyId?: string | undefined;
+  endpointClass?: string | undefined;
+}
+
+export interface UsageRow {
+  time: Date;
+  organizationId: string;
+  apiKeyId: string | null;
+  endpointClass: string | null;
+  requests: number;
+  status2xx: number;
+  status4xx: number;
+  status5xx: number;
+  rateLimited: number;
+  creditsCharged: number;
+}
+
+const sums = [
+  sql<number>`sum(requests)::float8`.as('requests'),
+  sql<number>`sum(status_2xx)::float8`.as('status2xx'),
+  sql<number>`sum(status_4xx)::float8`.as('status4xx'),
+  sql<number>`sum(status_5xx)::float8`.as('status5xx'),
+  sql<number>`sum(rate_limited)::float8`.as('rateLimited'),
+  sql<number>`sum(credits_charged)::float8`.as('creditsCharged'),
+] as const;
+
+function usageBase(db: Db, query: UsageQuery) {
+  let select = db
+    .selectFrom('usage_counts')
+    .where('granularity', '=', query.granularity)
+    .where('bucket', '>=', query.from)
+    .where('bucket', '<', query.to);
+  if (query.organizationId) select = select.where('organization_id', '=', query.organizationId);
+  if (query.apiKeyId) select = select.where('api_key_id', '=', query.apiKeyId);
+  if (query.endpointClass) select = select.where('endpoint_class', '=', query.endpointClass);
+  return select;
+}
+
+/**
+ * Rows per (time, key, class) of one organization, oldest first; at most `limit` (the caller asks for one more than
+ * it answers, to tell a range too large to answer). Served by the primary key (organization, granularity, bucket, …).
+ */
+export async function usageByKey(db: Db, query: UsageQuery, limit: number): Promise<UsageRow[]> {
+  const rows = await usageBase(db, query)
+    .select(['bucket as time', 'organization_id as organizationId', 'api_key_id as apiKeyId', 'endpoint_class as endpointClass'])
+    .select([
+      sql<number>`requests::float8`.as('requests'),
+      sql<number>`status_2xx::float8`.as('status2xx'),
+      sql<number>`status_4xx::float8`.as('status4xx'),
+      sql<number>`status_5xx::float8`.as('status5xx'),
+      sql<number>`rate_limited::float8`.as('rateLimited'),
+      sql<number>`credits_charged::float8`.as('creditsCharged'),
+    ])
+    .orderBy('bucket')
+    .orderBy('api_key_id')
+    .orderBy('endpoint_class')
+    .limit(limit)
+    .execute();
+  return rows;
+}
+
+/** Operators, across organizations: one row per (time, organization), every key and class summed. */
+export async function usageByOrganization(db: Db, query: UsageQuery, limit: number): Promise<UsageRow[]> {
+  const rows = await usageBase(db, query)
+    .select(['bucket as time', 'organization_id as organizationId', ...sums])
+    .groupBy(['bucket', 'organization_id'])
+    .orderBy('bucket')
+    .orderBy('organization_id')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({ ...row, apiKeyId: null, endpointClass: null }));
+}
+
+export interface RequestFilter {
+  apiKeyId?: string | undefined;
+  status?: number | undefined;
+  errorCode?: string | undefined;
+}
+
+/** An organization's request log, newest first, off request_log_organization_page. */
+export function listRequests(db: Db, organizationId: string, filter: RequestFilter, limit: number, after?: KeysetPosition): Promise<RequestLogRow[]> {
+  let query = db.selectFrom('request_log').selectAll().where('organization_id', '=', organizationId);
+  if (filter.apiKeyId) query = query.where('api_key_id', '=', filter.apiKeyId);
+  if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+  if (filter.errorCode) query = query.where('error_code', '=', filter.errorCode);
+  if (after) query = query.where(sql<boolean>`(occurred_at, request_id) < (${after.at}, ${after.id})`);
+  return query.orderBy('occurred_at', 'desc').orderBy('request_id', 'desc').limit(limit).execute();
+}
+
+/** One row by its request id; with `organizationId`, only that organization's (another's is absent, as for 404). */
+export function requestById(db: Db, requestId: string, organizationId?: string): Promise<RequestLogRow | undefined> {
+  let query = db.selectFrom('request_log').selectAll().where('request_id', '=', requestId);
+  if (organizationId !== undefined) query = query.where('organization_id', '=', organizationId);
+  return query.executeTakeFirst();
+}
+
+/** Rows deleted per statement, so a sweep never holds long locks or a huge transaction. */
+const SWEEP_BATCH = 10_000;
+
+export interface RetentionCutoffs {
+  minute: Date;
+  hour: Date;
+  day: Date;
+  requestLog: Date;
+}
+
+/** Deletes what retention no longer keeps, in bounded batches; answers how many rows went. */
+export async function sweepExpired(db: Db, cutoffs: RetentionCutoffs): Promise<number> {
+  let deleted = 0;
+  for (const granularity of ['minute', 'hour', 'day'] as const) {
+    for (;;) {
+      const result = await sql`
+        DELETE FROM usage_counts WHERE ctid IN (
+          SELECT ctid FROM usage_counts WHERE granularity = ${granularity} AND bucket < ${cutoffs[granularity]} LIMIT ${SWEEP_BATCH})
+      `.execute(db);
+      const count = Number(result.numAffectedRows ?? 0);
+      deleted += count;
+      if (count < SWEEP_BATCH) break;
+    }
+  }
+  for (;;) {
+    const result = await sql`
+      DELETE FROM request_log WHERE request_id IN (
+        SELECT request_id FROM request_log WHERE occurred_at < ${cutoffs.requestLog} LIMIT ${SWEEP_BATCH})
+    `.execute(db);
+    const count = Number(result.numAffectedRows ?? 0);
+    deleted += count;
+    if (count < SWEEP_BATCH) break;
+  }
+  return deleted;
+}

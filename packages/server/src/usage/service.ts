@@ -1,0 +1,81 @@
+import type { Deps } from '../deps.ts';
+import type { RequestLogRow, UsageGranularity } from '../db/schema.ts';
+import { ApiError } from '../http/errors.ts';
+import { GRANULARITY_MS, usageByKey, usageByOrganization, type UsageRow } from './repository.ts';
+import { MAX_RANGE_DAYS, MAX_USAGE_ROWS } from './schemas.ts';
+
+const DAY_MS = 86_400_000;
+
+const invalid = (path: string, message: string) => new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path, message }] });
+
+export interface UsageParams {
+  from?: string | undefined;
+  to?: string | undefined;
+  granularity: UsageGranularity;
+  apiKeyId?: string | undefined;
+  endpointClass?: string | undefined;
+  organizationId?: string | undefined;
+}
+
+/**
+ * The range of a usage query: `to` defaults to now, `from` to a day earlier and is rounded down to the granularity,
+ * so the bucket that holds it is answered whole. `from` after `to`, or more than 31 days, is a 422 naming the field.
+ */
+export function usageRange(params: UsageParams, now: number): { from: Date; to: Date } {
+  const to = params.to === undefined ? now : Date.parse(params.to);
+  const requestedFrom = params.from === undefined ? to - DAY_MS : Date.parse(params.from);
+  if (requestedFrom > to) throw invalid('query.from', 'must not be after to');
+  if (to - requestedFrom > MAX_RANGE_DAYS * DAY_MS) throw invalid(params.from === undefined ? 'query.to' : 'query.from', `must be at most ${MAX_RANGE_DAYS} days before to`);
+  const size = GRANULARITY_MS[params.granularity];
+  return { from: new Date(requestedFrom - (((requestedFrom % size) + size) % size)), to: new Date(to) };
+}
+
+function bounded(rows: UsageRow[]): UsageRow[] {
+  if (rows.length > MAX_USAGE_ROWS) {
+    throw invalid('query.granularity', `the answer would hold more than ${MAX_USAGE_ROWS} rows: choose a coarser granularity, a shorter range, an apiKeyId or an endpointClass`);
+  }
+  return rows;
+}
+
+/** An organization's usage per (time, key, class), oldest first. */
+export async function organizationUsage(deps: Deps, organizationId: string, params: UsageParams): Promise<UsageRow[]> {
+  const range = usageRange(params, deps.now());
+  return bounded(await usageByKey(deps.store.db, { ...params, ...range, organizationId }, MAX_USAGE_ROWS + 1));
+}
+
+/** Operators: one organization's (or one key's) rows per key, or every organization's, summed per organization. */
+export async function adminUsage(deps: Deps, params: UsageParams): Promise<UsageRow[]> {
+  const range = usageRange(params, deps.now());
+  const query = { ...params, ...range };
+  const rows = params.organizationId || params.apiKeyId ? await usageByKey(deps.store.db, query, MAX_USAGE_ROWS + 1) : await usageByOrganization(deps.store.db, query, MAX_USAGE_ROWS + 1);
+  return bounded(rows);
+}
+
+export const presentUsageRow = (row: UsageRow) => ({
+  time: row.time.toISOString(),
+  apiKeyId: row.apiKeyId,
+  endpointClass: row.endpointClass,
+  requests: row.requests,
+  status2xx: row.status2xx,
+  status4xx: row.status4xx,
+  status5xx: row.status5xx,
+  rateLimited: row.rateLimited,
+  creditsCharged: row.creditsCharged,
+});
+
+export const presentAdminUsageRow = (row: UsageRow) => ({ ...presentUsageRow(row), organizationId: row.organizationId });
+
+export const presentRequestLogRow = (row: RequestLogRow) => ({
+  requestId: row.request_id,
+  time: row.occurred_at.toISOString(),
+  apiKeyId: row.api_key_id,
+  method: row.method,
+  route: row.route,
+  status: row.status,
+  errorCode: row.error_code,
+  endpointClass: row.endpoint_class,
+  durationMs: Math.round(row.duration_ms * 100) / 100,
+  clientAddress: row.client_address,
+});
+
+export const presentAdminRequestLogRow = (row: RequestLogRow) => ({ ...presentRequestLogRow(row), organizationId: row.organization_id });

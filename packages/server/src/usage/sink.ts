@@ -1,0 +1,44 @@
+import type { EndpointClass } from '../config.ts';
+
+/** What one instance counted for one key and endpoint class in one minute (SPEC 8.7). */
+export interface UsageIncrement {
+  organizationId: string;
+  apiKeyId: string;
+  endpointClass: EndpointClass;
+  /** The minute's start, in epoch milliseconds (UTC). */
+  minute: number;
+  requests: number;
+  status2xx: number;
+  status4xx: number;
+  status5xx: number;
+  rateLimited: number;
+  creditsCharged: number;
+}
+
+/** One row of the request log: never a query string, a body or a header (SPEC 8.7). */
+export interface RequestLogEntry {
+  requestId: string;
+  /** Epoch milliseconds. */
+  at: number;
+  organizationId: string | null;
+  apiKeyId: string | null;
+  method: string;
+  /** The route pattern (`/v1/projects/:id`), or null for a path no route matched. */
+  route: string | null;
+  status: number;
+  errorCode: string | null;
+  endpointClass: EndpointClass | null;
+  durationMs: number;
+  clientAddress: string | null;
+}
+
+/**
+ * Where counted usage and the request log go once they leave memory. Both calls take a batch and must be additive
+ * (a usage increment adds to what is stored; a request-log entry already stored is ignored), so any number of
+ * instances can write at once. PostgreSQL is the one implementation today (repository.ts); docs/usage.md says how
+ * a column store would take its place.
+ */
+export interface UsageSink {
+  addUsage(increments: readonly UsageIncrement[]): Promise<void>;
+  appendRequests(entries: readonly RequestLogEntry[]): Promise<void>;
+}
