@@ -54,6 +54,17 @@ describe.each(implementations)('$name limiter', ({ make }) => {
     ]);
   });
 
+  it('peeks at what consume would decide without taking a request from the bucket (explain)', async () => {
+    const key = randomUUID();
+    const peek = async () => pick(await limiter.peek(key, 'read-light', 5));
+    expect(await peek()).toEqual({ allowed: true, remaining: 4, resetMs: 12_000, retryAfterMs: 0 });
+    expect(await peek()).toEqual({ allowed: true, remaining: 4, resetMs: 12_000, retryAfterMs: 0 });
+    for (let i = 0; i < 4; i++) await take(key, 5);
+    expect(await peek()).toEqual(await take(key, 5));
+    expect(await peek()).toEqual({ allowed: false, remaining: 0, resetMs: 60_000, retryAfterMs: 12_000 });
+    expect(await take(key, 5)).toMatchObject({ allowed: false });
+  });
+
   it('decides requests made at once in the order they were made, across keys', async () => {
     const [first, second] = [randomUUID(), randomUUID()];
     const decisions = await Promise.all(Array.from({ length: 14 }, (_, i) => limiter.consume(i % 2 ? second : first, 'read-light', 5)));

@@ -9,7 +9,7 @@ export interface PartnerRoute {
   endpointClass: EndpointClass;
   requiredScope: Scope | null;
   reportsSwitches: boolean;
-  /** The lowest 2xx status the route declares: what it answers when it succeeds. */
+  /** What the route answers when it succeeds: the highest 2xx it declares (201 over 200 for a create). */
   successStatus: number;
 }
 
@@ -40,7 +40,7 @@ function successStatusOf(response: unknown): number {
   const statuses = Object.keys((response as Record<string, unknown> | undefined) ?? {})
     .map(Number)
     .filter((status) => status >= 200 && status < 300);
-  return statuses.length > 0 ? Math.min(...statuses) : 200;
+  return statuses.length > 0 ? Math.max(...statuses) : 200;
 }
 
 /** Collects every route registered after this call that declares an endpoint class. */
