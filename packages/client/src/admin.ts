@@ -5,6 +5,11 @@ import type {
   ApiKey,
   AuditEntry,
   AuditListParams,
+  AdminExplainParams,
+  AdminRequestLogEntry,
+  AdminUsageParams,
+  AdminUsageRow,
+  Explanation,
   CreateApiKeyParams,
   CreatedApiKey,
   CreateOrganizationParams,
@@ -128,6 +133,24 @@ class Audit {
   }
 }
 
+class AdminUsage {
+  constructor(private readonly c: Caller) {}
+
+  /** Per key with `organizationId` or `apiKeyId`; otherwise one row per organization and time. At most 31 days per call. */
+  async get(params: AdminUsageParams = {}, options?: RequestOptions): Promise<AdminUsageRow[]> {
+    return (await this.c.call<{ data: AdminUsageRow[] }>('GET', '/admin/v1/usage', { query: { ...params } }, options)).data;
+  }
+}
+
+class AdminRequests {
+  constructor(private readonly c: Caller) {}
+
+  /** Any organization's request, by the X-Request-Id a partner quotes to support. */
+  get(requestId: string, options?: RequestOptions): Promise<AdminRequestLogEntry> {
+    return this.c.call('GET', path`/admin/v1/requests/${requestId}`, {}, options);
+  }
+}
+
 /** The operator client for /admin/v1 (SPEC 10.1); the `gatehouse` CLI is built on it. */
 export class GatehouseAdmin extends ClientBase {
   readonly plans: Plans;
@@ -135,6 +158,8 @@ export class GatehouseAdmin extends ClientBase {
   readonly keys: Keys;
   readonly killSwitch: KillSwitch;
   readonly audit: Audit;
+  readonly usage: AdminUsage;
+  readonly requests: AdminRequests;
 
   constructor(options: GatehouseAdminOptions) {
     if (!options.adminToken) throw new TypeError('GatehouseAdmin: adminToken is required');
@@ -144,5 +169,12 @@ export class GatehouseAdmin extends ClientBase {
     this.keys = new Keys(this.caller);
     this.killSwitch = new KillSwitch(this.caller);
     this.audit = new Audit(this.caller);
+    this.usage = new AdminUsage(this.caller);
+    this.requests = new AdminRequests(this.caller);
+  }
+
+  /** SPEC 8.9 for any key: its checks against a route, without running it or using a rate-limit token. */
+  explain(params: AdminExplainParams, options?: RequestOptions): Promise<Explanation> {
+    return this.caller.call('POST', '/admin/v1/explain', { body: params }, options);
   }
 }

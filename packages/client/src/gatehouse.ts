@@ -11,6 +11,14 @@ import {
   type CreateInfluencerParams,
   type CreateProjectParams,
   type CreateWebhookEndpointParams,
+  type AuditEntry,
+  type ExplainParams,
+  type Explanation,
+  type PartnerAuditListParams,
+  type RequestListParams,
+  type RequestLogEntry,
+  type UsageParams,
+  type UsageRow,
   type IngestAccepted,
   type IngestAppstoreParams,
   type IngestGithubParams,
@@ -223,6 +231,49 @@ class WebhookEndpoints {
   }
 }
 
+/** SPEC 8.7: the organization's usage. */
+class Usage {
+  constructor(private readonly c: Caller) {}
+
+  /** Rows per (time, key, endpoint class), oldest first; at most 31 days per call. */
+  async get(params: UsageParams = {}, options?: RequestOptions): Promise<UsageRow[]> {
+    return (await this.c.call<{ data: UsageRow[] }>('GET', '/v1/usage', { query: { ...params } }, options)).data;
+  }
+}
+
+/** SPEC 8.7: the organization's request log, kept for GATEHOUSE_REQUEST_LOG_DAYS (7 by default). */
+class Requests {
+  constructor(private readonly c: Caller) {}
+
+  /** Newest first, walked page by page. */
+  list(params: RequestListParams = {}, options?: RequestOptions): Paginated<RequestLogEntry> {
+    return this.c.list('/v1/requests', { ...params }, options);
+  }
+
+  page(params: RequestListParams = {}, options?: RequestOptions): Promise<Page<RequestLogEntry>> {
+    return this.c.call('GET', '/v1/requests', { query: { ...params } }, options);
+  }
+
+  /** The request an X-Request-Id (or GatehouseError.requestId) names; 404 for another organization's. */
+  get(requestId: string, options?: RequestOptions): Promise<RequestLogEntry> {
+    return this.c.call('GET', path`/v1/requests/${requestId}`, {}, options);
+  }
+}
+
+/** SPEC 8.8: the organization's audit log. */
+class PartnerAudit {
+  constructor(private readonly c: Caller) {}
+
+  /** Newest first, walked page by page. */
+  list(params: PartnerAuditListParams = {}, options?: RequestOptions): Paginated<AuditEntry> {
+    return this.c.list('/v1/audit', { ...params }, options);
+  }
+
+  page(params: PartnerAuditListParams = {}, options?: RequestOptions): Promise<Page<AuditEntry>> {
+    return this.c.call('GET', '/v1/audit', { query: { ...params } }, options);
+  }
+}
+
 /**
  * The partner client for Gatehouse's /v1 API.
  *
@@ -236,6 +287,9 @@ export class Gatehouse extends ClientBase {
   readonly jobs: Jobs;
   readonly apiKeys: ApiKeys;
   readonly webhookEndpoints: WebhookEndpoints;
+  readonly usage: Usage;
+  readonly requests: Requests;
+  readonly audit: PartnerAudit;
 
   constructor(options: GatehouseOptions) {
     if (!options.apiKey) throw new TypeError('Gatehouse: apiKey is required (e.g. process.env.LAYERS_API_KEY)');
@@ -244,6 +298,17 @@ export class Gatehouse extends ClientBase {
     this.jobs = new Jobs(this.caller);
     this.apiKeys = new ApiKeys(this.caller);
     this.webhookEndpoints = new WebhookEndpoints(this.caller);
+    this.usage = new Usage(this.caller);
+    this.requests = new Requests(this.caller);
+    this.audit = new PartnerAudit(this.caller);
+  }
+
+  /**
+   * `POST /v1/explain` (SPEC 8.9): every check of SPEC 2 for this key against a route, and the answer it would
+   * give, without running the route or using a rate-limit token.
+   */
+  explain(params: ExplainParams, options?: RequestOptions): Promise<Explanation> {
+    return this.caller.call('POST', '/v1/explain', { body: params }, options);
   }
 
   /** `GET /v1/whoami` (SPEC 3): the key, its organization, tier, credits and switches. */

@@ -18,7 +18,8 @@ export type Scope =
   | 'webhooks:read'
   | 'webhooks:write'
   | 'influencers:write'
-  | 'audit:read';
+  | 'audit:read'
+  | 'usage:read';
 
 /** SPEC 8: every list answers one page and an opaque cursor to the next, or null on the last page. */
 export interface Page<T> {
@@ -324,4 +325,99 @@ export interface AuditListParams extends PageParams {
   organizationId?: string;
   apiKeyId?: string;
   action?: string;
+}
+
+export type EndpointClass = 'read-light' | 'write-light' | 'long-running';
+export type UsageGranularity = 'minute' | 'hour' | 'day';
+
+/** SPEC 8.7: `from` after `to`, or more than 31 days between them, answers 422 naming the field. */
+export interface UsageParams {
+  /** ISO 8601; default 24 hours before `to`; rounded down to the granularity. */
+  from?: string;
+  /** ISO 8601, exclusive; default now. */
+  to?: string;
+  /** Default `hour`. */
+  granularity?: UsageGranularity;
+  apiKeyId?: string;
+  endpointClass?: EndpointClass;
+}
+
+/** What one key answered in one class and one minute, hour or day. */
+export interface UsageRow {
+  time: string;
+  apiKeyId: string;
+  endpointClass: EndpointClass;
+  requests: number;
+  status2xx: number;
+  status4xx: number;
+  status5xx: number;
+  rateLimited: number;
+  creditsCharged: number;
+}
+
+export interface AdminUsageParams extends UsageParams {
+  organizationId?: string;
+}
+
+/** Operators' rows: per key with `organizationId` or `apiKeyId`; otherwise per organization (key and class null). */
+export interface AdminUsageRow extends Omit<UsageRow, 'apiKeyId' | 'endpointClass'> {
+  organizationId: string;
+  apiKeyId: string | null;
+  endpointClass: EndpointClass | null;
+}
+
+/** One row of the request log: never a query string or a body. */
+export interface RequestLogEntry {
+  /** The X-Request-Id the request was answered with. */
+  requestId: string;
+  time: string;
+  /** Null for an answer to no key (a 401 for an unknown key, a path no route matched). */
+  apiKeyId: string | null;
+  method: string;
+  /** The route pattern (`/v1/projects/:id`), null when no route matched. */
+  route: string | null;
+  status: number;
+  errorCode: string | null;
+  endpointClass: EndpointClass | null;
+  durationMs: number;
+  clientAddress: string | null;
+}
+
+export interface AdminRequestLogEntry extends RequestLogEntry {
+  organizationId: string | null;
+}
+
+export interface RequestListParams extends PageParams {
+  apiKeyId?: string;
+  status?: number;
+  errorCode?: string;
+}
+
+export interface PartnerAuditListParams extends PageParams {
+  apiKeyId?: string;
+  action?: string;
+}
+
+export type ExplainMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS';
+
+export interface ExplainParams {
+  method: ExplainMethod;
+  /** As a request would carry it; a query string is ignored. */
+  path: string;
+}
+
+export interface AdminExplainParams extends ExplainParams {
+  apiKeyId: string;
+}
+
+export type ExplainOutcome = 'pass' | 'fail' | 'skipped';
+
+/** SPEC 8.9: the checks of SPEC 2 for a key against a route, and the answer they would give. */
+export interface Explanation {
+  /** The route pattern the path matched, or null (then `wouldAnswer.status` is 404). */
+  route: string | null;
+  endpointClass: string | null;
+  requiredScope: string | null;
+  checks: { check: string; outcome: ExplainOutcome; detail: string }[];
+  wouldAnswer: { status: number; code: string | null };
 }

@@ -2,6 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   Gatehouse,
   type ApiKey,
+  type AuditEntry,
+  type EndpointClass,
+  type ExplainMethod,
+  type ExplainParams,
+  type Explanation,
+  type PartnerAuditListParams,
+  type RequestListParams,
+  type RequestLogEntry,
+  type UsageParams,
   type CreateApiKeyParams,
   type CreatedApiKey,
   type CreatedWebhookEndpoint,
@@ -143,6 +152,37 @@ const PROJECT_SOURCE = {
   updatedAt: true,
 } satisfies Record<keyof ProjectSource, true>;
 const PAGE_PARAMS = { limit: true, cursor: true } satisfies Record<keyof PageParams, true>;
+const USAGE_PARAMS = { from: true, to: true, granularity: true, apiKeyId: true, endpointClass: true } satisfies Record<keyof UsageParams, true>;
+const REQUEST_LOG_ENTRY = {
+  requestId: true,
+  time: true,
+  apiKeyId: true,
+  method: true,
+  route: true,
+  status: true,
+  errorCode: true,
+  endpointClass: true,
+  durationMs: true,
+  clientAddress: true,
+} satisfies Record<keyof RequestLogEntry, true>;
+const REQUEST_LIST_PARAMS = { ...PAGE_PARAMS, apiKeyId: true, status: true, errorCode: true } satisfies Record<keyof RequestListParams, true>;
+const AUDIT_ENTRY = {
+  id: true,
+  occurredAt: true,
+  organizationId: true,
+  apiKeyId: true,
+  actor: true,
+  action: true,
+  targetType: true,
+  targetId: true,
+  requestId: true,
+  status: true,
+} satisfies Record<keyof AuditEntry, true>;
+const PARTNER_AUDIT_PARAMS = { ...PAGE_PARAMS, apiKeyId: true, action: true } satisfies Record<keyof PartnerAuditListParams, true>;
+const EXPLANATION = { route: true, endpointClass: true, requiredScope: true, checks: true, wouldAnswer: true } satisfies Record<keyof Explanation, true>;
+const EXPLAIN_PARAMS = { method: true, path: true } satisfies Record<keyof ExplainParams, true>;
+const ENDPOINT_CLASS = { 'read-light': true, 'write-light': true, 'long-running': true } satisfies Record<EndpointClass, true>;
+const EXPLAIN_METHOD = { GET: true, POST: true, PUT: true, PATCH: true, DELETE: true, HEAD: true, OPTIONS: true } satisfies Record<ExplainMethod, true>;
 
 // The values of the client's literal unions, held the same way: a value the server added or dropped fails the test.
 const KEY_ENV = { live: true, test: true } satisfies Record<KeyEnv, true>;
@@ -164,6 +204,7 @@ const SCOPE = {
   'webhooks:write': true,
   'influencers:write': true,
   'audit:read': true,
+  'usage:read': true,
 } satisfies Record<Scope, true>;
 const JOB_EVENT_TYPE = { 'job.succeeded': true, 'job.failed': true, 'job.canceled': true } satisfies Record<JobEventType, true>;
 const DELIVERY_STATUS = { pending: true, delivered: true, failed: true } satisfies Record<WebhookDelivery['status'], true>;
@@ -237,6 +278,12 @@ const OPERATIONS: Record<string, Expectation> = {
   // 204: nothing the client returns.
   'DELETE /v1/webhook-endpoints/{}': { method: 'webhookEndpoints.delete' },
   'POST /v1/webhook-endpoints/{}/test': { method: 'webhookEndpoints.test', response: WEBHOOK_TEST_RESULT },
+  // A list without pages: the rows are in `data` (their fields are checked against the server in client-usage.test.ts).
+  'GET /v1/usage': { method: 'usage.get', response: { data: true }, query: USAGE_PARAMS },
+  'GET /v1/requests': { method: 'requests.list', response: REQUEST_LOG_ENTRY, query: REQUEST_LIST_PARAMS, responseValues: { endpointClass: ENDPOINT_CLASS } },
+  'GET /v1/requests/{}': { method: 'requests.get', response: REQUEST_LOG_ENTRY, responseValues: { endpointClass: ENDPOINT_CLASS } },
+  'GET /v1/audit': { method: 'audit.list', response: AUDIT_ENTRY, query: PARTNER_AUDIT_PARAMS },
+  'POST /v1/explain': { method: 'explain', response: EXPLANATION, body: EXPLAIN_PARAMS, bodyValues: { method: EXPLAIN_METHOD } },
   'GET /v1/webhook-endpoints/{}/deliveries': {
     method: 'webhookEndpoints.deliveries',
     response: WEBHOOK_DELIVERY,
