@@ -56,6 +56,8 @@ export interface DepsOverrides {
   rateLimitKeyPrefix?: string;
   /** The key caches' lifetime (at most the 60 s of SPEC 2); tests of the backstop shorten it. */
   keyCacheTtlMs?: number;
+  /** false: usage and the request log are written only when flushed by hand (tests that count rows exactly). */
+  usageAutoFlush?: boolean;
   /** Holds 429s to throttled authentication failures; tests give it a small bound. */
   tarpit?: Tarpit;
 }
@@ -103,7 +105,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   await globalSwitch.start();
   const usage = new UsageRecorder(store.db, (error) => logger.warn({ err: error }, 'lastUsedAt flush failed'), { now });
   usage.start();
-  const recording = createUsageRecording({ config, store, logger, metrics, now });
+  const recording = createUsageRecording({ config, store, logger, metrics, now, autoFlush: overrides.usageAutoFlush ?? true });
   const jobs = createJobRunner({ config, store, logger, metrics, bus });
   jobs.start();
   const limiter = await createRateLimiter({

@@ -172,6 +172,32 @@ describe('gatehouse CLI against a running server', { timeout: 180_000 }, () => {
     expect((await gatehouse(['no-such-command'], remote)).code).not.toBe(0);
   });
 
+  it('usage, requests show and explain, through the admin API', async () => {
+    const { organization, key } = await partnerWithKey(adminClient(t.baseUrl));
+    const answered = await fetch(`${t.baseUrl}/v1/projects`, { headers: { 'x-api-key': key.key } });
+    const requestId = answered.headers.get('x-request-id')!;
+    await t.deps.recording!.flush();
+
+    const usage = json<{ data: { organizationId: string; apiKeyId: string; requests: number }[] }>(
+      await gatehouse(['usage', '--org', organization.id, '--granularity', 'day', '--json'], remote),
+    );
+    expect(usage.data).toEqual([expect.objectContaining({ organizationId: organization.id, apiKeyId: key.id, requests: 1, status2xx: 1 })]);
+    const shown = await gatehouse(['requests', 'show', requestId], remote);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain('GET /v1/projects');
+    expect(shown.stdout).toContain(organization.id);
+
+    const explained = await gatehouse(['explain', key.id, 'post', '/v1/projects'], remote);
+    expect(explained.stdout).toContain('would answer 201');
+    expect(explained.code).toBe(0);
+    const refused = await gatehouse(['explain', key.id, 'GET', '/v1/nothing'], remote);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('would answer 404 NOT_FOUND');
+    const badRange = await gatehouse(['usage', '--from', '2026-01-01T00:00:00Z', '--to', '2026-03-01T00:00:00Z'], remote);
+    expect(badRange.code).toBe(1);
+    expect(badRange.stderr).toContain('VALIDATION_FAILED');
+  });
+
   it('the bin shim runs the CLI (npx gatehouse)', async () => {
     const run = await gatehouse(['kill-switch', 'get', '--json'], remote, [binEntry]);
     expect(json<{ enabled: boolean }>(run)).toEqual({ enabled: false });

@@ -20,7 +20,8 @@ const ADMIN_USAGE_ROW = { ...USAGE_ROW, organizationId: true } satisfies Record<
 let t: ListeningApp;
 let admin: GatehouseAdmin;
 beforeAll(async () => {
-  t = await startListeningApp();
+  // Written when the test flushes, so the rows hold exactly the calls made before it.
+  t = await startListeningApp({ deps: { usageAutoFlush: false } });
   admin = adminClient(t.baseUrl);
 });
 afterAll(async () => t.close());

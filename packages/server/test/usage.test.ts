@@ -32,7 +32,7 @@ beforeAll(async () => {
   // On PostgreSQL the instances share Redis buckets (one prefix), as a deployment does.
   const shared = usingPostgres ? { redisUrl: redisTestUrl } : {};
   const prefix = `gh_usage_${randomBytes(4).toString('hex')}:`;
-  const start = () => startTestApp({ store, config: { rateLimits: RATE_LIMITS, ...shared }, deps: { now, rateLimitKeyPrefix: prefix } });
+  const start = () => startTestApp({ store, config: { rateLimits: RATE_LIMITS, ...shared }, deps: { now, rateLimitKeyPrefix: prefix, usageAutoFlush: false } });
   a = await start();
   b = await start();
   const owner = await createOrganization(a.app, { name: 'Owner', rateLimitTier: 'standard' });
@@ -275,7 +275,7 @@ describe('retention and roll-ups, on the injected clock', () => {
   let t: TestApp;
   let time = Date.parse('2026-05-10T23:58:10.000Z');
   beforeAll(async () => {
-    t = await startTestApp({ config: { requestLogDays: 3 }, deps: { now: () => time } });
+    t = await startTestApp({ config: { requestLogDays: 3 }, deps: { now: () => time, usageAutoFlush: false } });
   });
   afterAll(async () => t?.close());
 

@@ -10,6 +10,7 @@ import { registerOrgCommands } from './orgs.ts';
 import { registerPlanCommands } from './plans.ts';
 import { registerScanCommand } from './scan.ts';
 import { registerServeCommand } from './serve.ts';
+import { registerUsageCommands } from './usage.ts';
 import { registerWhoamiCommand } from './whoami.ts';
 
 const processIo = (): CliIo => ({
@@ -54,6 +55,7 @@ export function buildProgram(io: CliIo, status: { code: number }): Command {
   registerKeyCommands(program, run);
   registerKillSwitchCommands(program, run);
   registerAuditCommands(program, run);
+  registerUsageCommands(program, run);
 
   registerScanCommand(program, run);
 

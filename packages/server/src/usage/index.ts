@@ -11,7 +11,15 @@ import { postgresUsageSink } from './repository.ts';
 import { registerAdminUsageRoutes, registerUsageRoutes } from './routes.ts';
 
 /** Usage counting and the request log of this instance, started; undefined when GATEHOUSE_USAGE_RECORDING is off. */
-export function createUsageRecording(parts: { config: Config; store: Store; logger: Logger; metrics: Metrics; now: () => number }): UsageRecording | undefined {
+export function createUsageRecording(parts: {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  metrics: Metrics;
+  now: () => number;
+  /** false: no timers; written when flushed (and at stop). */
+  autoFlush: boolean;
+}): UsageRecording | undefined {
   if (parts.config.usageRecording === false) return undefined;
   const recording = new UsageRecording({
     sink: postgresUsageSink(parts.store.db),
@@ -26,7 +34,7 @@ export function createUsageRecording(parts: { config: Config; store: Store; logg
     requestLogBuffered: () => recording.requestLog.size,
     usageFlushFailures: () => recording.usageFlushFailures,
   });
-  recording.start();
+  if (parts.autoFlush) recording.start();
   return recording;
 }
 
