@@ -22,7 +22,7 @@ const ExplanationSchema = Type.Object({
   requiredScope: Type.Union([Type.String(), Type.Null()]),
   checks: Type.Array(Type.Object({ check: Type.String(), outcome: StringEnum(['pass', 'fail', 'skipped'] as const), detail: Type.String() })),
   wouldAnswer: Type.Object({ status: Type.Integer(), code: Type.Union([Type.String(), Type.Null()]) }),
-});
+}, { title: 'Explanation' });
 
 /** SPEC 8.9, the partner side: the calling key against any route. */
 export function registerExplainRoutes(app: FastifyInstance, deps: Deps, routes: PartnerRouteTable): void {

@@ -33,12 +33,15 @@ const counts = {
   creditsCharged: Type.Integer(),
 };
 
-export const UsageRowSchema = Type.Object({
-  time: Type.String({ format: 'date-time' }),
-  apiKeyId: Uuid,
-  endpointClass: StringEnum(ENDPOINT_CLASSES),
-  ...counts,
-});
+export const UsageRowSchema = Type.Object(
+  {
+    time: Type.String({ format: 'date-time' }),
+    apiKeyId: Uuid,
+    endpointClass: StringEnum(ENDPOINT_CLASSES),
+    ...counts,
+  },
+  { title: 'UsageRow' },
+);
 
 /** Operators' rows: per key with `organizationId` or `apiKeyId`, else per organization (key and class null). */
 export const AdminUsageRowSchema = Type.Object({
@@ -62,7 +65,8 @@ export const RequestsQuery = Type.Object(
 
 export const RequestIdParams = Type.Object({ requestId: RequestId });
 
-export const RequestLogRowSchema = Type.Object({
+export const RequestLogRowSchema = Type.Object(
+  {
   requestId: Type.String(),
   time: Type.String({ format: 'date-time' }),
   apiKeyId: Type.Union([Uuid, Type.Null()]),
@@ -73,6 +77,8 @@ export const RequestLogRowSchema = Type.Object({
   endpointClass: Type.Union([StringEnum(ENDPOINT_CLASSES), Type.Null()]),
   durationMs: Type.Number(),
   clientAddress: Type.Union([Type.String(), Type.Null()]),
-});
+  },
+  { title: 'RequestLogEntry' },
+);
 
 export const AdminRequestLogRowSchema = Type.Intersect([RequestLogRowSchema, Type.Object({ organizationId: Type.Union([Uuid, Type.Null()]) })]);
