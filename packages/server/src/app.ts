@@ -7,7 +7,9 @@ import { installKeyPipeline } from './auth/pipeline.ts';
 import type { Deps } from './deps.ts';
 import { installAudit } from './http/audit.ts';
 import { installErrorHandling } from './http/error-handler.ts';
-import { errorBody } from './http/errors.ts';
+import { ApiError } from './http/errors.ts';
+import { answerClientError, answerFrameworkError, EDGE_HEADERS } from './http/edge.ts';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './config.ts';
 import { openApiOptions } from './http/openapi.ts';
 import { registerApiKeyRoutes } from './http/routes/api-keys.ts';
 import { registerOperations } from './http/routes/operations.ts';
@@ -40,6 +42,10 @@ export interface BuildOptions {
 
 /** The Fastify instance, without listening (tests drive it through inject() or a socket of their own). */
 export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const timeouts = {
+    requestMs: deps.config.timeouts?.requestMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    headersMs: Math.min(deps.config.timeouts?.headersMs ?? DEFAULT_HEADERS_TIMEOUT_MS, deps.config.timeouts?.requestMs ?? DEFAULT_REQUEST_TIMEOUT_MS),
+  };
   const app = Fastify({
     loggerInstance: deps.logger,
     // One line per request is written in onResponse below, with the fields SPEC 11 asks for.
@@ -47,30 +53,34 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     genReqId: requestIds(),
     requestIdHeader: false,
     bodyLimit: deps.config.bodyLimitBytes,
-    return503OnClosing: true,
-    // Node answers a header block over this with 431 before any route runs (see clientErrorHandler below).
-    http: { maxHeaderSize: 16 * 1024 },
-    clientErrorHandler: (error, socket) => {
-      if (!socket.writable) return;
-      const oversized = (error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW';
-      const status = oversized ? 431 : 400;
-      const requestId = `req_${randomBytes(8).toString('hex')}`;
-      const body = JSON.stringify(
-        errorBody('BAD_REQUEST', oversized ? 'The request headers are too large.' : 'The request could not be parsed.', requestId),
-      );
-      socket.end(
-        `HTTP/1.1 ${status} ${oversized ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `X-Request-Id: ${requestId}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-      );
-    },
+    // Answered in the envelope by the hook below instead of Fastify's own body.
+    return503OnClosing: false,
+    // The whole request, body included, must arrive within this; Node checks open connections every second. A body
+    // sent a byte at a time is answered 408 and its connection closed (answerClientError).
+    requestTimeout: timeouts.requestMs,
+    // Node answers a header block over maxHeaderSize with 431 before any route runs (see answerClientError).
+    http: { maxHeaderSize: 16 * 1024, headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs) },
+    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkError,
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
 
   // Callback hooks: every request runs these two, and a callback costs no promise or microtask turn.
   const { lifecycle } = deps;
+  // Past draining (main.ts), once close has begun: a request still arriving on an open connection is refused.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.addHook('onRequest', (request, reply, done) => {
+    reply.headers(EDGE_HEADERS);
     reply.header('x-request-id', request.id);
     if (lifecycle.draining) reply.header('connection', 'close');
+    if (closing) {
+      reply.header('connection', 'close');
+      return done(new ApiError('UNAVAILABLE', 'This server is shutting down. Retry the request.'));
+    }
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {

@@ -45,6 +45,13 @@ export interface Config {
    * response, before it stops accepting: the time a load balancer needs to notice and send requests elsewhere.
    */
   drainMs: number;
+  /**
+   * How long a request may take to arrive: its headers, and the whole of it with its body (issue 13, finding 11: a
+   * body sent a byte at a time must not hold a connection open for ever). Absent: the defaults of app.ts.
+   */
+  timeouts?: { headersMs?: number; requestMs?: number };
+  /** When set, /metrics answers only `Authorization: Bearer <this>` (for a server bound beyond loopback). */
+  metricsToken?: string;
   /** Job runner tuning; anything absent takes the runner's default (src/jobs/runner.ts). */
   jobs?: { concurrency?: number; leaseMs?: number; pollMs?: number; startDelayMs?: number };
   /** Webhook delivery tuning; anything absent takes the worker's default (src/webhooks/worker.ts). */
@@ -112,6 +119,17 @@ export function mergeRateLimits(base: RateLimitTable, overrideJson: string | und
   return merged;
 }
 
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+function requestTimeoutsFrom(env: NodeJS.ProcessEnv): { headersMs: number; requestMs: number } {
+  const requestMs = intFrom(env, 'GATEHOUSE_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 1_000, 3_600_000);
+  const headersMs = intFrom(env, 'GATEHOUSE_HEADERS_TIMEOUT_MS', Math.min(DEFAULT_HEADERS_TIMEOUT_MS, requestMs), 1_000, 3_600_000);
+  // Node refuses a headers timeout longer than the whole request's.
+  if (headersMs > requestMs) throw new ConfigError('GATEHOUSE_HEADERS_TIMEOUT_MS must not exceed GATEHOUSE_REQUEST_TIMEOUT_MS');
+  return { headersMs, requestMs };
+}
+
 /** Optional JSON config file (GATEHOUSE_CONFIG): its keys are environment variable names; the environment wins. */
 function withConfigFile(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const file = env.GATEHOUSE_CONFIG;
@@ -149,6 +167,8 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     hashNiceness: intFrom(env, 'GATEHOUSE_HASH_NICENESS', 19, 0, 19),
     authFailuresPerMinute: intFrom(env, 'GATEHOUSE_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000),
     authThrottleHoldMs: intFrom(env, 'GATEHOUSE_AUTH_THROTTLE_HOLD_MS', 1_000, 0, 10_000),
+    timeouts: requestTimeoutsFrom(env),
+    metricsToken: env.GATEHOUSE_METRICS_TOKEN || undefined,
     upstreams: {
       appstoreLookupUrl: env.GATEHOUSE_APPSTORE_LOOKUP_URL || 'https://itunes.apple.com/lookup',
       playstoreUrl: env.GATEHOUSE_PLAYSTORE_URL || 'https://play.google.com',

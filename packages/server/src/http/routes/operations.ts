@@ -1,7 +1,13 @@
 import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../../deps.ts';
+import { bearerToken, tokenDigest, tokenMatches } from '../credentials.ts';
 import { ApiError } from '../errors.ts';
+
+/** Whether a bind address reaches only this machine (then /metrics needs no token to stay private). */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
 
 /** /healthz (the process is up), /readyz (the store answers), /metrics (Prometheus). Outside the key pipeline. */
 export function registerOperations(app: FastifyInstance, deps: Deps): void {
@@ -17,7 +23,18 @@ export function registerOperations(app: FastifyInstance, deps: Deps): void {
     return { status: 'ready' };
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  const metricsToken = deps.config.metricsToken;
+  const expectedDigest = metricsToken === undefined ? undefined : tokenDigest(metricsToken);
+  if (!metricsToken && !isLoopbackHost(deps.config.host)) {
+    deps.logger.warn({ host: deps.config.host }, 'metrics are served without a token beyond loopback; set GATEHOUSE_METRICS_TOKEN');
+  }
+  app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
+    if (expectedDigest) {
+      if (!tokenMatches(bearerToken(request.headers.authorization), expectedDigest)) {
+        deps.metrics.authRefusals.inc({ surface: 'metrics', outcome: 'unauthenticated' });
+        throw new ApiError('UNAUTHENTICATED', 'The metrics token is required (Authorization: Bearer).');
+      }
+    }
     reply.type(deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });
