@@ -20,6 +20,8 @@ export interface Config {
   dataDir: string;
   databaseUrl: string | undefined;
   redisUrl: string | undefined;
+  /** GATEHOUSE_REDIS_CLUSTER: REDIS_URL lists the seed nodes of a Redis Cluster. */
+  redisCluster: boolean;
   /** PostgreSQL: a connection or query slower than this fails as the store being unreachable (503 UNAVAILABLE). */
   dbTimeoutMs: number;
   /** A Redis command slower than this counts as Redis being down: the request is answered from memory instead. */
@@ -155,6 +157,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(env.GATEHOUSE_DATA_DIR || './.gatehouse'),
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
+    redisCluster: booleanFrom(env, 'GATEHOUSE_REDIS_CLUSTER'),
     dbTimeoutMs: intFrom(env, 'GATEHOUSE_DB_TIMEOUT_MS', 1_500, 100, 60_000),
     redisCommandTimeoutMs: intFrom(env, 'GATEHOUSE_REDIS_TIMEOUT_MS', 250, 10, 10_000),
     adminToken: env.GATEHOUSE_ADMIN_TOKEN || undefined,

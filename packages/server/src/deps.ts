@@ -110,6 +110,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   jobs.start();
   const limiter = await createRateLimiter({
     redisUrl: config.redisUrl,
+    redisCluster: config.redisCluster,
     commandTimeoutMs: config.redisCommandTimeoutMs,
     logger,
     now,
@@ -117,6 +118,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     redisNow: overrides.now,
     keyPrefix: overrides.rateLimitKeyPrefix,
     onSharedChange: (shared) => metrics.limiterBackend.set(shared ? 1 : 0),
+    onLocalShards: (count) => metrics.limiterLocalShards.set(count),
   });
   const webhooks = createDeliveryWorker({ config, store, logger, metrics });
   // The events themselves are enqueued by the jobs table's trigger; this only spares them the wait for the next poll.

@@ -25,6 +25,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     dataDir: 'memory://',
     databaseUrl: undefined,
     redisUrl: undefined,
+    redisCluster: false,
     // Generous: a loaded test machine must not be mistaken for a Redis outage (the failover tests set their own).
     redisCommandTimeoutMs: 2_000,
     dbTimeoutMs: 10_000,

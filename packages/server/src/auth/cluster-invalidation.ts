@@ -10,7 +10,7 @@ import { RedisInvalidationBus } from './redis-invalidation-bus.ts';
  * else PostgreSQL LISTEN/NOTIFY when the store is PostgreSQL, else (the embedded store: one process) in-process.
  */
 export async function createInvalidationBus(config: Config, store: Store, logger: Logger): Promise<InvalidationBus> {
-  if (config.redisUrl) return RedisInvalidationBus.start({ url: config.redisUrl, logger });
+  if (config.redisUrl) return RedisInvalidationBus.start({ url: config.redisUrl, cluster: config.redisCluster, logger });
   if (store.pgPool) return PgInvalidationBus.start({ pool: store.pgPool, logger });
   return new LocalInvalidationBus();
 }

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { LocalInvalidationBus, type Invalidation, type InvalidationBus, type InvalidationListener } from './invalidation.ts';
 import { decodeInvalidation, encodeInvalidation, withinMs } from './invalidation-wire.ts';
+import { connectRedis } from '../redis/connect.ts';
 
 export interface RedisBusOptions {
   url: string;
+  /** `url` lists the seed nodes of a Redis Cluster (GATEHOUSE_REDIS_CLUSTER). */
+  cluster?: boolean;
   logger: Logger;
   /** Pub/sub channels are global to a Redis server; tests give each bus pair a channel of its own. */
   channel?: string;
@@ -56,8 +59,9 @@ export class RedisInvalidationBus implements InvalidationBus {
     this.logger = options.logger;
     this.publishTimeoutMs = options.publishTimeoutMs ?? 1000;
     this.ready = new Promise((resolve) => (this.firstSubscription = resolve));
-    this.publisher = new Redis(options.url, { retryStrategy, maxRetriesPerRequest: 2 });
-    this.subscriber = new Redis(options.url, {
+    const target = { url: options.url, cluster: options.cluster === true };
+    this.publisher = connectRedis(target, { retryStrategy, maxRetriesPerRequest: 2 });
+    this.subscriber = connectRedis(target, {
       retryStrategy,
       // Subscribing is done on every `ready` below, so the resync can follow it in order.
       autoResubscribe: false,
@@ -67,6 +71,7 @@ export class RedisInvalidationBus implements InvalidationBus {
     });
     this.publisher.on('error', () => {});
     this.subscriber.on('error', () => {});
+    if (target.cluster) this.resyncOnNodeLoss();
     this.subscriber.on('ready', () => void this.subscribeToChannel());
     this.subscriber.on('close', () => {
       if (!this.subscribed || this.closed) return;
@@ -81,6 +86,24 @@ export class RedisInvalidationBus implements InvalidationBus {
     const heartbeatMs = options.heartbeatMs ?? 5000;
     this.heartbeat = setInterval(() => void this.checkAlive(heartbeatMs), heartbeatMs);
     this.heartbeat.unref();
+  }
+
+  /**
+   * Redis Cluster: PUBLISH on any node reaches subscribers on every node, and when the node this subscription is
+   * on goes away, the cluster client subscribes again on another one. What was published in between is lost, so a
+   * node that stops answering empties the caches now and once more a second later, after the move.
+   */
+  private resyncOnNodeLoss(): void {
+    let pending: NodeJS.Timeout | undefined;
+    this.subscriber.on('node error', () => {
+      if (pending || this.closed || !this.subscribed) return;
+      this.local.deliver({ kind: 'all' });
+      pending = setTimeout(() => {
+        pending = undefined;
+        if (!this.closed) this.local.deliver({ kind: 'all' });
+      }, 1000);
+      pending.unref();
+    });
   }
 
   /** A subscriber that stopped answering is dropped, so that the reconnect (and its resync) happens. */

@@ -1,3 +1,4 @@
+import calculateSlot from 'cluster-key-slot';
 import type { Redis } from 'ioredis';
 import type { EndpointClass } from '../config.ts';
 import { gcra, type LimitDecision } from './gcra.ts';
@@ -15,7 +16,8 @@ import type { RateLimiter } from './limiter.ts';
  * microseconds until the next request would pass. The TAT is written with string.format('%.0f'): a bare Lua
  * number is written with 14 significant digits, too few for a microsecond timestamp.
  *
- * Several keys per call suit one Redis server (SPEC 5), not Redis Cluster, where they would span slots.
+ * On Redis Cluster a script may only touch keys of one slot: bucket keys carry the API key id as a hash tag
+ * (`{apiKeyId}`), so a key's buckets share a slot, and a batch goes out as one call per slot.
  */
 const CONSUME_SCRIPT = `
 local now
@@ -76,7 +78,15 @@ export interface RedisLimiterOptions {
    * clock, so a skewed application host cannot admit requests early (SPEC 5: exact across instances).
    */
   now?: () => number;
+  /** Redis Cluster: one script call per slot instead of one per batch. */
+  cluster?: boolean;
 }
+
+/** Where a bucket lives: the hash tag keeps an API key's buckets in one cluster slot. */
+export const bucketKey = (keyPrefix: string, apiKeyId: string, endpointClass: EndpointClass): string => `${keyPrefix}{${apiKeyId}}:${endpointClass}`;
+
+/** The cluster slot of an API key's buckets. */
+export const slotOfKey = (apiKeyId: string): number => calculateSlot(`{${apiKeyId}}`);
 
 export class RedisLimiter implements RateLimiter {
   readonly shared = true;
@@ -91,7 +101,7 @@ export class RedisLimiter implements RateLimiter {
 
   consume(apiKeyId: string, endpointClass: EndpointClass, limitPerMinute: number): Promise<LimitDecision> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ key: `${this.options.keyPrefix}${apiKeyId}:${endpointClass}`, limit: limitPerMinute, resolve, reject });
+      this.queue.push({ key: bucketKey(this.options.keyPrefix, apiKeyId, endpointClass), limit: limitPerMinute, resolve, reject });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(this.flush);
@@ -114,8 +124,20 @@ export class RedisLimiter implements RateLimiter {
     this.flushScheduled = false;
     const queue = this.queue;
     this.queue = [];
-    for (let start = 0; start < queue.length; start += MAX_BATCH) this.send(queue, start, Math.min(start + MAX_BATCH, queue.length));
+    if (!this.options.cluster) return this.sendAll(queue);
+    const bySlot = new Map<number, Pending[]>();
+    for (const pending of queue) {
+      const slot = calculateSlot(pending.key);
+      const group = bySlot.get(slot);
+      if (group) group.push(pending);
+      else bySlot.set(slot, [pending]);
+    }
+    for (const group of bySlot.values()) this.sendAll(group);
   };
+
+  private sendAll(queue: Pending[]): void {
+    for (let start = 0; start < queue.length; start += MAX_BATCH) this.send(queue, start, Math.min(start + MAX_BATCH, queue.length));
+  }
 
   private send(queue: Pending[], start: number, end: number): void {
     const count = end - start;

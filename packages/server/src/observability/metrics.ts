@@ -78,6 +78,11 @@ export function createMetrics() {
     help: '1 while rate limits are shared through Redis, 0 while this instance uses its own memory',
     registers: [registry],
   });
+  const limiterLocalShards = new Gauge({
+    name: 'gatehouse_rate_limiter_local_shards',
+    help: 'Redis Cluster: shards this instance cannot reach, whose rate-limit buckets it keeps in its own memory meanwhile',
+    registers: [registry],
+  });
   let authSource: AuthGaugeSource | undefined;
   new Gauge({
     name: 'gatehouse_key_hash_in_flight',
@@ -168,7 +173,7 @@ export function createMetrics() {
     },
     hashVerification: (outcome) => hashVerifications.inc({ outcome }),
   };
-  return { registry, requests, requestDuration, rateLimited, authRefusals, hashVerifications, keyCache, jobOutcomes, limiterBackend, verifier, observeAuth, observeUsage };
+  return { registry, requests, requestDuration, rateLimited, authRefusals, hashVerifications, keyCache, jobOutcomes, limiterBackend, limiterLocalShards, verifier, observeAuth, observeUsage };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
