@@ -111,7 +111,7 @@ export class RedisLimiter implements RateLimiter {
 
   /** Reads the bucket and the clock the script uses, and runs the same GCRA step without storing its outcome. */
   async peek(apiKeyId: string, endpointClass: EndpointClass, limitPerMinute: number): Promise<LimitDecision> {
-    const key = `${this.options.keyPrefix}${apiKeyId}:${endpointClass}`;
+    const key = bucketKey(this.options.keyPrefix, apiKeyId, endpointClass);
     const [stored, time] = await Promise.all([this.client.get(key), this.options.now ? undefined : this.client.time()]);
     const nowUs = this.options.now ? Math.round(this.options.now() * 1000) : Number(time![0]) * 1_000_000 + Number(time![1]);
     return gcra(Number(stored ?? 0), nowUs, limitPerMinute);

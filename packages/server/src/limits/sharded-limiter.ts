@@ -69,6 +69,12 @@ export class ShardedLimiter implements RateLimiter {
     return this.consumeShared(shard, apiKeyId, endpointClass, limitPerMinute);
   }
 
+  peek(apiKeyId: string, endpointClass: EndpointClass, limitPerMinute: number): LimitDecision | Promise<LimitDecision> {
+    const shard = nodeOfSlot(this.options.client, slotOfKey(apiKeyId)) ?? UNMAPPED;
+    if (this.down.has(shard)) return this.options.memory.peek(apiKeyId, endpointClass, limitPerMinute);
+    return this.options.redis.peek(apiKeyId, endpointClass, limitPerMinute).catch(() => this.options.memory.peek(apiKeyId, endpointClass, limitPerMinute));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.options.client.disconnect();
