@@ -1,11 +1,11 @@
 import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type RouteOptions } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { installAdminAuth } from './admin/admin-auth.ts';
 import { registerAdminApi } from './admin/index.ts';
 import { installKeyPipeline } from './auth/pipeline.ts';
 import type { Deps } from './deps.ts';
-import { installAudit } from './http/audit.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { ApiError } from './http/errors.ts';
 import { answerClientError, answerFrameworkError, EDGE_HEADERS } from './http/edge.ts';
@@ -15,8 +15,10 @@ import { registerApiKeyRoutes } from './http/routes/api-keys.ts';
 import { registerOperations } from './http/routes/operations.ts';
 import { registerWhoami } from './http/routes/whoami.ts';
 import { validatorCompiler } from './http/validation.ts';
+import type { App } from './http/typed-app.ts';
 import { registerJobsFeature } from './jobs/index.ts';
 import { installIdempotency, type IdempotencyOptions } from './idempotency/plugin.ts';
+import { installUnitOfWork } from './http/unit-of-work.ts';
 import { maskKeys } from './observability/logger.ts';
 import { registerWebhooksFeature } from './webhooks/index.ts';
 import { collectPartnerRoutes, registerExplainRoutes } from './explain/index.ts';
@@ -62,7 +64,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     http: { maxHeaderSize: 16 * 1024, headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs) },
     clientErrorHandler: answerClientError,
     frameworkErrors: answerFrameworkError,
-  }) as unknown as FastifyInstance;
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
   app.setValidatorCompiler(validatorCompiler);
 
   // Callback hooks: every request runs these two, and a callback costs no promise or microtask turn.
@@ -113,8 +115,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await installKeyPipeline(app, deps);
   const partnerRoutes = collectPartnerRoutes(app);
   installUsageRecording(app, deps);
-  installAudit(app, deps);
-  installIdempotency(app, deps, options.idempotency);
+  installUnitOfWork(app, deps, installIdempotency(app, deps, options.idempotency));
   registerOperations(app, deps);
   registerWhoami(app);
   registerJobsFeature(app, deps);
@@ -124,8 +125,8 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   registerUsageFeature(app, deps);
   registerExplainRoutes(app, deps, partnerRoutes);
   registerAdminApi(app, deps, partnerRoutes);
-  options.extraRoutes?.(app);
+  options.extraRoutes?.(app as unknown as FastifyInstance);
 
   app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
-  return app;
+  return app as unknown as FastifyInstance;
 }

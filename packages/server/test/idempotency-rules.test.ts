@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalLanguageTag, canonicalTimeZone } from '../src/http/locale-formats.ts';
-import { claimIdempotencyKey } from '../src/idempotency/repository.ts';
+import { claimInTransaction } from '../src/idempotency/repository.ts';
 import { canonicalJson, isWellFormedIdempotencyKey, outcomeFor, requestFingerprint } from '../src/idempotency/rules.ts';
 import { createOrganization, issueKey } from './factories.ts';
-import { startTestApp, type TestApp } from './harness.ts';
+import { startTestApp, usingPostgres, type TestApp } from './harness.ts';
 
 describe('idempotency rules', () => {
   it('accepts 1 to 255 printable ASCII characters as a key, and nothing else', () => {
@@ -61,31 +61,40 @@ describe('time zones and language tags', () => {
   });
 });
 
-describe('the claim statement', () => {
+describe('the claim, inside the unit of work\'s transaction', () => {
   let t: TestApp;
   beforeAll(async () => {
     t = await startTestApp();
   });
   afterAll(async () => t?.close());
 
-  it('lets exactly one of 30 concurrent claims of one key win', async () => {
+  const scopeOf = (apiKeyId: string) => ({ apiKeyId, method: 'POST', path: '/v1/projects', key: randomUUID() });
+
+  it('goes with its transaction: after a rollback the key is free at once', async () => {
     const organization = await createOrganization(t.app);
     const key = await issueKey(t.app, organization.id);
-    const now = Date.now();
-    const scope = { apiKeyId: key.id, method: 'POST', path: '/v1/projects', key: randomUUID() };
-    const results = await Promise.all(
-      Array.from({ length: 30 }, (_, i) =>
-        claimIdempotencyKey(t.deps.store.db, {
-          ...scope,
-          fingerprint: 'f',
-          owner: `owner-${i}`,
-          requestId: `req-${i}`,
-          now: new Date(now),
-          leaseUntil: new Date(now + 60_000),
-          expiresAt: new Date(now + 86_400_000),
-        }),
-      ),
-    );
-    expect(results.filter(Boolean)).toHaveLength(1);
+    const scope = scopeOf(key.id);
+    const rolledBack = t.deps.store.db.transaction().execute(async (trx) => {
+      expect((await claimInTransaction(trx, scope)).locked).toBe(true);
+      throw new Error('the process dies here');
+    });
+    await expect(rolledBack).rejects.toThrow('the process dies here');
+    const again = await t.deps.store.db.transaction().execute((trx) => claimInTransaction(trx, scope));
+    expect(again).toEqual({ locked: true, entry: undefined });
+  });
+
+  it.runIf(usingPostgres)('refuses a second transaction while the first holds the key, and not another key', async () => {
+    const organization = await createOrganization(t.app);
+    const key = await issueKey(t.app, organization.id);
+    const scope = scopeOf(key.id);
+    await t.deps.store.db.transaction().execute(async (first) => {
+      expect((await claimInTransaction(first, scope)).locked).toBe(true);
+      const [same, other] = await Promise.all([
+        t.deps.store.db.transaction().execute((second) => claimInTransaction(second, scope)),
+        t.deps.store.db.transaction().execute((second) => claimInTransaction(second, scopeOf(key.id))),
+      ]);
+      expect(same.locked).toBe(false);
+      expect(other.locked).toBe(true);
+    });
   });
 });

@@ -4,12 +4,16 @@ import { sql } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createStore } from '../src/db/create-db.ts';
+import { unitOfWork } from '../src/http/unit-of-work.ts';
 import { admin, createOrganization, issueKey, withKey, type KeyFixture } from './factories.ts';
 import { createTestStore, startTestApp, usingPostgres, type TestApp } from './harness.ts';
 
 const HOUR = 60 * 60 * 1000;
 
-/** Test-only routes: one that fails with a 5xx the first time, one held open until the test releases it. */
+/**
+ * Test-only routes, each a unit of work: one that fails with a 5xx the first time, one held open inside its
+ * transaction until the test releases it (PostgreSQL only: on PGlite a held transaction holds the one connection).
+ */
 function testRoutes(name: string, options: { hold: boolean }) {
   const calls = new Map<string, number>();
   const held = new Map<string, () => void>();
@@ -20,26 +24,34 @@ function testRoutes(name: string, options: { hold: boolean }) {
   };
   const register = (app: FastifyInstance) => {
     const config = { endpointClass: 'write-light', scope: null } as const;
-    app.post('/v1/test/flaky', { config }, async (request, reply) => {
-      const { tag } = request.body as { tag: string };
-      const n = count(tag);
-      if (n === 1) throw new Error('forced failure');
-      return reply.code(201).send({ tag, calls: n, servedBy: name });
-    });
-    app.post('/v1/test/held', { config }, async (request, reply) => {
-      const { tag } = request.body as { tag: string };
-      const n = count(tag);
-      if (options.hold) await new Promise<void>((resolve) => held.set(tag, resolve));
-      return reply.code(201).send({ tag, calls: n, servedBy: name });
-    });
-    app.post('/v1/test/text', { config }, async (request, reply) => {
-      const { tag } = request.body as { tag: string };
-      return reply.code(202).type('text/plain; charset=utf-8').send(`accepted ${tag} #${count(tag)}`);
-    });
-    app.post('/v1/test/not-kept', { config: { ...config, idempotency: false } }, async (request) => {
-      const { tag } = request.body as { tag: string };
-      return { calls: count(tag) };
-    });
+    app.post('/v1/test/flaky', { config }, async (request, reply) =>
+      unitOfWork(request, reply, async () => {
+        const { tag } = request.body as { tag: string };
+        const n = count(tag);
+        if (n === 1) throw new Error('forced failure');
+        return { status: 201, body: { tag, calls: n, servedBy: name } };
+      }),
+    );
+    app.post('/v1/test/held', { config }, async (request, reply) =>
+      unitOfWork(request, reply, async () => {
+        const { tag } = request.body as { tag: string };
+        const n = count(tag);
+        if (options.hold) await new Promise<void>((resolve) => held.set(tag, resolve));
+        return { status: 201, body: { tag, calls: n, servedBy: name } };
+      }),
+    );
+    app.post('/v1/test/text', { config }, async (request, reply) =>
+      unitOfWork(request, reply, async () => {
+        const { tag } = request.body as { tag: string };
+        return { status: 202, contentType: 'text/plain; charset=utf-8', body: `accepted ${tag} #${count(tag)}` };
+      }),
+    );
+    app.post('/v1/test/not-kept', { config: { ...config, idempotency: false } }, async (request, reply) =>
+      unitOfWork(request, reply, async () => {
+        const { tag } = request.body as { tag: string };
+        return { body: { calls: count(tag) } };
+      }),
+    );
   };
   return {
     register,
@@ -172,7 +184,7 @@ describe('Idempotency-Key (SPEC 6)', () => {
     expect(await entryCount(t, 'opt-out')).toBe(0);
   });
 
-  it('answers 409 idempotency_in_progress with Retry-After: 1 while the first request runs, then replays it', async () => {
+  it.runIf(usingPostgres)('answers 409 idempotency_in_progress with Retry-After: 1 while the first request runs, then replays it', async () => {
     const key = await freshKey(t.app);
     const tag = randomUUID();
     const first = post(t.app, '/v1/test/held', key.key, { tag }, 'held-1');
@@ -181,11 +193,13 @@ describe('Idempotency-Key (SPEC 6)', () => {
     expect(during.statusCode).toBe(409);
     expect(during.headers['retry-after']).toBe('1');
     expect(during.json().error).toMatchObject({ code: 'CONFLICT', details: { reason: 'idempotency_in_progress' } });
-    // A different body is refused outright, even while the first runs.
+    // A different body meanwhile is told the key is busy too (the first one's body is not committed yet) ...
     const different = await post(t.app, '/v1/test/held', key.key, { tag: 'other' }, 'held-1');
-    expect(different.json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect(different.json().error.details.reason).toBe('idempotency_in_progress');
     release();
     expect((await first).statusCode).toBe(201);
+    // ... and refused once it is.
+    expect((await post(t.app, '/v1/test/held', key.key, { tag: 'other' }, 'held-1')).json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
     const after = await post(t.app, '/v1/test/held', key.key, { tag }, 'held-1');
     expect(replayed(after)).toBe(true);
     expect(after.json()).toEqual({ tag, calls: 1, servedBy: 'a' });
@@ -249,6 +263,14 @@ describe('Idempotency-Key (SPEC 6)', () => {
     expect(replayed(killedReplay)).toBe(false);
   });
 
+  it('answers a concurrent duplicate from the first one once it commits (PGlite runs one transaction at a time)', async () => {
+    const key = await freshKey(t.app);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => post(t.app, '/v1/projects', key.key, { name: 'Queued' }, 'queued-1')));
+    expect(answers.filter((answer) => answer.statusCode === 201 && !replayed(answer))).toHaveLength(1);
+    expect(new Set(answers.filter((answer) => answer.statusCode === 201).map((answer) => answer.body)).size).toBe(1);
+    expect(await projectCount(t, key.organizationId)).toBe(1);
+  });
+
   it('audits a replay with the original target, marked as a replay', async () => {
     const key = await freshKey(t.app);
     const first = await post(t.app, '/v1/projects', key.key, { name: 'Audited' }, 'audit-1');
@@ -276,60 +298,35 @@ describe('Idempotency-Key across instances and over time', () => {
   });
   afterAll(async () => store?.close());
 
-  it('lets another instance take over a key whose running request stopped renewing its lease (its instance died)', async () => {
+  it.runIf(usingPostgres)('frees the key at once when the instance running the request dies: another instance runs the retry', async () => {
     const routesA = testRoutes('a', { hold: true });
     const routesB = testRoutes('b', { hold: false });
-    const a = await startTestApp({ store, extraRoutes: routesA.register });
-    // B's clock is past A's lease: to B, A looks like an instance that died mid-request.
-    const b = await startTestApp({ store, extraRoutes: routesB.register, deps: { now: () => Date.now() + 61_000 } });
+    // Each instance with a pool of its own, as two processes would have.
+    const poolA = await createStore({ databaseUrl: store.databaseUrl!, poolSize: 2 });
+    const a = await startTestApp({ store: poolA, extraRoutes: routesA.register });
+    const b = await startTestApp({ store, extraRoutes: routesB.register });
     try {
-      const key = await freshKey(a.app);
+      const key = await freshKey(b.app);
       const tag = randomUUID();
-      const stuck = post(a.app, '/v1/test/held', key.key, { tag }, 'lease-1');
+      const stuck = post(a.app, '/v1/test/held', key.key, { tag }, 'crash-1');
       const release = await routesA.whenHeld(tag);
-      expect((await post(a.app, '/v1/test/held', key.key, { tag }, 'lease-1')).statusCode).toBe(409);
-      // Only the same request may take over; another body under the key is still refused.
-      expect((await post(b.app, '/v1/test/held', key.key, { tag: 'other' }, 'lease-1')).json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
-      const takeover = await post(b.app, '/v1/test/held', key.key, { tag }, 'lease-1');
-      expect(takeover.statusCode).toBe(201);
-      expect(replayed(takeover)).toBe(false);
-      expect(takeover.json().servedBy).toBe('b');
-      // The first run finishes late: it answers its own client but cannot overwrite the kept answer.
+      expect((await post(b.app, '/v1/test/held', key.key, { tag }, 'crash-1')).statusCode).toBe(409);
+      // A's process dies: PostgreSQL sees its connections close, rolls the transaction back and frees the key.
+      await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`.execute(store.db);
+      const started = Date.now();
+      const retry = await post(b.app, '/v1/test/held', key.key, { tag }, 'crash-1');
+      expect(retry.statusCode).toBe(201);
+      expect(retry.json().servedBy).toBe('b');
+      expect(Date.now() - started).toBeLessThan(2000);
       release();
-      expect((await stuck).json().servedBy).toBe('a');
-      const replay = await post(a.app, '/v1/test/held', key.key, { tag }, 'lease-1');
+      expect((await stuck).statusCode).toBeGreaterThanOrEqual(500);
+      const replay = await post(a.app, '/v1/test/held', key.key, { tag }, 'crash-1');
       expect(replayed(replay)).toBe(true);
       expect(replay.json().servedBy).toBe('b');
     } finally {
       await a.close();
       await b.close();
-    }
-  });
-
-  it('keeps a long request’s key by renewing its lease, which a request that stops renewing loses', async () => {
-    const renewing = testRoutes('renewing', { hold: true });
-    const notRenewing = testRoutes('not renewing', { hold: true });
-    const a = await startTestApp({ store, extraRoutes: renewing.register, idempotency: { leaseMs: 300, heartbeatMs: 50 } });
-    const b = await startTestApp({ store, extraRoutes: notRenewing.register, idempotency: { leaseMs: 300, heartbeatMs: 60_000 } });
-    try {
-      const key = await freshKey(a.app);
-      const tagA = randomUUID();
-      const tagB = randomUUID();
-      const heldA = post(a.app, '/v1/test/held', key.key, { tag: tagA }, 'renew-a');
-      const heldB = post(b.app, '/v1/test/held', key.key, { tag: tagB }, 'renew-b');
-      const releaseA = await renewing.whenHeld(tagA);
-      const releaseB = await notRenewing.whenHeld(tagB);
-      await new Promise((resolve) => setTimeout(resolve, 800));
-      expect((await post(b.app, '/v1/test/held', key.key, { tag: tagA }, 'renew-a')).statusCode).toBe(409);
-      const takenOver = post(a.app, '/v1/test/held', key.key, { tag: tagB }, 'renew-b');
-      (await renewing.whenHeld(tagB))();
-      expect((await takenOver).statusCode).toBe(201);
-      releaseA();
-      releaseB();
-      await Promise.all([heldA, heldB]);
-    } finally {
-      await a.close();
-      await b.close();
+      await poolA.close();
     }
   });
 

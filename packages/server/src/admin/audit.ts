@@ -1,10 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { listAuditEntries } from '../db/repositories/audit.ts';
 import type { AuditEntry } from '../db/schema.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { Page, Uuid } from '../http/schemas.ts';
+import type { App } from '../http/typed-app.ts';
 
 export const AuditEntrySchema = Type.Object({
   id: Uuid,
@@ -43,12 +43,12 @@ export const presentAuditEntry = (entry: AuditEntry) => ({
   status: entry.status,
 });
 
-export function registerAuditRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerAuditRoutes(app: App, deps: Deps): void {
   app.get(
     '/admin/v1/audit',
     { config: { audit: 'admin.audit.read' }, schema: { querystring: AuditQuery, response: { 200: Page(AuditEntrySchema) } } },
     async (request) => {
-      const query = request.query as typeof AuditQuery.static;
+      const { query } = request;
       const after = decodeCursor(query.cursor);
       const rows = await listAuditEntries(deps.store.db, query, query.limit + 1, after);
       return pageOf(rows, query.limit, (row) => ({ at: row.occurred_at, id: row.id }), presentAuditEntry);

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { App } from '../http/typed-app.ts';
 import type { Deps } from '../deps.ts';
 import { registerAuditRoutes } from './audit.ts';
 import { registerAdminKeyRoutes } from './keys.ts';
@@ -9,7 +9,7 @@ import { registerAdminExplainRoutes, type PartnerRouteTable } from '../explain/i
 import { registerAdminUsageRoutes } from '../usage/index.ts';
 
 /** SPEC 10.1: the operators' API under /admin/v1 (authenticated by admin-auth.ts, installed before any route). */
-export function registerAdminApi(app: FastifyInstance, deps: Deps, partnerRoutes: PartnerRouteTable): void {
+export function registerAdminApi(app: App, deps: Deps, partnerRoutes: PartnerRouteTable): void {
   registerPlanRoutes(app, deps);
   registerOrganizationRoutes(app, deps);
   registerAdminKeyRoutes(app, deps);

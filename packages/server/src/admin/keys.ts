@@ -1,30 +1,37 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { findApiKeyById, findApiKeyRowByKeyId, listOrganizationApiKeys } from '../db/repositories/api-keys.ts';
 import { findOrganization } from '../db/repositories/organizations.ts';
 import { notFound } from '../http/errors.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
+import type { App } from '../http/typed-app.ts';
+import { unitOfWork } from '../http/unit-of-work.ts';
 import { presentApiKey } from '../keys/present.ts';
-import { changeApiKey, issueApiKey } from '../keys/service.ts';
+import { changeApiKey, createApiKey, prepareNewKey } from '../keys/service.ts';
 
 /** The base32 handle of SPEC 1.1: what a leaked-key report carries, instead of the secret. */
 const KeyIdParams = Type.Object({ keyId: Type.String({ pattern: '^[0-9A-HJKMNP-TV-Z]{16}$' }) });
 
-export function registerAdminKeyRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerAdminKeyRoutes(app: App, deps: Deps): void {
   const prefix = deps.config.keyPrefix;
 
   app.post(
     '/admin/v1/organizations/:id/keys',
     { config: { audit: 'admin.key.create' }, schema: { params: IdParams, body: NewKeyBody, response: { 201: CreatedApiKeySchema } } },
     async (request, reply) => {
-      const { id } = request.params as typeof IdParams.static;
-      const body = request.body as typeof NewKeyBody.static;
-      if (!(await findOrganization(deps.store.db, id))) throw notFound('Organization');
-      const created = await issueApiKey(deps, { organizationId: id, ...body, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null });
-      request.auditTarget = { type: 'api_key', id: created.id, organizationId: id };
-      return reply.code(201).send(created);
+      const { id } = request.params;
+      return unitOfWork(request, reply, {
+        before: async () => {
+          if (!(await findOrganization(deps.store.db, id))) throw notFound('Organization');
+          return prepareNewKey(deps, { ...request.body, organizationId: id });
+        },
+        run: async (unit, prepared) => {
+          const created = await createApiKey(unit.db, prefix, prepared);
+          unit.audit({ type: 'api_key', id: created.id, organizationId: id });
+          return { status: 201, body: created };
+        },
+      });
     },
   );
 
@@ -32,13 +39,12 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: Deps): void {
     '/admin/v1/organizations/:id/keys',
     { config: { audit: 'admin.key.list' }, schema: { params: IdParams, querystring: PageQuery, response: { 200: Page(ApiKeySchema) } } },
     async (request) => {
-      const { id } = request.params as typeof IdParams.static;
-      const query = request.query as typeof PageQuery.static;
+      const { id } = request.params;
+      const { limit, cursor } = request.query;
       if (!(await findOrganization(deps.store.db, id))) throw notFound('Organization');
-      const after = decodeCursor(query.cursor);
-      const rows = await listOrganizationApiKeys(deps.store.db, id, query.limit + 1, after);
+      const rows = await listOrganizationApiKeys(deps.store.db, id, limit + 1, decodeCursor(cursor));
       request.auditTarget = { type: 'organization', id, organizationId: id };
-      return pageOf(rows, query.limit, (row) => ({ at: row.created_at, id: row.id }), (row) => presentApiKey(row, prefix));
+      return pageOf(rows, limit, (row) => ({ at: row.created_at, id: row.id }), (row) => presentApiKey(row, prefix));
     },
   );
 
@@ -51,15 +57,14 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: Deps): void {
     app.post(
       `/admin/v1/keys/:id/${path}`,
       { config: { audit: action }, schema: { params: IdParams, response: { 200: ApiKeySchema } } },
-      async (request) => {
-        const { id } = request.params as typeof IdParams.static;
-        const existing = await findApiKeyById(deps.store.db, id);
-        if (!existing) throw notFound('API key');
-        request.auditTarget = { type: 'api_key', id, organizationId: existing.organization_id };
-        const row = await changeApiKey(deps, id, change);
-        if (!row) throw notFound('API key');
-        return presentApiKey(row, prefix);
-      },
+      async (request, reply) =>
+        unitOfWork(request, reply, async (unit) => {
+          const { id } = request.params;
+          const existing = await findApiKeyById(unit.db, id);
+          if (!existing) throw notFound('API key');
+          unit.audit({ type: 'api_key', id, organizationId: existing.organization_id });
+          return { body: presentApiKey(await changeApiKey(unit, deps, id, change), prefix) };
+        }),
     );
   }
 
@@ -67,22 +72,20 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: Deps): void {
   app.post(
     '/admin/v1/keys/by-key-id/:keyId/kill',
     { config: { audit: 'admin.key.kill' }, schema: { params: KeyIdParams, response: { 200: ApiKeySchema } } },
-    async (request) => {
-      const { keyId } = request.params as typeof KeyIdParams.static;
-      const existing = await findApiKeyRowByKeyId(deps.store.db, keyId);
-      if (!existing) throw notFound('API key');
-      request.auditTarget = { type: 'api_key', id: existing.id, organizationId: existing.organization_id };
-      const row = await changeApiKey(deps, existing.id, { kind: 'kill', on: true });
-      if (!row) throw notFound('API key');
-      return presentApiKey(row, prefix);
-    },
+    async (request, reply) =>
+      unitOfWork(request, reply, async (unit) => {
+        const existing = await findApiKeyRowByKeyId(unit.db, request.params.keyId);
+        if (!existing) throw notFound('API key');
+        unit.audit({ type: 'api_key', id: existing.id, organizationId: existing.organization_id });
+        return { body: presentApiKey(await changeApiKey(unit, deps, existing.id, { kind: 'kill', on: true }), prefix) };
+      }),
   );
 
   app.get(
     '/admin/v1/keys/:id',
     { config: { audit: 'admin.key.read' }, schema: { params: IdParams, response: { 200: ApiKeySchema } } },
     async (request) => {
-      const { id } = request.params as typeof IdParams.static;
+      const { id } = request.params;
       const row = await findApiKeyById(deps.store.db, id);
       if (!row) throw notFound('API key');
       request.auditTarget = { type: 'api_key', id, organizationId: row.organization_id };
@@ -90,4 +93,3 @@ export function registerAdminKeyRoutes(app: FastifyInstance, deps: Deps): void {
     },
   );
 }
-

@@ -1,10 +1,11 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
+import type { App } from '../http/typed-app.ts';
+import { unitOfWork } from '../http/unit-of-work.ts';
 
 const KillSwitch = Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false });
 
-export function registerKillSwitchRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerKillSwitchRoutes(app: App, deps: Deps): void {
   app.get('/admin/v1/kill-switch', { config: { audit: 'admin.kill_switch.read' }, schema: { response: { 200: KillSwitch } } }, async () => ({
     enabled: await deps.globalSwitch.refresh(),
   }));
@@ -12,11 +13,12 @@ export function registerKillSwitchRoutes(app: FastifyInstance, deps: Deps): void
   app.put(
     '/admin/v1/kill-switch',
     { config: { audit: 'admin.kill_switch.set' }, schema: { body: KillSwitch, response: { 200: KillSwitch } } },
-    async (request) => {
-      const { enabled } = request.body as typeof KillSwitch.static;
-      request.auditTarget = { type: 'platform', id: enabled ? 'kill_switch:on' : 'kill_switch:off' };
-      await deps.globalSwitch.set(enabled);
-      return { enabled };
-    },
+    async (request, reply) =>
+      unitOfWork(request, reply, async (unit) => {
+        const { enabled } = request.body;
+        unit.audit({ type: 'platform', id: enabled ? 'kill_switch:on' : 'kill_switch:off' });
+        await deps.globalSwitch.set(unit, enabled);
+        return { body: { enabled } };
+      }),
   );
 }

@@ -1,12 +1,16 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
 import { findPlanByName, listPlans } from '../db/repositories/plans.ts';
 import { findOrganization, insertOrganization, listOrganizations, updateOrganization } from '../db/repositories/organizations.ts';
-import type { Organization, OrganizationUpdate } from '../db/schema.ts';
+import type { Database, Organization, OrganizationUpdate } from '../db/schema.ts';
 import { ApiError, notFound } from '../http/errors.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Name, Page, PageQuery, Uuid } from '../http/schemas.ts';
+import type { App } from '../http/typed-app.ts';
+import { unitOfWork } from '../http/unit-of-work.ts';
+
+type Db = Kysely<Database>;
 
 const Tier = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' });
 
@@ -42,9 +46,9 @@ const PatchBody = Type.Object(
   { additionalProperties: false },
 );
 
-async function planIdFor(deps: Deps, plan: string | null | undefined): Promise<string | null | undefined> {
+async function planIdFor(db: Db, plan: string | null | undefined): Promise<string | null | undefined> {
   if (plan === undefined || plan === null) return plan;
-  const found = await findPlanByName(deps.store.db, plan);
+  const found = await findPlanByName(db, plan);
   if (!found) throw new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path: 'body.plan', message: `no plan named ${plan}` }] });
   return found.id;
 }
@@ -56,8 +60,8 @@ function checkTier(deps: Deps, tier: string | undefined): void {
   }
 }
 
-export async function presentOrganizations(deps: Deps, rows: Organization[]) {
-  const planNames = new Map((await listPlans(deps.store.db)).map((plan) => [plan.id, plan.name]));
+export async function presentOrganizations(db: Db, rows: Organization[]) {
+  const planNames = new Map((await listPlans(db)).map((plan) => [plan.id, plan.name]));
   return rows.map((row) => ({
     id: row.id,
     name: row.name,
@@ -70,35 +74,36 @@ export async function presentOrganizations(deps: Deps, rows: Organization[]) {
   }));
 }
 
-const presentOne = async (deps: Deps, row: Organization) => (await presentOrganizations(deps, [row]))[0]!;
+const presentOne = async (db: Db, row: Organization) => (await presentOrganizations(db, [row]))[0]!;
 
-export function registerOrganizationRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerOrganizationRoutes(app: App, deps: Deps): void {
+  const db = deps.store.db;
   app.post(
     '/admin/v1/organizations',
     { config: { audit: 'admin.organization.create' }, schema: { body: CreateBody, response: { 201: OrganizationSchema } } },
-    async (request, reply) => {
-      const body = request.body as typeof CreateBody.static;
-      checkTier(deps, body.rateLimitTier);
-      const row = await insertOrganization(deps.store.db, {
-        name: body.name,
-        plan_id: (await planIdFor(deps, body.plan)) ?? null,
-        rate_limit_tier: body.rateLimitTier ?? 'standard',
-        credit_balance: body.creditBalance ?? 0,
-      });
-      request.auditTarget = { type: 'organization', id: row.id, organizationId: row.id };
-      return reply.code(201).send(await presentOne(deps, row));
-    },
+    async (request, reply) =>
+      unitOfWork(request, reply, async (unit) => {
+        const { body } = request;
+        checkTier(deps, body.rateLimitTier);
+        const row = await insertOrganization(unit.db, {
+          name: body.name,
+          plan_id: (await planIdFor(unit.db, body.plan)) ?? null,
+          rate_limit_tier: body.rateLimitTier ?? 'standard',
+          credit_balance: body.creditBalance ?? 0,
+        });
+        unit.audit({ type: 'organization', id: row.id, organizationId: row.id });
+        return { status: 201, body: await presentOne(unit.db, row) };
+      }),
   );
 
   app.get(
     '/admin/v1/organizations',
     { config: { audit: 'admin.organization.list' }, schema: { querystring: PageQuery, response: { 200: Page(OrganizationSchema) } } },
     async (request) => {
-      const query = request.query as typeof PageQuery.static;
-      const after = decodeCursor(query.cursor);
-      const rows = await listOrganizations(deps.store.db, query.limit + 1, after);
-      const page = pageOf(rows, query.limit, (row) => ({ at: row.created_at, id: row.id }), (row) => row);
-      return { data: await presentOrganizations(deps, page.data), nextCursor: page.nextCursor };
+      const { limit, cursor } = request.query;
+      const rows = await listOrganizations(db, limit + 1, decodeCursor(cursor));
+      const page = pageOf(rows, limit, (row) => ({ at: row.created_at, id: row.id }), (row) => row);
+      return { data: await presentOrganizations(db, page.data), nextCursor: page.nextCursor };
     },
   );
 
@@ -106,32 +111,33 @@ export function registerOrganizationRoutes(app: FastifyInstance, deps: Deps): vo
     '/admin/v1/organizations/:id',
     { config: { audit: 'admin.organization.read' }, schema: { params: IdParams, response: { 200: OrganizationSchema } } },
     async (request) => {
-      const { id } = request.params as typeof IdParams.static;
-      const row = await findOrganization(deps.store.db, id);
+      const { id } = request.params;
+      const row = await findOrganization(db, id);
       if (!row) throw notFound('Organization');
       request.auditTarget = { type: 'organization', id, organizationId: id };
-      return presentOne(deps, row);
+      return presentOne(db, row);
     },
   );
 
   app.patch(
     '/admin/v1/organizations/:id',
     { config: { audit: 'admin.organization.update' }, schema: { params: IdParams, body: PatchBody, response: { 200: OrganizationSchema } } },
-    async (request) => {
-      const { id } = request.params as typeof IdParams.static;
-      const body = request.body as typeof PatchBody.static;
-      checkTier(deps, body.rateLimitTier);
-      const changes: OrganizationUpdate = {};
-      if (body.name !== undefined) changes.name = body.name;
-      if (body.plan !== undefined) changes.plan_id = await planIdFor(deps, body.plan);
-      if (body.rateLimitTier !== undefined) changes.rate_limit_tier = body.rateLimitTier;
-      if (body.creditBalance !== undefined) changes.credit_balance = body.creditBalance;
-      if (body.apiAccessRevoked !== undefined) changes.api_access_revoked = body.apiAccessRevoked;
-      request.auditTarget = { type: 'organization', id, organizationId: id };
-      const row = await updateOrganization(deps.store.db, id, changes);
-      if (!row) throw notFound('Organization');
-      await deps.bus.publish({ kind: 'organization', organizationId: id });
-      return presentOne(deps, row);
-    },
+    async (request, reply) =>
+      unitOfWork(request, reply, async (unit) => {
+        const { id } = request.params;
+        const { body } = request;
+        unit.audit({ type: 'organization', id, organizationId: id });
+        checkTier(deps, body.rateLimitTier);
+        const changes: OrganizationUpdate = {};
+        if (body.name !== undefined) changes.name = body.name;
+        if (body.plan !== undefined) changes.plan_id = await planIdFor(unit.db, body.plan);
+        if (body.rateLimitTier !== undefined) changes.rate_limit_tier = body.rateLimitTier;
+        if (body.creditBalance !== undefined) changes.credit_balance = body.creditBalance;
+        if (body.apiAccessRevoked !== undefined) changes.api_access_revoked = body.apiAccessRevoked;
+        const row = await updateOrganization(unit.db, id, changes);
+        if (!row) throw notFound('Organization');
+        unit.afterCommit(() => deps.bus.publish({ kind: 'organization', organizationId: id }));
+        return { body: await presentOne(unit.db, row) };
+      }),
   );
 }

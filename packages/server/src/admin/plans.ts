@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { listPlans, upsertPlan } from '../db/repositories/plans.ts';
 import type { Plan } from '../db/schema.ts';
+import type { App } from '../http/typed-app.ts';
+import { unitOfWork } from '../http/unit-of-work.ts';
 
 const PlanSchema = Type.Object({ id: Type.String(), name: Type.String(), rank: Type.Integer(), features: Type.Array(Type.String()) });
 const PlanBody = Type.Object(
@@ -16,7 +17,7 @@ const PlanBody = Type.Object(
 
 const present = (plan: Plan) => ({ id: plan.id, name: plan.name, rank: plan.rank, features: plan.features });
 
-export function registerPlanRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerPlanRoutes(app: App, deps: Deps): void {
   app.get('/admin/v1/plans', { config: { audit: 'admin.plan.list' }, schema: { response: { 200: Type.Object({ data: Type.Array(PlanSchema) }) } } }, async () => ({
     data: (await listPlans(deps.store.db)).map(present),
   }));
@@ -25,11 +26,12 @@ export function registerPlanRoutes(app: FastifyInstance, deps: Deps): void {
   app.post(
     '/admin/v1/plans',
     { config: { audit: 'admin.plan.upsert' }, schema: { body: PlanBody, response: { 201: PlanSchema } } },
-    async (request, reply) => {
-      const plan = await upsertPlan(deps.store.db, request.body as typeof PlanBody.static);
-      request.auditTarget = { type: 'plan', id: plan.id };
-      await deps.bus.publish({ kind: 'plans' });
-      return reply.code(201).send(present(plan));
-    },
+    async (request, reply) =>
+      unitOfWork(request, reply, async (unit) => {
+        const plan = await upsertPlan(unit.db, request.body);
+        unit.audit({ type: 'plan', id: plan.id });
+        unit.afterCommit(() => deps.bus.publish({ kind: 'plans' }));
+        return { status: 201, body: present(plan) };
+      }),
   );
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import type { Tx } from '../db/transaction.ts';
 import { readSetting, SETTING_GLOBAL_KILL_SWITCH, writeSetting } from '../db/repositories/settings.ts';
 import type { InvalidationBus } from './invalidation.ts';
 
@@ -37,10 +38,13 @@ export class GlobalSwitch {
     return this.enabled;
   }
 
-  async set(enabled: boolean): Promise<void> {
-    await writeSetting(this.db, SETTING_GLOBAL_KILL_SWITCH, { enabled });
-    this.enabled = enabled;
-    await this.bus.publish({ kind: 'global' });
+  /** Turns the switch on or off in the caller's transaction; this instance and the others follow once it commits. */
+  set(tx: Tx, enabled: boolean): Promise<void> {
+    tx.afterCommit(async () => {
+      this.enabled = enabled;
+      await this.bus.publish({ kind: 'global' });
+    });
+    return writeSetting(tx.db, SETTING_GLOBAL_KILL_SWITCH, { enabled });
   }
 
   stop(): void {

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, IdempotencyEntry } from '../db/schema.ts';
+import { auditValues, type AuditRecord } from '../db/repositories/audit.ts';
 
 type Db = Kysely<Database>;
 
@@ -12,106 +13,81 @@ export interface IdempotencyScope {
   key: string;
 }
 
-export interface Claim extends IdempotencyScope {
-  fingerprint: string;
-  /** A token of this run; only the run holding it may store or release the entry. */
-  owner: string;
-  requestId: string;
-  now: Date;
-  leaseUntil: Date;
-  expiresAt: Date;
-}
-
 const inScope = (scope: IdempotencyScope) =>
   ({ api_key_id: scope.apiKeyId, method: scope.method, path: scope.path, idempotency_key: scope.key }) as const;
 
-/**
- * One statement decides who runs: the insert wins on a free key; on a taken one it wins only when the entry has
- * expired, or when it is still "running" for the same body but its lease ran out (the instance that ran it died).
- * Returns true when this run holds the claim.
- */
-export async function claimIdempotencyKey(db: Db, claim: Claim): Promise<boolean> {
-  const fresh = {
-    fingerprint: claim.fingerprint,
-    state: 'running' as const,
-    owner: claim.owner,
-    locked_until: claim.leaseUntil,
-    request_id: claim.requestId,
-    response_status: null,
-    response_content_type: null,
-    response_body: null,
-    audit_target: null,
-    created_at: claim.now,
-    expires_at: claim.expiresAt,
-  };
-  const row = await db
-    .insertInto('idempotency_keys')
-    .values({ api_key_id: claim.apiKeyId, method: claim.method, path: claim.path, idempotency_key: claim.key, ...fresh })
-    .onConflict((conflict) =>
-      conflict
-        .columns(['api_key_id', 'method', 'path', 'idempotency_key'])
-        .doUpdateSet(fresh)
-        .where((eb) =>
-          eb.or([
-            eb('idempotency_keys.expires_at', '<=', claim.now),
-            eb.and([
-              eb('idempotency_keys.state', '=', 'running'),
-              eb('idempotency_keys.locked_until', '<=', claim.now),
-              eb('idempotency_keys.fingerprint', '=', claim.fingerprint),
-            ]),
-          ]),
-        ),
-    )
-    .returning('owner')
-    .executeTakeFirst();
-  return row?.owner === claim.owner;
-}
+const lockName = (scope: IdempotencyScope) => `idempotency ${scope.apiKeyId} ${scope.method} ${scope.path} ${scope.key}`;
 
 export const findIdempotencyEntry = (db: Db, scope: IdempotencyScope): Promise<IdempotencyEntry | undefined> =>
   db.selectFrom('idempotency_keys').selectAll().where((eb) => eb.and(inScope(scope))).executeTakeFirst();
 
-export interface StoredResponse {
+/**
+ * The claim, inside the unit's own transaction: a transaction-scoped advisory lock on the scope, and the answer
+ * already kept under it, in one round trip. `locked: false` means another transaction holds the key right now (409);
+ * the lock goes with that transaction's commit or rollback, and with its connection if the process dies.
+ */
+export async function claimInTransaction(trx: Db, scope: IdempotencyScope): Promise<{ locked: boolean; entry: IdempotencyEntry | undefined }> {
+  const { rows } = await sql<IdempotencyEntry & { locked: boolean }>`
+    SELECT pg_try_advisory_xact_lock(hashtextextended(${lockName(scope)}, 0)) AS locked, kept.*
+    FROM (SELECT 1) AS one
+    LEFT JOIN idempotency_keys AS kept
+      ON kept.api_key_id = ${scope.apiKeyId} AND kept.method = ${scope.method} AND kept.path = ${scope.path} AND kept.idempotency_key = ${scope.key}`.execute(trx);
+  const row = rows[0]!;
+  const { locked, ...entry } = row;
+  return { locked, entry: entry.request_id ? (entry as IdempotencyEntry) : undefined };
+}
+
+export interface KeptAnswer {
+  scope: IdempotencyScope;
+  fingerprint: string;
+  requestId: string;
   status: number;
   contentType: string | null;
+  /** Sealed (sealed-replay.ts). */
   body: Uint8Array;
   auditTarget: { type: string; id: string; organizationId?: string } | null;
+  now: Date;
+  expiresAt: Date;
 }
 
-/** Stores the answer, if this run still holds the claim (a run whose lease was taken over stores nothing). */
-export async function completeIdempotencyEntry(db: Db, scope: IdempotencyScope, owner: string, response: StoredResponse): Promise<boolean> {
-  const result = await db
-    .updateTable('idempotency_keys')
-    .set({
-      state: 'done',
-      owner: null,
-      locked_until: null,
-      response_status: response.status,
-      response_content_type: response.contentType,
-      response_body: response.body,
-      audit_target: response.auditTarget ? JSON.stringify(response.auditTarget) : null,
-    })
-    .where((eb) => eb.and(inScope(scope)))
-    .where('owner', '=', owner)
-    .where('state', '=', 'running')
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+/**
+ * Keeps the answer and writes the audit entry in one statement (one round trip), inside the unit's transaction.
+ * An expired entry under the same key is replaced (and a claim left "running" by an earlier version whose lease ran
+ * out); a live one is not, and then this returns false: another request
+ * answered the key between this transaction's read and its write, and the caller rolls back and replays that one.
+ */
+export async function keepAnswer(trx: Db, answer: KeptAnswer, audit: AuditRecord | null): Promise<boolean> {
+  const fields = {
+    fingerprint: answer.fingerprint,
+    state: 'done',
+    owner: null,
+    locked_until: null,
+    request_id: answer.requestId,
+    response_status: answer.status,
+    response_content_type: answer.contentType,
+    response_body: answer.body,
+    audit_target: answer.auditTarget ? JSON.stringify(answer.auditTarget) : null,
+    created_at: answer.now,
+    expires_at: answer.expiresAt,
+  };
+  const columns = Object.keys(fields);
+  const values = Object.values(fields);
+  const { scope } = answer;
+  const auditCte = audit ? auditInsert(audit) : null;
+  const { rows } = await sql<{ request_id: string }>`
+    ${auditCte ? sql`WITH audit AS (${auditCte}) ` : sql``}INSERT INTO idempotency_keys (api_key_id, method, path, idempotency_key, ${sql.join(columns.map((column) => sql.ref(column)))})
+    VALUES (${scope.apiKeyId}, ${scope.method}, ${scope.path}, ${scope.key}, ${sql.join(values)})
+    ON CONFLICT (api_key_id, method, path, idempotency_key) DO UPDATE SET
+      ${sql.join(columns.map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`))}
+      WHERE idempotency_keys.expires_at <= ${answer.now}
+        OR (idempotency_keys.state = 'running' AND idempotency_keys.locked_until <= ${answer.now})
+    RETURNING request_id`.execute(trx);
+  return rows.length > 0;
 }
 
-/** Frees the key so a retry runs again (a 5xx, or an answer that could not be kept). */
-export async function releaseIdempotencyEntry(db: Db, scope: IdempotencyScope, owner: string): Promise<void> {
-  await db.deleteFrom('idempotency_keys').where((eb) => eb.and(inScope(scope))).where('owner', '=', owner).execute();
-}
-
-/** Extends a running claim's lease; false when the claim is no longer this run's. */
-export async function renewIdempotencyLease(db: Db, scope: IdempotencyScope, owner: string, leaseUntil: Date): Promise<boolean> {
-  const result = await db
-    .updateTable('idempotency_keys')
-    .set({ locked_until: leaseUntil })
-    .where((eb) => eb.and(inScope(scope)))
-    .where('owner', '=', owner)
-    .where('state', '=', 'running')
-    .executeTakeFirst();
-  return result.numUpdatedRows > 0n;
+function auditInsert(record: AuditRecord) {
+  const values = auditValues(record);
+  return sql`INSERT INTO audit_entries (${sql.join(Object.keys(values).map((column) => sql.ref(column)))}) VALUES (${sql.join(Object.values(values))})`;
 }
 
 /** Deletes expired entries in bounded batches, so one sweep never holds a long lock. Returns how many went. */

@@ -27,11 +27,11 @@ export function requestFingerprint(body: unknown): string {
 export type EntryOutcome = 'claim' | 'replay' | 'reused' | 'in_progress';
 
 /**
- * What a request gets from the entry its key already has, if any. `claim` means "try to run": the claim
- * statement then decides, with the same conditions, which of several such requests actually runs.
- * A different body is refused while the entry lives, whatever the state of the first request: the key names one
- * request, and this is not it. A running entry whose lease ran out (its instance died) may be taken over by the
- * same request only.
+ * What a request gets from the entry its key already has, if any. `claim` means "run": the unit of work's
+ * transaction then keeps the answer, or finds that another request kept one first.
+ * A different body is refused while the entry lives: the key names one request, and this is not it. Entries are
+ * written answered, in the transaction of the change; a "running" entry is a claim left by an earlier version,
+ * waited for until its lease runs out.
  */
 export function outcomeFor(
   entry: Pick<IdempotencyEntry, 'fingerprint' | 'state' | 'locked_until' | 'expires_at'> | undefined,

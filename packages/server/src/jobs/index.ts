@@ -1,9 +1,9 @@
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { InvalidationBus } from '../auth/invalidation.ts';
 import type { Config } from '../config.ts';
 import type { Store } from '../db/create-db.ts';
 import type { Deps } from '../deps.ts';
+import type { App } from '../http/typed-app.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { ingestAppstore } from './ingest-appstore.ts';
 import { registerIngestRoutes } from './ingest-routes.ts';
@@ -25,7 +25,7 @@ export function createJobRunner(parts: { config: Config; store: Store; logger: L
 }
 
 /** Jobs, ingest and project sources (SPEC 8.1–8.3). */
-export function registerJobsFeature(app: FastifyInstance, deps: Deps): void {
+export function registerJobsFeature(app: App, deps: Deps): void {
   registerJobRoutes(app, deps);
   registerIngestRoutes(app, deps);
   registerSourceRoutes(app, deps);

@@ -1,8 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
 import { IdParams, Uuid } from '../http/schemas.ts';
+import type { App } from '../http/typed-app.ts';
+import { unitOfWork } from '../http/unit-of-work.ts';
 import { DEFAULT_MAX_PAGES, MAX_PAGES } from './ingest-website.ts';
 import type { JobKind } from './kinds.ts';
 import { JobKindSchema } from './present.ts';
@@ -32,26 +34,28 @@ const GithubBody = Type.Object(
 
 const Accepted = Type.Object({ jobId: Uuid, status: Type.Literal('queued'), kind: JobKindSchema, projectId: Uuid });
 
-async function accept(deps: Deps, request: FastifyRequest, reply: FastifyReply, kind: JobKind, input: Record<string, unknown>) {
-  const { id: projectId } = request.params as typeof IdParams.static;
-  const job = await enqueueJob(deps, principalOf(request).organizationId, projectId, kind, input);
-  request.auditTarget = { type: 'job', id: job.id };
-  return reply.code(202).send({ jobId: job.id, status: 'queued' as const, kind, projectId });
+/** Queues the job in the request's unit of work and answers 202 at once. */
+function accept(deps: Deps, request: FastifyRequest, reply: FastifyReply, projectId: string, kind: JobKind, input: Record<string, unknown>) {
+  const { organizationId } = principalOf(request);
+  return unitOfWork(request, reply, async (unit) => {
+    unit.audit({ type: 'project', id: projectId, organizationId });
+    const job = await enqueueJob(unit, deps, { organizationId, projectId, kind, input });
+    unit.audit({ type: 'job', id: job.id, organizationId });
+    return { status: 202, body: { jobId: job.id, status: 'queued' as const, kind, projectId } };
+  });
 }
 
 const routeConfig = (audit: string) => ({ endpointClass: 'long-running' as const, scope: 'ingest:write' as const, audit, errors: ['INSUFFICIENT_CREDITS'] as const });
 
 /** SPEC 8.3: each ingest kind starts a job and answers 202 at once. */
-export function registerIngestRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerIngestRoutes(app: App, deps: Deps): void {
   app.post(
     '/v1/projects/:id/ingest/appstore',
     {
       config: routeConfig('ingest.appstore'),
       schema: { summary: "Read the app's public store listings", tags: ['ingest'], params: IdParams, body: AppstoreBody, response: { 202: Accepted } },
     },
-    async (request, reply) => {
-      return accept(deps, request, reply, 'ingest_appstore', request.body as typeof AppstoreBody.static);
-    },
+    async (request, reply) => accept(deps, request, reply, request.params.id, 'ingest_appstore', request.body),
   );
 
   app.post(
@@ -60,10 +64,7 @@ export function registerIngestRoutes(app: FastifyInstance, deps: Deps): void {
       config: routeConfig('ingest.website'),
       schema: { summary: "Read the pages of the customer's website", tags: ['ingest'], params: IdParams, body: WebsiteBody, response: { 202: Accepted } },
     },
-    async (request, reply) => {
-      const body = request.body as typeof WebsiteBody.static;
-      return accept(deps, request, reply, 'ingest_website', { url: body.url, maxPages: body.maxPages ?? DEFAULT_MAX_PAGES });
-    },
+    async (request, reply) => accept(deps, request, reply, request.params.id, 'ingest_website', { url: request.body.url, maxPages: request.body.maxPages ?? DEFAULT_MAX_PAGES }),
   );
 
   app.post(
@@ -72,6 +73,6 @@ export function registerIngestRoutes(app: FastifyInstance, deps: Deps): void {
       config: routeConfig('ingest.github'),
       schema: { summary: 'Read a public GitHub repository', tags: ['ingest'], params: IdParams, body: GithubBody, response: { 202: Accepted } },
     },
-    async (request, reply) => accept(deps, request, reply, 'ingest_github', request.body as typeof GithubBody.static),
+    async (request, reply) => accept(deps, request, reply, request.params.id, 'ingest_github', request.body),
   );
 }

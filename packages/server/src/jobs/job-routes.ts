@@ -1,30 +1,28 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
 import { tolerateEmptyJsonBody } from '../http/empty-body.ts';
 import { Uuid } from '../http/schemas.ts';
+import type { App } from '../http/typed-app.ts';
+import { unitOfWork } from '../http/unit-of-work.ts';
 import { JobSchema, presentJob } from './present.ts';
-import { cancelJob, jobOfOrganization } from './service.ts';
+import { cancelJob, jobOf } from './service.ts';
 
 const JobParams = Type.Object({ jobId: Uuid });
 
 /** SPEC 8.2. */
-export function registerJobRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerJobRoutes(app: App, deps: Deps): void {
   app.get(
     '/v1/jobs/:jobId',
     {
       config: { endpointClass: 'read-light', scope: 'jobs:read' },
       schema: { summary: 'A job and its outcome', tags: ['jobs'], params: JobParams, response: { 200: JobSchema } },
     },
-    async (request) => {
-      const { jobId } = request.params as typeof JobParams.static;
-      return presentJob(await jobOfOrganization(deps, principalOf(request).organizationId, jobId));
-    },
+    async (request) => presentJob(await jobOf(deps.store.db, principalOf(request).organizationId, request.params.jobId)),
   );
 
   // The cancel takes no body, and the docs' smoke test sends it with Content-Type: application/json anyway.
-  void app.register(async (scope) => {
+  void app.register(async (scope: App) => {
     tolerateEmptyJsonBody(scope);
     scope.post(
       '/v1/jobs/:jobId/cancel',
@@ -38,10 +36,13 @@ export function registerJobRoutes(app: FastifyInstance, deps: Deps): void {
         },
       },
       async (request, reply) => {
-        const { jobId } = request.params as typeof JobParams.static;
-        request.auditTarget = { type: 'job', id: jobId };
-        const { status, job } = await cancelJob(deps, principalOf(request).organizationId, jobId);
-        return reply.code(status).send(presentJob(job));
+        const { jobId } = request.params;
+        const { organizationId } = principalOf(request);
+        return unitOfWork(request, reply, async (unit) => {
+          unit.audit({ type: 'job', id: jobId, organizationId });
+          const { status, job } = await cancelJob(unit, deps, organizationId, jobId);
+          return { status, body: presentJob(job) };
+        });
       },
     );
   });

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { JobRow, ProjectSource } from '../db/schema.ts';
 import { Uuid } from '../http/schemas.ts';
-import { JOB_KINDS } from './kinds.ts';
+import { JOB_KINDS, type JobKind } from './kinds.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
 const NullableDateTime = Type.Union([DateTime, Type.Null()]);
@@ -28,7 +28,8 @@ export function presentJob(row: JobRow) {
   return {
     id: row.id,
     projectId: row.project_id,
-    kind: row.kind,
+    // The jobs table only ever holds the kinds this version knows (insertJob takes a JobKind).
+    kind: row.kind as JobKind,
     status: row.status,
     createdAt: row.created_at.toISOString(),
     startedAt: row.started_at?.toISOString() ?? null,

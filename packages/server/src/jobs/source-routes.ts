@@ -1,14 +1,14 @@
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
 import { listSources } from '../db/repositories/project-sources.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Page, PageQuery } from '../http/schemas.ts';
+import type { App } from '../http/typed-app.ts';
 import { presentSource, SourceSchema } from './present.ts';
-import { requireProject } from '../projects/service.ts';
+import { projectOf } from '../projects/service.ts';
 
 /** SPEC 8.1: what ingest jobs found for a project, newest first. */
-export function registerSourceRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerSourceRoutes(app: App, deps: Deps): void {
   app.get(
     '/v1/projects/:id/sources',
     {
@@ -16,11 +16,11 @@ export function registerSourceRoutes(app: FastifyInstance, deps: Deps): void {
       schema: { summary: "What ingest jobs found for the project", tags: ['projects'], params: IdParams, querystring: PageQuery, response: { 200: Page(SourceSchema) } },
     },
     async (request) => {
-      const { id } = request.params as typeof IdParams.static;
-      const { limit, cursor } = request.query as typeof PageQuery.static;
+      const { id } = request.params;
+      const { limit, cursor } = request.query;
       const after = decodeCursor(cursor);
       const organizationId = principalOf(request).organizationId;
-      await requireProject(deps.store.db, organizationId, id);
+      await projectOf(deps.store.db, organizationId, id);
       const rows = await listSources(deps.store.db, organizationId, id, limit + 1, after);
       return pageOf(rows, limit, (row) => ({ at: row.created_at, id: row.id }), presentSource);
     },

@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
 import {
   expireApiKeyForRoll,
@@ -8,64 +9,90 @@ import {
   setApiKeyKillSwitch,
   type ApiKeyTarget,
 } from '../db/repositories/api-keys.ts';
-import type { ApiKeyRow } from '../db/schema.ts';
-import { conflict, notFound } from '../http/errors.ts';
+import type { ApiKeyRow, Database } from '../db/schema.ts';
+import { inTransaction, type Tx } from '../db/transaction.ts';
+import { ApiError, conflict, notFound } from '../http/errors.ts';
 import { generateKey, type KeyEnv } from './format.ts';
 import { presentApiKey, type ApiKeyView } from './present.ts';
 import { assertMayGrant } from './scope-grant.ts';
+
+type Db = Kysely<Database>;
 
 export interface NewKeyInput {
   organizationId: string;
   name: string;
   env?: KeyEnv | undefined;
   scopes?: string[] | undefined;
-  expiresAt?: Date | null | undefined;
+  /** ISO 8601; must lie in the future. */
+  expiresAt?: string | Date | null | undefined;
+  /** The scopes of the key asking (SPEC 9); absent for operators, who may grant any. */
+  holderScopes?: readonly string[] | undefined;
 }
 
-type KeyDeps = Pick<Deps, 'config' | 'hasher' | 'store'>;
+type KeyDeps = Pick<Deps, 'config' | 'hasher' | 'now'>;
 
-/** A fresh key and its bcrypt hash: the slow part, done before any transaction opens. */
-async function prepareKey(deps: KeyDeps, env: KeyEnv) {
-  const { key, parsed } = generateKey(deps.config.keyPrefix, env);
-  return { key, keyId: parsed.keyId, secretHash: await deps.hasher.hash(parsed.secret) };
+/** A new key that passed the rules, with its bcrypt hash: made before the unit's transaction opens. */
+export interface PreparedKey {
+  input: NewKeyInput & { env: KeyEnv; scopes: string[]; expiresAt: Date | null };
+  key: string;
+  keyId: string;
+  secretHash: string;
 }
 
-/** Creates a key. The plain key exists only in the returned value: the store keeps its bcrypt hash. */
-export async function issueApiKey(deps: KeyDeps, input: NewKeyInput): Promise<ApiKeyView & { key: string }> {
+const invalid = (path: string, message: string) => new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path, message }] });
+
+/**
+ * The rules of a new key, for every way one is issued (the partner API, the admin API and so the CLI): a restricted
+ * key grants only scopes it holds (SPEC 9), and an expiry lies in the future. Then the slow part, the hash.
+ */
+export async function prepareNewKey(deps: KeyDeps, input: NewKeyInput): Promise<PreparedKey> {
+  const scopes = [...new Set(input.scopes ?? [])];
+  if (input.holderScopes) assertMayGrant(input.holderScopes, scopes);
+  const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
+  if (expiresAt && expiresAt.getTime() <= deps.now()) throw invalid('body.expiresAt', 'must be in the future');
   const env = input.env ?? 'live';
-  const { key, keyId, secretHash } = await prepareKey(deps, env);
-  const row = await insertApiKey(deps.store.db, {
-    key_id: keyId,
+  const { key, parsed } = generateKey(deps.config.keyPrefix, env);
+  return { input: { ...input, env, scopes, expiresAt }, key, keyId: parsed.keyId, secretHash: await deps.hasher.hash(parsed.secret) };
+}
+
+/** Stores a prepared key. The plain key exists only in the returned value: the store keeps its bcrypt hash. */
+export async function createApiKey(db: Db, keyPrefix: string, prepared: PreparedKey): Promise<ApiKeyView & { key: string }> {
+  const { input } = prepared;
+  const row = await insertApiKey(db, {
+    key_id: prepared.keyId,
     organization_id: input.organizationId,
     name: input.name,
-    env,
-    scopes: [...new Set(input.scopes ?? [])],
-    secret_hash: secretHash,
-    expires_at: input.expiresAt ?? null,
+    env: input.env,
+    scopes: input.scopes,
+    secret_hash: prepared.secretHash,
+    expires_at: input.expiresAt,
   });
-  return { ...presentApiKey(row, deps.config.keyPrefix), key };
+  return { ...presentApiKey(row, keyPrefix), key: prepared.key };
+}
+
+/** Prepares and stores a key in one go, for callers outside a request (first start, benchmarks). */
+export async function issueApiKey(deps: KeyDeps & Pick<Deps, 'store'>, input: NewKeyInput): Promise<ApiKeyView & { key: string }> {
+  const prepared = await prepareNewKey(deps, input);
+  return inTransaction(deps.store.db, (tx) => createApiKey(tx.db, deps.config.keyPrefix, prepared));
 }
 
 type KeyChange = { kind: 'kill'; on: boolean } | { kind: 'revoke' } | { kind: 'expire'; at: Date | null };
 
 /**
- * Applies a lifecycle change and, once it is committed, tells every instance to forget what it cached about the
- * key (SPEC 7). A bare id reaches any key (operators); a target with `organizationId` only that organization's.
+ * Applies a lifecycle change in the caller's transaction and, once it is committed, tells every instance to forget
+ * what it cached about the key (SPEC 7). A bare id reaches any key (operators); a target with `organizationId` only
+ * that organization's. 404 when there is no such key.
  */
-export async function changeApiKey(
-  deps: Pick<Deps, 'store' | 'bus' | 'now'>,
-  target: string | ApiKeyTarget,
-  change: KeyChange,
-): Promise<ApiKeyRow | undefined> {
-  const db = deps.store.db;
+export async function changeApiKey(tx: Tx, deps: Pick<Deps, 'bus' | 'now'>, target: string | ApiKeyTarget, change: KeyChange): Promise<ApiKeyRow> {
   const key = typeof target === 'string' ? { id: target } : target;
   const row =
     change.kind === 'kill'
-      ? await setApiKeyKillSwitch(db, key, change.on)
+      ? await setApiKeyKillSwitch(tx.db, key, change.on)
       : change.kind === 'revoke'
-        ? await revokeApiKey(db, key, new Date(deps.now()))
-        : await setApiKeyExpiry(db, key, change.at);
-  if (row) await deps.bus.publish({ kind: 'key', apiKeyId: row.id });
+        ? await revokeApiKey(tx.db, key, new Date(deps.now()))
+        : await setApiKeyExpiry(tx.db, key, change.at);
+  if (!row) throw notFound('API key');
+  tx.afterCommit(() => deps.bus.publish({ kind: 'key', apiKeyId: row.id }));
   return row;
 }
 
@@ -80,42 +107,44 @@ export interface RollInput {
   holderScopes: readonly string[];
 }
 
-/**
- * SPEC 7 rotation: a new key with the old one's name, env and scopes, and the old one expiring after the overlap.
- * Both writes share one transaction, so a failed insert never leaves the old key shortened with no successor.
- */
-export async function rollApiKey(
-  deps: Pick<Deps, 'config' | 'hasher' | 'store' | 'bus' | 'now'>,
-  input: RollInput,
-): Promise<{ created: ApiKeyView & { key: string }; previous: ApiKeyView }> {
-  const db = deps.store.db;
+/** The key being rolled, checked against the holder's scopes, and its successor's secret hashed: before the transaction. */
+export async function prepareRoll(db: Db, deps: KeyDeps, input: RollInput): Promise<{ keyId: string; key: string; secretHash: string }> {
   const existing = await findOrganizationApiKey(db, input.organizationId, input.id);
   if (!existing) throw notFound('API key');
-  // A key's scopes never change after creation, so this check cannot go stale before the write below.
+  // A key's scopes never change after creation, so this check cannot go stale before the roll's write.
   assertMayGrant(input.holderScopes, existing.scopes);
-  const { key, keyId, secretHash } = await prepareKey(deps, existing.env);
+  const { key, parsed } = generateKey(deps.config.keyPrefix, existing.env);
+  return { key, keyId: parsed.keyId, secretHash: await deps.hasher.hash(parsed.secret) };
+}
+
+/**
+ * SPEC 7 rotation: a new key with the old one's name, env and scopes, and the old one expiring after the overlap,
+ * in the caller's transaction, so a failed insert never leaves the old key shortened with no successor.
+ */
+export async function rollApiKey(
+  tx: Tx,
+  deps: Pick<Deps, 'config' | 'bus' | 'now'>,
+  input: RollInput,
+  successor: { keyId: string; key: string; secretHash: string },
+): Promise<{ created: ApiKeyView & { key: string }; previous: ApiKeyView }> {
   const now = deps.now();
-  const rolled = await db.transaction().execute(async (trx) => {
-    const previous = await expireApiKeyForRoll(trx, input.organizationId, input.id, new Date(now + input.overlapSeconds * 1000), new Date(now));
-    if (!previous) return undefined;
-    const created = await insertApiKey(trx, {
-      key_id: keyId,
-      organization_id: previous.organization_id,
-      name: previous.name,
-      env: previous.env,
-      scopes: previous.scopes,
-      secret_hash: secretHash,
-      expires_at: null,
-    });
-    return { previous, created };
-  });
-  if (!rolled) {
-    const current = await findOrganizationApiKey(db, input.organizationId, input.id);
+  const previous = await expireApiKeyForRoll(tx.db, input.organizationId, input.id, new Date(now + input.overlapSeconds * 1000), new Date(now));
+  if (!previous) {
+    const current = await findOrganizationApiKey(tx.db, input.organizationId, input.id);
     if (!current) throw notFound('API key');
     if (current.status === 'revoked') throw conflict('key_revoked', 'A revoked key cannot be rolled.');
     throw conflict('key_expired', 'An expired key cannot be rolled.');
   }
-  await deps.bus.publish({ kind: 'key', apiKeyId: rolled.previous.id });
+  const created = await insertApiKey(tx.db, {
+    key_id: successor.keyId,
+    organization_id: previous.organization_id,
+    name: previous.name,
+    env: previous.env,
+    scopes: previous.scopes,
+    secret_hash: successor.secretHash,
+    expires_at: null,
+  });
+  tx.afterCommit(() => deps.bus.publish({ kind: 'key', apiKeyId: previous.id }));
   const prefix = deps.config.keyPrefix;
-  return { created: { ...presentApiKey(rolled.created, prefix), key }, previous: presentApiKey(rolled.previous, prefix) };
+  return { created: { ...presentApiKey(created, prefix), key: successor.key }, previous: presentApiKey(previous, prefix) };
 }

@@ -1,7 +1,8 @@
-import type { FastifyInstance } from 'fastify';
-import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
+import { principalOf } from '../auth/pipeline.ts';
 import { ErrorSchema, IdParams, Page, PageQuery } from '../http/schemas.ts';
+import type { App } from '../http/typed-app.ts';
+import { unitOfWork } from '../http/unit-of-work.ts';
 import { CreateInfluencerBody, CreateProjectBody, InfluencerSchema, PatchProjectBody, ProjectSchema } from './schemas.ts';
 import {
   archiveProject,
@@ -11,14 +12,14 @@ import {
   listProjectsPage,
   presentInfluencer,
   presentProject,
-  requireProject,
+  projectOf,
 } from './service.ts';
 
 const tags = ['projects'];
 const errors = { 400: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema };
 
 /** SPEC 8.1 and 8.4. Every lookup takes the organization from the key, never from the request. */
-export function registerProjectRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerProjectRoutes(app: App, deps: Deps): void {
   const db = deps.store.db;
 
   app.post(
@@ -34,9 +35,11 @@ export function registerProjectRoutes(app: FastifyInstance, deps: Deps): void {
     },
     async (request, reply) => {
       const { organizationId } = principalOf(request);
-      const { project, created } = await createProject(db, organizationId, request.body as typeof CreateProjectBody.static);
-      request.auditTarget = { type: 'project', id: project.id, organizationId };
-      return reply.code(created ? 201 : 200).send(presentProject(project));
+      return unitOfWork(request, reply, async (unit) => {
+        const { project, created } = await createProject(unit.db, organizationId, request.body);
+        unit.audit({ type: 'project', id: project.id, organizationId });
+        return { status: created ? 201 : 200, body: presentProject(project) };
+      });
     },
   );
 
@@ -46,10 +49,7 @@ export function registerProjectRoutes(app: FastifyInstance, deps: Deps): void {
       config: { endpointClass: 'read-light', scope: 'projects:read' },
       schema: { summary: "The organization's projects, newest first", tags, querystring: PageQuery, response: { 200: Page(ProjectSchema), ...errors } },
     },
-    async (request) => {
-      const query = request.query as typeof PageQuery.static;
-      return listProjectsPage(db, principalOf(request).organizationId, query.limit, query.cursor);
-    },
+    async (request) => listProjectsPage(db, principalOf(request).organizationId, request.query.limit, request.query.cursor),
   );
 
   app.get(
@@ -58,10 +58,7 @@ export function registerProjectRoutes(app: FastifyInstance, deps: Deps): void {
       config: { endpointClass: 'read-light', scope: 'projects:read' },
       schema: { summary: 'A project', tags, params: IdParams, response: { 200: ProjectSchema, ...errors } },
     },
-    async (request) => {
-      const { id } = request.params as typeof IdParams.static;
-      return presentProject(await requireProject(db, principalOf(request).organizationId, id));
-    },
+    async (request) => presentProject(await projectOf(db, principalOf(request).organizationId, request.params.id)),
   );
 
   app.patch(
@@ -70,11 +67,13 @@ export function registerProjectRoutes(app: FastifyInstance, deps: Deps): void {
       config: { endpointClass: 'write-light', scope: 'projects:write', audit: 'project.update', errors: ['CONFLICT'] },
       schema: { summary: 'Change some of a project’s fields', tags, params: IdParams, body: PatchProjectBody, response: { 200: ProjectSchema, ...errors } },
     },
-    async (request) => {
-      const { id } = request.params as typeof IdParams.static;
+    async (request, reply) => {
       const { organizationId } = principalOf(request);
-      request.auditTarget = { type: 'project', id, organizationId };
-      return presentProject(await changeProject(db, organizationId, id, request.body as typeof PatchProjectBody.static));
+      const { id } = request.params;
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'project', id, organizationId });
+        return { body: presentProject(await changeProject(unit.db, organizationId, id, request.body)) };
+      });
     },
   );
 
@@ -84,11 +83,13 @@ export function registerProjectRoutes(app: FastifyInstance, deps: Deps): void {
       config: { endpointClass: 'write-light', scope: 'projects:write', audit: 'project.archive' },
       schema: { summary: 'Archive a project (idempotent)', tags, params: IdParams, response: { 200: ProjectSchema, ...errors } },
     },
-    async (request) => {
-      const { id } = request.params as typeof IdParams.static;
+    async (request, reply) => {
       const { organizationId } = principalOf(request);
-      request.auditTarget = { type: 'project', id, organizationId };
-      return presentProject(await archiveProject(db, organizationId, id));
+      const { id } = request.params;
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'project', id, organizationId });
+        return { body: presentProject(await archiveProject(unit.db, organizationId, id)) };
+      });
     },
   );
 
@@ -105,12 +106,14 @@ export function registerProjectRoutes(app: FastifyInstance, deps: Deps): void {
       },
     },
     async (request, reply) => {
-      const { id } = request.params as typeof IdParams.static;
       const { organizationId } = principalOf(request);
-      request.auditTarget = { type: 'project', id, organizationId };
-      const influencer = await createInfluencer(db, organizationId, id, request.body as typeof CreateInfluencerBody.static);
-      request.auditTarget = { type: 'influencer', id: influencer.id, organizationId };
-      return reply.code(201).send(presentInfluencer(influencer));
+      const { id } = request.params;
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'project', id, organizationId });
+        const influencer = await createInfluencer(unit.db, organizationId, id, request.body);
+        unit.audit({ type: 'influencer', id: influencer.id, organizationId });
+        return { status: 201, body: presentInfluencer(influencer) };
+      });
     },
   );
 }

@@ -52,15 +52,15 @@ export function assertProjectActive(project: Pick<Project, 'status'>): void {
 }
 
 /** The organization's project: 404 when it has none with this id, exactly as for another organization's (SPEC 8). */
-export async function requireProject(db: Db, organizationId: string, id: string): Promise<Project> {
+export async function projectOf(db: Db, organizationId: string, id: string): Promise<Project> {
   const project = await findProjectForOrganization(db, organizationId, id);
   if (!project) throw notFound('Project');
   return project;
 }
 
 /** The organization's project, active: 404 as above, 409 `project_archived` when archived. */
-export async function requireActiveProject(db: Db, organizationId: string, id: string): Promise<Project> {
-  const project = await requireProject(db, organizationId, id);
+export async function activeProjectOf(db: Db, organizationId: string, id: string): Promise<Project> {
+  const project = await projectOf(db, organizationId, id);
   assertProjectActive(project);
   return project;
 }
@@ -133,6 +133,6 @@ export async function createInfluencer(db: Db, organizationId: string, projectId
   const row = await insertInfluencerIntoActiveProject(db, { organizationId, projectId, name: input.name, persona: input.persona ?? null });
   if (row) return row;
   // Missing (404) or archived (409); a project is never un-archived, so the fallback below is not reached today.
-  await requireActiveProject(db, organizationId, projectId);
+  await activeProjectOf(db, organizationId, projectId);
   throw conflict('project_archived', 'The project is archived and accepts no new work.');
 }

@@ -1,8 +1,8 @@
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import type { Store } from '../db/create-db.ts';
 import type { Deps } from '../deps.ts';
+import type { App } from '../http/typed-app.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { registerWebhookRoutes } from './routes.ts';
 import { DeliveryWorker } from './worker.ts';
@@ -18,6 +18,6 @@ export function createDeliveryWorker(parts: { config: Config; store: Store; logg
 }
 
 /** Webhook endpoints and their delivery log (SPEC 8.6). */
-export function registerWebhooksFeature(app: FastifyInstance, deps: Deps): void {
+export function registerWebhooksFeature(app: App, deps: Deps): void {
   registerWebhookRoutes(app, deps);
 }

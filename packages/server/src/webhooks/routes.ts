@@ -1,10 +1,11 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../auth/pipeline.ts';
 import { listWebhookDeliveries, listWebhookEndpoints } from '../db/repositories/webhooks.ts';
 import type { Deps } from '../deps.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Page, PageQuery } from '../http/schemas.ts';
+import type { App } from '../http/typed-app.ts';
+import { unitOfWork } from '../http/unit-of-work.ts';
 import {
   CreatedWebhookEndpointSchema,
   NewWebhookEndpointBody,
@@ -14,13 +15,13 @@ import {
   WebhookDeliverySchema,
   WebhookEndpointSchema,
 } from './present.ts';
-import { createWebhookEndpoint, removeWebhookEndpoint, testWebhookEndpoint, webhookEndpointOf } from './service.ts';
+import { createWebhookEndpoint, recordTestPing, removeWebhookEndpoint, sendTestPing, webhookEndpointOf } from './service.ts';
 
 const tags = ['webhooks'];
 const byCreation = (row: { created_at: Date; id: string }) => ({ at: row.created_at, id: row.id });
 
 /** SPEC 8.6. */
-export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerWebhookRoutes(app: App, deps: Deps): void {
   app.post(
     '/v1/webhook-endpoints',
     {
@@ -33,10 +34,12 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
       },
     },
     async (request, reply) => {
-      const body = request.body as typeof NewWebhookEndpointBody.static;
-      const { endpoint, secret } = await createWebhookEndpoint(deps, principalOf(request).organizationId, body);
-      request.auditTarget = { type: 'webhook_endpoint', id: endpoint.id };
-      return reply.code(201).send({ ...presentWebhookEndpoint(endpoint), secret });
+      const { organizationId } = principalOf(request);
+      return unitOfWork(request, reply, async (unit) => {
+        const { endpoint, secret } = await createWebhookEndpoint(unit.db, deps, organizationId, request.body);
+        unit.audit({ type: 'webhook_endpoint', id: endpoint.id, organizationId });
+        return { status: 201, body: { ...presentWebhookEndpoint(endpoint), secret } };
+      });
     },
   );
 
@@ -47,9 +50,9 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
       schema: { summary: "The organization's webhook endpoints, newest first", tags, querystring: PageQuery, response: { 200: Page(WebhookEndpointSchema) } },
     },
     async (request) => {
-      const query = request.query as typeof PageQuery.static;
-      const rows = await listWebhookEndpoints(deps.store.db, principalOf(request).organizationId, query.limit + 1, decodeCursor(query.cursor));
-      return pageOf(rows, query.limit, byCreation, presentWebhookEndpoint);
+      const { limit, cursor } = request.query;
+      const rows = await listWebhookEndpoints(deps.store.db, principalOf(request).organizationId, limit + 1, decodeCursor(cursor));
+      return pageOf(rows, limit, byCreation, presentWebhookEndpoint);
     },
   );
 
@@ -59,10 +62,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
       config: { endpointClass: 'read-light', scope: 'webhooks:read' },
       schema: { summary: 'A webhook endpoint, without its secret', tags, params: IdParams, response: { 200: WebhookEndpointSchema } },
     },
-    async (request) => {
-      const { id } = request.params as typeof IdParams.static;
-      return presentWebhookEndpoint(await webhookEndpointOf(deps, principalOf(request).organizationId, id));
-    },
+    async (request) => presentWebhookEndpoint(await webhookEndpointOf(deps.store.db, principalOf(request).organizationId, request.params.id)),
   );
 
   app.delete(
@@ -72,10 +72,13 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
       schema: { summary: 'Delete a webhook endpoint and its delivery log; nothing more is sent to it', tags, params: IdParams, response: { 204: Type.Null() } },
     },
     async (request, reply) => {
-      const { id } = request.params as typeof IdParams.static;
-      request.auditTarget = { type: 'webhook_endpoint', id };
-      await removeWebhookEndpoint(deps, principalOf(request).organizationId, id);
-      return reply.code(204).send();
+      const { id } = request.params;
+      const { organizationId } = principalOf(request);
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'webhook_endpoint', id, organizationId });
+        await removeWebhookEndpoint(unit.db, organizationId, id);
+        return { status: 204, body: '', contentType: 'application/json; charset=utf-8' };
+      });
     },
   );
 
@@ -90,10 +93,16 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
         response: { 200: TestOutcomeSchema },
       },
     },
-    async (request) => {
-      const { id } = request.params as typeof IdParams.static;
-      request.auditTarget = { type: 'webhook_endpoint', id };
-      return testWebhookEndpoint(deps, principalOf(request).organizationId, id);
+    async (request, reply) => {
+      const { id } = request.params;
+      const { organizationId } = principalOf(request);
+      return unitOfWork(request, reply, {
+        before: (unit) => {
+          unit.audit({ type: 'webhook_endpoint', id, organizationId });
+          return sendTestPing(deps, organizationId, id);
+        },
+        run: async (unit, ping) => ({ body: await recordTestPing(unit.db, organizationId, ping) }),
+      });
     },
   );
 
@@ -110,11 +119,10 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
       },
     },
     async (request) => {
-      const { id } = request.params as typeof IdParams.static;
-      const query = request.query as typeof PageQuery.static;
-      const endpoint = await webhookEndpointOf(deps, principalOf(request).organizationId, id);
-      const rows = await listWebhookDeliveries(deps.store.db, endpoint.id, query.limit + 1, decodeCursor(query.cursor));
-      return pageOf(rows, query.limit, byCreation, presentWebhookDelivery);
+      const { limit, cursor } = request.query;
+      const endpoint = await webhookEndpointOf(deps.store.db, principalOf(request).organizationId, request.params.id);
+      const rows = await listWebhookDeliveries(deps.store.db, endpoint.id, limit + 1, decodeCursor(cursor));
+      return pageOf(rows, limit, byCreation, presentWebhookDelivery);
     },
   );
 }

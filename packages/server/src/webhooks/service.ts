@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
 import {
   deleteWebhookEndpoint,
@@ -7,7 +8,9 @@ import {
   reenableWebhookEndpoint,
   type DeliveryError,
 } from '../db/repositories/webhooks.ts';
-import type { WebhookEndpoint } from '../db/schema.ts';
+import type { Database, WebhookEndpoint } from '../db/schema.ts';
+
+type Db = Kysely<Database>;
 import { ApiError, notFound } from '../http/errors.ts';
 import { pingBody, TEST_EVENT_TYPE, type JobEventType } from './events.ts';
 import { sendWebhook } from './sender.ts';
@@ -16,26 +19,27 @@ import { webhookUrlProblem } from './url-policy.ts';
 
 /** The new endpoint and its signing secret, which exists in plain text in this answer and nowhere else it is shown. */
 export async function createWebhookEndpoint(
-  deps: Deps,
+  db: Db,
+  deps: Pick<Deps, 'config'>,
   organizationId: string,
   input: { url: string; events: JobEventType[] },
 ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
   const problem = webhookUrlProblem(input.url, deps.config.upstreams.allowPrivate);
   if (problem) throw new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path: 'body.url', message: problem }] });
   const secret = generateWebhookSecret();
-  const endpoint = await insertWebhookEndpoint(deps.store.db, { organizationId, url: input.url, events: [...new Set(input.events)], secret });
+  const endpoint = await insertWebhookEndpoint(db, { organizationId, url: input.url, events: [...new Set(input.events)], secret });
   return { endpoint, secret };
 }
 
-/** Another organization's endpoint is 404 exactly like a missing one (SPEC 8). */
-export async function webhookEndpointOf(deps: Deps, organizationId: string, id: string): Promise<WebhookEndpoint> {
-  const endpoint = await findWebhookEndpoint(deps.store.db, organizationId, id);
+/** The organization's endpoint: 404 when it has none with this id, exactly as for another organization's (SPEC 8). */
+export async function webhookEndpointOf(db: Db, organizationId: string, id: string): Promise<WebhookEndpoint> {
+  const endpoint = await findWebhookEndpoint(db, organizationId, id);
   if (!endpoint) throw notFound('Webhook endpoint');
   return endpoint;
 }
 
-export async function removeWebhookEndpoint(deps: Deps, organizationId: string, id: string): Promise<void> {
-  if (!(await deleteWebhookEndpoint(deps.store.db, organizationId, id))) throw notFound('Webhook endpoint');
+export async function removeWebhookEndpoint(db: Db, organizationId: string, id: string): Promise<void> {
+  if (!(await deleteWebhookEndpoint(db, organizationId, id))) throw notFound('Webhook endpoint');
 }
 
 const FOREIGN_KEY_VIOLATION = '23503';
@@ -48,13 +52,20 @@ export interface TestOutcome {
   webhookId: string;
 }
 
+export interface SentPing {
+  endpoint: WebhookEndpoint;
+  webhookId: string;
+  occurredAt: Date;
+  body: string;
+  result: Awaited<ReturnType<typeof sendWebhook>>;
+}
+
 /**
- * Sends a signed test.ping now, under the same rules as every delivery, and logs it as a one-attempt delivery. It
- * is never retried and never counts against the endpoint's health; a success re-enables a disabled endpoint, which
- * is how a partner brings one back after fixing the receiver.
+ * Sends a signed test.ping now, under the same rules as every delivery: an outbound call, so it is made before the
+ * unit of work's transaction opens (SPEC 6), and `recordTestPing` logs it inside.
  */
-export async function testWebhookEndpoint(deps: Deps, organizationId: string, id: string): Promise<TestOutcome> {
-  const endpoint = await webhookEndpointOf(deps, organizationId, id);
+export async function sendTestPing(deps: Pick<Deps, 'store' | 'webhooks' | 'config' | 'now'>, organizationId: string, id: string): Promise<SentPing> {
+  const endpoint = await webhookEndpointOf(deps.store.db, organizationId, id);
   const occurredAt = new Date(deps.now());
   const webhookId = newWebhookId();
   const body = pingBody(endpoint.id, occurredAt);
@@ -63,14 +74,23 @@ export async function testWebhookEndpoint(deps: Deps, organizationId: string, id
     allowPrivate: deps.config.upstreams.allowPrivate,
     now: deps.now,
   });
+  return { endpoint, webhookId, occurredAt, body, result };
+}
+
+/**
+ * Logs a test ping as a one-attempt delivery. It is never retried and never counts against the endpoint's health; a
+ * success re-enables a disabled endpoint, which is how a partner brings one back after fixing the receiver.
+ */
+export async function recordTestPing(db: Db, organizationId: string, ping: SentPing): Promise<TestOutcome> {
+  const { endpoint, result, webhookId } = ping;
   const error = result.delivered ? null : result.error;
-  const logged = insertFinishedDelivery(deps.store.db, {
+  const logged = insertFinishedDelivery(db, {
     organizationId,
     endpointId: endpoint.id,
     webhookId,
     eventType: TEST_EVENT_TYPE,
-    occurredAt,
-    body,
+    occurredAt: ping.occurredAt,
+    body: ping.body,
     status: result.delivered ? 'delivered' : 'failed',
     statusCode: result.statusCode,
     error,
@@ -79,6 +99,6 @@ export async function testWebhookEndpoint(deps: Deps, organizationId: string, id
   await logged.catch((failure: unknown) => {
     throw (failure as { code?: string }).code === FOREIGN_KEY_VIOLATION ? notFound('Webhook endpoint') : failure;
   });
-  if (result.delivered && !endpoint.enabled) await reenableWebhookEndpoint(deps.store.db, endpoint.id);
+  if (result.delivered && !endpoint.enabled) await reenableWebhookEndpoint(db, endpoint.id);
   return { delivered: result.delivered, statusCode: result.statusCode, latencyMs: result.latencyMs, error, webhookId };
 }

@@ -16,21 +16,21 @@ export interface AuditRecord {
   details?: Record<string, unknown> | null;
 }
 
+/** The row an audit record becomes (also written by the idempotency statement that keeps an answer with its entry). */
+export const auditValues = (record: AuditRecord) => ({
+  organization_id: record.organizationId ?? null,
+  api_key_id: record.apiKeyId ?? null,
+  actor: record.actor,
+  action: record.action,
+  target_type: record.targetType ?? null,
+  target_id: record.targetId ?? null,
+  request_id: record.requestId ?? null,
+  status: record.status ?? null,
+  details: record.details ? JSON.stringify(record.details) : null,
+});
+
 export async function insertAuditEntry(db: Db, record: AuditRecord): Promise<void> {
-  await db
-    .insertInto('audit_entries')
-    .values({
-      organization_id: record.organizationId ?? null,
-      api_key_id: record.apiKeyId ?? null,
-      actor: record.actor,
-      action: record.action,
-      target_type: record.targetType ?? null,
-      target_id: record.targetId ?? null,
-      request_id: record.requestId ?? null,
-      status: record.status ?? null,
-      details: record.details ? JSON.stringify(record.details) : null,
-    })
-    .execute();
+  await db.insertInto('audit_entries').values(auditValues(record)).execute();
 }
 
 export interface AuditFilter {

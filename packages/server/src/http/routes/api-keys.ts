@@ -1,14 +1,13 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
 import { principalOf } from '../../auth/pipeline.ts';
 import type { Deps } from '../../deps.ts';
 import { listOrganizationApiKeys } from '../../db/repositories/api-keys.ts';
 import { presentApiKey } from '../../keys/present.ts';
-import { assertMayGrant } from '../../keys/scope-grant.ts';
-import { changeApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, issueApiKey, MAX_ROLL_OVERLAP_SECONDS, rollApiKey } from '../../keys/service.ts';
-import { ApiError, notFound } from '../errors.ts';
+import { changeApiKey, createApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS, prepareNewKey, prepareRoll, rollApiKey } from '../../keys/service.ts';
 import { decodeCursor, pageOf } from '../pagination.ts';
 import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../schemas.ts';
+import type { App } from '../typed-app.ts';
+import { unitOfWork } from '../unit-of-work.ts';
 
 const RollBody = Type.Object(
   {
@@ -29,7 +28,7 @@ const RolledApiKeySchema = Type.Intersect([CreatedApiKeySchema, Type.Object({ pr
  * SPEC 8.5: partners manage their own organization's keys. A key may revoke or kill itself (a leaked key is often
  * the only one at hand); turning a kill switch off is for operators only (SPEC 7).
  */
-export function registerApiKeyRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerApiKeyRoutes(app: App, deps: Deps): void {
   const prefix = deps.config.keyPrefix;
   const tags = ['api-keys'];
 
@@ -40,17 +39,15 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: Deps): void {
       schema: { summary: 'Create an API key (the plain key is in this response only)', tags, body: NewKeyBody, response: { 201: CreatedApiKeySchema } },
     },
     async (request, reply) => {
-      const principal = principalOf(request);
-      const body = request.body as typeof NewKeyBody.static;
-      const scopes = body.scopes ?? [];
-      assertMayGrant(principal.scopes, scopes);
-      const expiresAt = body.expiresAt ? new Date(body.expiresAt) : null;
-      if (expiresAt && expiresAt.getTime() <= deps.now()) {
-        throw new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path: 'body.expiresAt', message: 'must be in the future' }] });
-      }
-      const created = await issueApiKey(deps, { organizationId: principal.organizationId, name: body.name, env: body.env, scopes, expiresAt });
-      request.auditTarget = { type: 'api_key', id: created.id, organizationId: principal.organizationId };
-      return reply.code(201).send(created);
+      const { organizationId, scopes: holderScopes } = principalOf(request);
+      return unitOfWork(request, reply, {
+        before: () => prepareNewKey(deps, { ...request.body, organizationId, holderScopes }),
+        run: async (unit, prepared) => {
+          const created = await createApiKey(unit.db, prefix, prepared);
+          unit.audit({ type: 'api_key', id: created.id, organizationId });
+          return { status: 201, body: created };
+        },
+      });
     },
   );
 
@@ -62,10 +59,9 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: Deps): void {
     },
     async (request) => {
       const { organizationId } = principalOf(request);
-      const query = request.query as typeof PageQuery.static;
-      const after = decodeCursor(query.cursor);
-      const rows = await listOrganizationApiKeys(deps.store.db, organizationId, query.limit + 1, after);
-      return pageOf(rows, query.limit, (row) => ({ at: row.created_at, id: row.id }), (row) => presentApiKey(row, prefix));
+      const { limit, cursor } = request.query;
+      const rows = await listOrganizationApiKeys(deps.store.db, organizationId, limit + 1, decodeCursor(cursor));
+      return pageOf(rows, limit, (row) => ({ at: row.created_at, id: row.id }), (row) => presentApiKey(row, prefix));
     },
   );
 
@@ -75,13 +71,13 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: Deps): void {
       config: { endpointClass: 'write-light', scope: 'keys:write', audit: 'key.revoke' },
       schema: { summary: 'Revoke an API key, immediately and permanently', tags, params: IdParams, response: { 200: ApiKeySchema } },
     },
-    async (request) => {
+    async (request, reply) => {
       const { organizationId } = principalOf(request);
-      const { id } = request.params as typeof IdParams.static;
-      request.auditTarget = { type: 'api_key', id, organizationId };
-      const row = await changeApiKey(deps, { id, organizationId }, { kind: 'revoke' });
-      if (!row) throw notFound('API key');
-      return presentApiKey(row, prefix);
+      const { id } = request.params;
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'api_key', id, organizationId });
+        return { body: presentApiKey(await changeApiKey(unit, deps, { id, organizationId }, { kind: 'revoke' }), prefix) };
+      });
     },
   );
 
@@ -102,17 +98,19 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: Deps): void {
       },
     },
     async (request, reply) => {
-      const principal = principalOf(request);
-      const { id } = request.params as typeof IdParams.static;
-      const body = request.body as typeof RollBody.static;
-      request.auditTarget = { type: 'api_key', id, organizationId: principal.organizationId };
-      const { created, previous } = await rollApiKey(deps, {
-        organizationId: principal.organizationId,
-        id,
-        overlapSeconds: body.overlapSeconds ?? DEFAULT_ROLL_OVERLAP_SECONDS,
-        holderScopes: principal.scopes,
+      const { organizationId, scopes: holderScopes } = principalOf(request);
+      const { id } = request.params;
+      const input = { organizationId, id, overlapSeconds: request.body.overlapSeconds ?? DEFAULT_ROLL_OVERLAP_SECONDS, holderScopes };
+      return unitOfWork(request, reply, {
+        before: (unit) => {
+          unit.audit({ type: 'api_key', id, organizationId });
+          return prepareRoll(deps.store.db, deps, input);
+        },
+        run: async (unit, successor) => {
+          const { created, previous } = await rollApiKey(unit, deps, input, successor);
+          return { status: 201, body: { ...created, previousKey: previous } };
+        },
       });
-      return reply.code(201).send({ ...created, previousKey: previous });
     },
   );
 
@@ -122,13 +120,13 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: Deps): void {
       config: { endpointClass: 'write-light', scope: 'keys:write', audit: 'key.kill' },
       schema: { summary: "Turn the key's kill switch on (only an operator turns it off)", tags, params: IdParams, response: { 200: ApiKeySchema } },
     },
-    async (request) => {
+    async (request, reply) => {
       const { organizationId } = principalOf(request);
-      const { id } = request.params as typeof IdParams.static;
-      request.auditTarget = { type: 'api_key', id, organizationId };
-      const row = await changeApiKey(deps, { id, organizationId }, { kind: 'kill', on: true });
-      if (!row) throw notFound('API key');
-      return presentApiKey(row, prefix);
+      const { id } = request.params;
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'api_key', id, organizationId });
+        return { body: presentApiKey(await changeApiKey(unit, deps, { id, organizationId }, { kind: 'kill', on: true }), prefix) };
+      });
     },
   );
 }
