@@ -137,14 +137,19 @@ async function main(): Promise<void> {
         group.cost,
       );
       for (let start = 0; start < generated.length; start += BATCH) {
-        const rows = generated.slice(start, start + BATCH).map((key, offset) => ({
-          key_id: key.parsed.keyId,
-          organization_id: organization.id,
-          name: group.name,
-          env: 'live' as const,
-          scopes: [],
-          secret_hash: hashes[start + offset]!,
-        }));
+        const rows = generated.slice(start, start + BATCH).map((key, offset) => {
+          const { digest, secretId } = deps.digester.digest(key.parsed.secret);
+          return {
+            key_id: key.parsed.keyId,
+            organization_id: organization.id,
+            name: group.name,
+            env: 'live' as const,
+            scopes: [],
+            secret_hash: hashes[start + offset]!,
+            secret_digest: digest,
+            digest_secret_id: secretId,
+          };
+        });
         await db.insertInto('api_keys').values(rows).execute();
       }
       groups[group.name] = generated.map((key) => key.key);

@@ -6,6 +6,9 @@
 #
 # DATABASE_URL and REDIS_URL default to a local PostgreSQL and Redis; the database is created when missing.
 # GATEHOUSE_ADMIN_TOKEN is generated when unset: every instance of a cluster must share one.
+# GATEHOUSE_SECRET (the deployment secret, SPEC 11) is required with DATABASE_URL and must be shared too: when unset,
+# one is generated on the first run and kept in $LOG_DIR/secret (mode 0600), so keys issued in one run keep being
+# verified by their digests in the next. It never goes into the database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +19,13 @@ export LOG_LEVEL="${LOG_LEVEL:-warn}"
 PORTS=(8787 8788)
 LOG_DIR="${GATEHOUSE_CLUSTER_LOGS:-.gatehouse/cluster}"
 mkdir -p "$LOG_DIR"
+if [[ -z "${GATEHOUSE_SECRET:-}" ]]; then
+  if [[ ! -s "$LOG_DIR/secret" ]]; then
+    (umask 077 && node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64url'))" >"$LOG_DIR/secret")
+  fi
+  GATEHOUSE_SECRET="$(cat "$LOG_DIR/secret")"
+fi
+export GATEHOUSE_SECRET
 
 # The database, if it does not exist yet (connecting to the server's `postgres` database to create it).
 node --input-type=module -e '
@@ -60,6 +70,7 @@ Two Gatehouse instances share one store and one invalidation channel:
   DATABASE_URL=$DATABASE_URL
   REDIS_URL=$REDIS_URL
   admin token: $GATEHOUSE_ADMIN_TOKEN
+  deployment secret: ${GATEHOUSE_SECRET:0:4}… (GATEHOUSE_SECRET; kept in $LOG_DIR/secret unless you set it)
   logs: $LOG_DIR/instance-<port>.log
 EOF
 

@@ -38,6 +38,8 @@ export function createContext(settings: BenchSettings, scenarioName: string, log
   const tmpDir = mkdtempSync(join(process.env.TMPDIR || '/tmp', `gatehouse-bench-${scenarioName}-`));
   const servers: ServerHandle[] = [];
   const databases: BenchDatabase[] = [];
+  // One deployment secret per scenario: servers that share a database share it, as a cluster's instances do.
+  const deploymentSecret = randomBytes(32).toString('base64url');
   return {
     ...settings,
     tmpDir,
@@ -54,6 +56,7 @@ export function createContext(settings: BenchSettings, scenarioName: string, log
         env: {
           GATEHOUSE_DATA_DIR: dataDir,
           GATEHOUSE_ADMIN_TOKEN: randomBytes(24).toString('base64url'),
+          GATEHOUSE_SECRET: deploymentSecret,
           GATEHOUSE_RATE_LIMITS: BENCH_RATE_LIMITS,
           // Every line is still serialized and written; /dev/null spares the figures this VM's disk writeback,
           // which made the logging server's runs swing by a third (a log collector behind a pipe is closer to this).

@@ -27,6 +27,12 @@ export interface Config {
   /** A Redis command slower than this counts as Redis being down: the request is answered from memory instead. */
   redisCommandTimeoutMs: number;
   adminToken: string | undefined;
+  /**
+   * GATEHOUSE_SECRET: the deployment secret (SPEC 11), never stored in the database; resolved with the data
+   * directory's file and checked by secrets/deployment-secret.ts. GATEHOUSE_SECRET_PREVIOUS: the one rotated out.
+   */
+  secret: string | undefined;
+  secretPrevious: string | undefined;
   keyPrefix: string;
   bcryptCost: number;
   logLevel: string;
@@ -161,6 +167,8 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     dbTimeoutMs: intFrom(env, 'GATEHOUSE_DB_TIMEOUT_MS', 1_500, 100, 60_000),
     redisCommandTimeoutMs: intFrom(env, 'GATEHOUSE_REDIS_TIMEOUT_MS', 250, 10, 10_000),
     adminToken: env.GATEHOUSE_ADMIN_TOKEN || undefined,
+    secret: env.GATEHOUSE_SECRET || undefined,
+    secretPrevious: env.GATEHOUSE_SECRET_PREVIOUS || undefined,
     keyPrefix,
     bcryptCost: intFrom(env, 'GATEHOUSE_BCRYPT_COST', 12, 10, 14),
     logLevel: env.LOG_LEVEL || 'info',

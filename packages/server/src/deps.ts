@@ -9,7 +9,9 @@ import { KeyVerifier } from './auth/key-verifier.ts';
 import { UsageRecorder } from './auth/usage-recorder.ts';
 import { createJobRunner } from './jobs/index.ts';
 import type { JobRunner } from './jobs/runner.ts';
+import { KeyDigester } from './keys/digest.ts';
 import { SecretHasher } from './keys/hashing.ts';
+import { resolveDeploymentSecrets, type DeploymentSecrets } from './secrets/deployment-secret.ts';
 import { Tarpit } from './auth/tarpit.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createRateLimiter } from './limits/create-limiter.ts';
@@ -28,7 +30,10 @@ export interface Deps {
   logger: Logger;
   metrics: Metrics;
   bus: InvalidationBus;
+  /** GATEHOUSE_SECRET (and the one being rotated out): derive keys from it with secrets/derive.ts, one label per purpose. */
+  secrets: DeploymentSecrets;
   hasher: SecretHasher;
+  digester: KeyDigester;
   verifier: KeyVerifier;
   tarpit: Tarpit;
   globalSwitch: GlobalSwitch;
@@ -54,8 +59,6 @@ export interface DepsOverrides {
   now?: () => number;
   /** Where rate-limit buckets live in Redis; instances that share limits share it (tests use a random one). */
   rateLimitKeyPrefix?: string;
-  /** The key caches' lifetime (at most the 60 s of SPEC 2); tests of the backstop shorten it. */
-  keyCacheTtlMs?: number;
   /** false: usage and the request log are written only when flushed by hand (tests that count rows exactly). */
   usageAutoFlush?: boolean;
   /** Holds 429s to throttled authentication failures; tests give it a small bound. */
@@ -83,6 +86,8 @@ async function openStore(config: Config): Promise<Store> {
 }
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
+  // First: an instance that may not start must say so before it opens anything.
+  const secrets = resolveDeploymentSecrets(config);
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const store = overrides.store ?? (await openStore(config));
   if (overrides.store) await migrateToLatest(store.db);
@@ -90,15 +95,16 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const metrics = createMetrics();
   const bus = overrides.bus ?? (await createInvalidationBus(config, store, logger));
   const hasher = new SecretHasher(config.bcryptCost, config.hashConcurrency, config.hashNiceness);
+  const digester = new KeyDigester(secrets);
   const verifier = new KeyVerifier({
     db: store.db,
     hasher,
+    digester,
     bus,
     keyPrefix: config.keyPrefix,
     authFailuresPerMinute: config.authFailuresPerMinute,
     metrics: metrics.verifier,
     now,
-    cacheTtlMs: overrides.keyCacheTtlMs,
   });
   const tarpit = overrides.tarpit ?? new Tarpit(config.authThrottleHoldMs);
   const globalSwitch = new GlobalSwitch(store.db, bus);
@@ -137,7 +143,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     logger,
     metrics,
     bus,
+    secrets,
     hasher,
+    digester,
     verifier,
     tarpit,
     globalSwitch,

@@ -18,6 +18,7 @@ describe.runIf(!usingPostgres)('first start on an empty embedded store (SPEC 11)
   const env = { GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_BCRYPT_COST: '10', DATABASE_URL: '', REDIS_URL: '', GATEHOUSE_ADMIN_TOKEN: '' };
   let key = '';
   let adminToken = '';
+  let deploymentSecret = '';
 
   it('prints a working test key on a line of its own, with a curl line, and an admin token kept for the CLI', async () => {
     const server = await startServerProcess(env);
@@ -32,6 +33,12 @@ describe.runIf(!usingPostgres)('first start on an empty embedded store (SPEC 11)
       const tokenFile = join(dataDir, 'admin-token');
       expect(readFileSync(tokenFile, 'utf8').trim()).toBe(adminToken);
       expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+      // The deployment secret, generated on first start, kept beside the store and never printed.
+      const secretFile = join(dataDir, 'secret');
+      deploymentSecret = readFileSync(secretFile, 'utf8').trim();
+      expect(deploymentSecret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(statSync(secretFile).mode & 0o777).toBe(0o600);
+      expect(server.output()).not.toContain(deploymentSecret);
 
       const me = (await (await fetch(`${server.baseUrl}/v1/whoami`, { headers: { 'X-Api-Key': key } })).json()) as Record<string, unknown>;
       expect(me).toMatchObject({ organizationName: 'Development', creditBalance: 6000, env: 'test', killSwitch: false });
@@ -65,8 +72,34 @@ describe.runIf(!usingPostgres)('first start on an empty embedded store (SPEC 11)
       expect(server.output()).not.toMatch(/lp_test_\w{16}_/);
       const response = await fetch(`${server.baseUrl}/v1/whoami`, { headers: { 'X-Api-Key': key } });
       expect(response.status).toBe(200);
+      expect(readFileSync(join(dataDir, 'secret'), 'utf8').trim()).toBe(deploymentSecret);
     } finally {
       expect(await server.stop()).toBe(0);
     }
+  });
+});
+
+// SPEC 11: with DATABASE_URL the deployment secret is required; the store is never reached without it.
+describe('GATEHOUSE_SECRET in cluster mode', () => {
+  const nowhere = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/nowhere', REDIS_URL: '', GATEHOUSE_SECRET_PREVIOUS: '' };
+  const failedStart = (env: Record<string, string>) =>
+    startServerProcess(env).then(
+      async (server) => {
+        await server.stop();
+        return 'started';
+      },
+      (error: Error) => error.message,
+    );
+
+  it('refuses to start without it, and says which variable is missing', async () => {
+    const message = await failedStart({ ...nowhere, GATEHOUSE_SECRET: '' });
+    expect(message).toMatch(/exited with 1/);
+    expect(message).toContain('configuration error: GATEHOUSE_SECRET is required with DATABASE_URL');
+  });
+
+  it('refuses one too short to be 32 random bytes, without repeating it', async () => {
+    const message = await failedStart({ ...nowhere, GATEHOUSE_SECRET: 'short-and-guessable' });
+    expect(message).toContain('GATEHOUSE_SECRET must be 32 or more random bytes');
+    expect(message).not.toContain('short-and-guessable');
   });
 });

@@ -9,6 +9,8 @@ import { createDeps, type Deps, type DepsOverrides } from '../src/deps.ts';
 import { createLogger } from '../src/observability/logger.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+/** Every test instance's GATEHOUSE_SECRET: instances that share a store share it, as a cluster's do. */
+export const TEST_SECRET = 'dGVzdC1kZXBsb3ltZW50LXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm';
 
 /**
  * Which store this run tests against. `npm test` runs the suite twice: on PGlite, then on PostgreSQL (DATABASE_URL,
@@ -31,6 +33,8 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     dbTimeoutMs: 10_000,
     drainMs: 0,
     adminToken: ADMIN_TOKEN,
+    secret: TEST_SECRET,
+    secretPrevious: undefined,
     keyPrefix: 'lp',
     // Cost 4 keeps tests fast; the cost itself is bcrypt's business, not ours.
     bcryptCost: 4,

@@ -7,7 +7,7 @@ import { createStore, type Store } from '../src/db/create-db.ts';
 import { partnerWithKey } from './factories.ts';
 import { sendJson, sleep, startFakeUpstream, type FakeUpstream } from './fixtures/fake-upstream.ts';
 import { creditBalance, ingest, insertProject, waitForJob } from './fixtures/jobs.ts';
-import { ADMIN_TOKEN, createTestStore, startTestApp, usingPostgres, type TestApp } from './harness.ts';
+import { ADMIN_TOKEN, createTestStore, startTestApp, TEST_SECRET, type TestApp, usingPostgres } from './harness.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const INSTANCE_SCRIPT = fileURLToPath(new URL('./fixtures/instance.ts', import.meta.url));
@@ -95,6 +95,7 @@ describe.runIf(usingPostgres)('jobs across instances on one PostgreSQL', () => {
         ...process.env,
         DATABASE_URL: store.databaseUrl,
         GATEHOUSE_ADMIN_TOKEN: ADMIN_TOKEN,
+        GATEHOUSE_SECRET: TEST_SECRET,
         GATEHOUSE_APPSTORE_LOOKUP_URL: `${upstream.origin}/lookup`,
         GATEHOUSE_ALLOW_PRIVATE_UPSTREAMS: 'true',
         GATEHOUSE_JOB_LEASE_MS: String(LEASE_MS),

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import type { StoredDigest } from '../keys/digest.ts';
 
 /** Everything the pipeline needs about a key, its organization and its plan, read in one query. */
 export interface KeyState {
@@ -21,8 +22,16 @@ export interface KeyState {
   planFeatures: string[];
 }
 
-export async function loadKeyState(db: Kysely<Database>, apiKeyId: string, keyPrefix: string): Promise<KeyState | undefined> {
-  const row = await db
+/** A key as the verifier reads it by key_id: its state, and what its secret is checked against. */
+export interface KeyRecord {
+  state: KeyState;
+  /** bcrypt, the record (SPEC 1.1): needed only when the key has no digest under a secret this instance knows. */
+  secretHash: string;
+  digest: StoredDigest | null;
+}
+
+const selectKeys = (db: Kysely<Database>) =>
+  db
     .selectFrom('api_keys as k')
     .innerJoin('organizations as o', 'o.id', 'k.organization_id')
     .leftJoin('plans as p', 'p.id', 'o.plan_id')
@@ -42,10 +51,11 @@ export async function loadKeyState(db: Kysely<Database>, apiKeyId: string, keyPr
       'o.credit_balance',
       'p.name as plan_name',
       'p.features as plan_features',
-    ])
-    .where('k.id', '=', apiKeyId)
-    .executeTakeFirst();
-  if (!row) return undefined;
+    ]);
+
+type StateRow = Awaited<ReturnType<ReturnType<typeof selectKeys>['executeTakeFirstOrThrow']>>;
+
+function toState(row: StateRow, keyPrefix: string): KeyState {
   return {
     apiKeyId: row.id,
     keyId: row.key_id,
@@ -64,4 +74,19 @@ export async function loadKeyState(db: Kysely<Database>, apiKeyId: string, keyPr
     planName: row.plan_name,
     planFeatures: row.plan_features ?? [],
   };
+}
+
+/** The verifier's one indexed read (key_id is unique): state, bcrypt hash and digest together. */
+export async function loadKeyRecord(db: Kysely<Database>, keyId: string, keyPrefix: string): Promise<KeyRecord | undefined> {
+  const row = await selectKeys(db).select(['k.secret_hash', 'k.secret_digest', 'k.digest_secret_id']).where('k.key_id', '=', keyId).executeTakeFirst();
+  if (!row) return undefined;
+  const digest = row.secret_digest && row.digest_secret_id ? { digest: row.secret_digest, secretId: row.digest_secret_id } : null;
+  return { state: toState(row, keyPrefix), secretHash: row.secret_hash, digest };
+}
+
+/** States of several keys in one query (the backstop re-read of keys in use); a key that is gone is absent. */
+export async function loadKeyStates(db: Kysely<Database>, apiKeyIds: readonly string[], keyPrefix: string): Promise<Map<string, KeyState>> {
+  if (apiKeyIds.length === 0) return new Map();
+  const rows = await selectKeys(db).where('k.id', 'in', apiKeyIds).execute();
+  return new Map(rows.map((row) => [row.id, toState(row, keyPrefix)]));
 }

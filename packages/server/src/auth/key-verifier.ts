@@ -1,15 +1,25 @@
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.ts';
-import { findApiKeyByKeyId } from '../db/repositories/api-keys.ts';
-import { MAX_KEY_LENGTH, parseKey } from '../keys/format.ts';
-import { fingerprint, HashQueueFullError, type SecretHasher } from '../keys/hashing.ts';
+import { setApiKeyDigest } from '../db/repositories/api-keys.ts';
+import { sameDigest, type KeyDigester, type StoredDigest } from '../keys/digest.ts';
+import { MAX_KEY_LENGTH, parseKey, type ParsedKey } from '../keys/format.ts';
+import { HashQueueFullError, type SecretHasher } from '../keys/hashing.ts';
 import { FailureThrottle } from './failure-throttle.ts';
 import type { Invalidation, InvalidationBus } from './invalidation.ts';
-import { loadKeyState, type KeyState } from './key-state.ts';
+import { loadKeyRecord, loadKeyStates, type KeyRecord, type KeyState } from './key-state.ts';
 
-/** SPEC 2: a verified key is served from memory for at most this long; so is everything read about it. */
-export const CACHE_TTL_MS = 60_000;
+/** SPEC 2: a key's state is re-read at least this often when no invalidation arrives (the backstop). */
+export const STATE_BACKSTOP_MS = 60_000;
+/** A key in use has its state re-read in the background from this age on, in batches, so requests never wait. */
+const STATE_REFRESH_AFTER_MS = 45_000;
+const REFRESH_SWEEP_MS = 5_000;
+const REFRESH_BATCH = 500;
+/** Enough for 100,000 active keys and more; each entry stays well under SPEC 2's 512 bytes. */
+export const DEFAULT_MAX_CACHED_KEYS = 200_000;
+
+/** What an unknown key_id's HMAC is compared with: a miss does the work a wrong secret does (no timing oracle). */
+const ABSENT_DIGEST = new Uint8Array(32);
 
 export type Verification =
   | { ok: true; state: KeyState }
@@ -25,178 +35,181 @@ export interface VerifierMetrics {
 export interface KeyVerifierOptions {
   db: Kysely<Database>;
   hasher: SecretHasher;
+  digester: KeyDigester;
   bus: InvalidationBus;
   keyPrefix: string;
   authFailuresPerMinute: number;
   metrics?: VerifierMetrics;
   now?: () => number;
   maxCachedKeys?: number;
-  /** The backstop when a notification is lost; CACHE_TTL_MS unless a test needs it shorter. */
-  cacheTtlMs?: number;
 }
 
-interface VerifiedEntry {
+/** What an instance keeps per key it has read (SPEC 2, memory). Nothing here expires on a clock but the state. */
+interface CachedKey {
   apiKeyId: string;
-  verifiedAt: number;
+  /** The digest as read; a secret never changes, so neither does this. */
+  digest: Uint8Array;
+  /** Dropped by every invalidation of the key, its organization or the plans; re-read after STATE_BACKSTOP_MS. */
+  state: KeyState | undefined;
+  stateReadAt: number;
+  /** Presented since its state was read: only keys in use are refreshed in the background. */
+  used: boolean;
 }
 
 /**
- * Turns a presented key into the key's current state. Three bounded caches keep bcrypt and the database off the
- * hot path: fingerprints of verified keys, fingerprints of failed ones, and key states (invalidated by the bus).
+ * Turns a presented key into the key's current state (SPEC 2, hot path). A key is checked by one HMAC of its secret
+ * against the digest stored beside its bcrypt hash: from memory when cached, else after one indexed read by key_id.
+ * bcrypt runs only for a key with no digest under a secret this instance knows, once per deployment, and writes one.
  */
 export class KeyVerifier {
-  private readonly verified: LRUCache<string, VerifiedEntry>;
-  /** Fingerprints that passed bcrypt here before: a hint for scheduling only, never a reason to skip bcrypt. */
-  private readonly previouslyVerified: LRUCache<string, true>;
-  private readonly rejected: LRUCache<string, true>;
-  private readonly states: LRUCache<string, KeyState>;
-  /**
-   * The last key each open connection presented, with its fingerprint: a client on a kept-alive connection sends
-   * the same key every time, and comparing strings costs less than hashing one. Held only while the connection is.
-   */
-  private readonly connectionPrints = new WeakMap<object, { key: string; print: string }>();
-  private readonly pendingVerifications = new Map<string, Promise<string | null>>();
-  private readonly pendingStates = new Map<string, Promise<KeyState | undefined>>();
-  /** Bumped by every invalidation so a load that raced with one is not cached. */
+  private readonly keys: LRUCache<string, CachedKey>;
+  private readonly pendingReads = new Map<string, Promise<KeyRecord | undefined>>();
+  private readonly pendingHashes = new Map<string, Promise<boolean>>();
+  /** Bumped by every invalidation so a read that raced with one does not cache what it read. */
   private generation = 0;
   private readonly throttle: FailureThrottle;
   private readonly unsubscribe: () => void;
   private readonly now: () => number;
-  /**
-   * A key in use is verified again in the background once its entry is this old, while it is still served from
-   * memory: its entry is renewed before it runs out, so its requests never wait for bcrypt and a deployment's
-   * active keys do not all come due at once. A key not presented in the last quarter of its minute expires as usual.
-   */
-  private readonly refreshAfterMs: number;
-  /**
-   * Background renewals waiting or running. Bounded to a few per hashing slot, so renewals never fill the hash
-   * queue and turn away new keys; a key whose renewal found no room is renewed by a later request, or verified again
-   * in the foreground when its entry runs out.
-   */
-  private refreshing = 0;
-  private readonly maxRefreshing: number;
+  private readonly sweeper: NodeJS.Timeout;
+  private sweeping = false;
+  /** Reads of the store by key_id, and digests computed: every failed verification costs exactly one of each. */
+  storeReads = 0;
+  digestsComputed = 0;
 
   constructor(private readonly options: KeyVerifierOptions) {
-    const max = options.maxCachedKeys ?? 50_000;
-    const now = options.now ?? Date.now;
-    this.now = now;
-    const perf = { now };
-    const ttl = Math.min(options.cacheTtlMs ?? CACHE_TTL_MS, CACHE_TTL_MS);
-    this.verified = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
-    this.refreshAfterMs = Math.floor(ttl * 0.75);
-    this.maxRefreshing = 2 * options.hasher.concurrency;
-    this.previouslyVerified = new LRUCache({ max, ttl: 24 * 60 * 60_000, ttlAutopurge: false, perf });
-    this.rejected = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
-    this.states = new LRUCache({ max, ttl, ttlAutopurge: false, perf });
-    this.throttle = new FailureThrottle(options.authFailuresPerMinute, now);
+    this.now = options.now ?? Date.now;
+    this.keys = new LRUCache({ max: options.maxCachedKeys ?? DEFAULT_MAX_CACHED_KEYS });
+    this.throttle = new FailureThrottle(options.authFailuresPerMinute, this.now);
     this.unsubscribe = options.bus.subscribe((event) => this.invalidate(event));
+    this.sweeper = setInterval(() => void this.refreshStates(), REFRESH_SWEEP_MS);
+    this.sweeper.unref();
   }
 
   /**
-   * Synchronous when the key's fingerprint and its state are both cached (the hot path), so a cached key costs no
-   * promise; otherwise a promise that may hash, query and load.
+   * Synchronous when the key is cached with a fresh state (the hot path: no promise, no I/O); otherwise a promise
+   * that reads the key by key_id. Anything that fails costs one read and one HMAC, whatever the key_id.
    */
-  verify(presentedKey: string | undefined, clientAddress: string, connection?: object): Verification | Promise<Verification> {
+  verify(presentedKey: string | undefined, clientAddress: string): Verification | Promise<Verification> {
     if (!presentedKey || presentedKey.length > MAX_KEY_LENGTH) return this.fail(clientAddress, undefined);
-    const print = connection ? this.connectionFingerprint(connection, presentedKey) : fingerprint(presentedKey);
-    const entry = this.verified.get(print);
-    if (entry === undefined) {
-      this.options.metrics?.cacheMiss();
-      return this.verifyUncached(presentedKey, print, clientAddress);
-    }
-    this.options.metrics?.cacheHit();
-    if (this.now() - entry.verifiedAt >= this.refreshAfterMs) this.refreshInBackground(presentedKey, print);
-    const apiKeyId = entry.apiKeyId;
-    const state = this.states.get(apiKeyId);
-    if (state) return { ok: true, state };
-    return this.withState(apiKeyId, print, clientAddress);
-  }
-
-  private connectionFingerprint(connection: object, presentedKey: string): string {
-    const last = this.connectionPrints.get(connection);
-    if (last?.key === presentedKey) return last.print;
-    const print = fingerprint(presentedKey);
-    this.connectionPrints.set(connection, { key: presentedKey, print });
-    return print;
-  }
-
-  /** Verifies a cached key again (once, however many requests see it due) and renews or drops its entry. */
-  private refreshInBackground(presentedKey: string, print: string): void {
-    if (this.refreshing >= this.maxRefreshing || this.pendingVerifications.has(print)) return;
-    const parsed = parseKey(presentedKey, this.options.keyPrefix);
-    if (!parsed) return;
-    this.refreshing++;
-    this.coalesce(this.pendingVerifications, print, () => this.checkSecret(parsed.keyId, parsed.secret, true))
-      .then(
-        (found) => {
-          if (found) this.verified.set(print, { apiKeyId: found, verifiedAt: this.now() });
-          else this.verified.delete(print);
-        },
-        // The entry runs out at its time and the next request verifies in the foreground, as without a refresh.
-        () => undefined,
-      )
-      .finally(() => this.refreshing--);
-  }
-
-  private async verifyUncached(presentedKey: string, print: string, clientAddress: string): Promise<Verification> {
-    if (this.rejected.has(print)) return this.fail(clientAddress, undefined);
     const parsed = parseKey(presentedKey, this.options.keyPrefix);
     if (!parsed) return this.fail(clientAddress, undefined);
-    // key_ids are public, so anyone can make a key_id's failures pile up. A key this instance verified before is
-    // exempt from that count and goes first in the hash queue: a flood of wrong secrets for its key_id cannot
-    // lock it out when its 60-second trust runs out and it has to be verified again.
-    const knownGood = this.previouslyVerified.has(print);
-    const blockedMs = Math.max(this.throttle.blockedFor(`ip:${clientAddress}`), knownGood ? 0 : this.throttle.blockedFor(`kid:${parsed.keyId}`));
+    this.digestsComputed++;
+    const presented = this.options.digester.currentDigest(parsed.secret);
+    const cached = this.keys.get(parsed.keyId);
+    if (cached?.state && this.now() - cached.stateReadAt < STATE_BACKSTOP_MS && sameDigest(presented, cached.digest)) {
+      this.options.metrics?.cacheHit();
+      cached.used = true;
+      return { ok: true, state: cached.state };
+    }
+    this.options.metrics?.cacheMiss();
+    return this.verifyFromStore(parsed, presented, clientAddress);
+  }
+
+  private async verifyFromStore(parsed: ParsedKey, presented: Buffer, clientAddress: string): Promise<Verification> {
+    const generation = this.generation;
+    const record = await this.read(parsed.keyId);
+    const { digester } = this.options;
+    if (!record) {
+      sameDigest(presented, ABSENT_DIGEST);
+      return this.fail(clientAddress, parsed.keyId);
+    }
+    let digest = record.digest;
+    if (!digest || !digester.canCheck(digest.secretId)) {
+      const proven = await this.proveByBcrypt(parsed, presented, record, clientAddress);
+      if (proven !== true) return proven;
+      digest = await this.storeDigest(record.state.apiKeyId, parsed.secret);
+    } else if (!digester.matches(parsed.secret, presented, digest)) {
+      return this.fail(clientAddress, parsed.keyId);
+    } else if (digest.secretId !== digester.currentId) {
+      // Digested under the secret being rotated out: digested again under the current one, no bcrypt needed.
+      digest = await this.storeDigest(record.state.apiKeyId, parsed.secret);
+    }
+    if (generation === this.generation) {
+      this.keys.set(parsed.keyId, { apiKeyId: record.state.apiKeyId, digest: digest.digest, state: record.state, stateReadAt: this.now(), used: true });
+    }
+    return { ok: true, state: record.state };
+  }
+
+  /**
+   * bcrypt, for a key with no digest this instance can check: once per key per deployment. Throttled before the
+   * hash (a wrong secret here costs bcrypt, so failures must be cut off first); concurrent requests share one hash.
+   */
+  private async proveByBcrypt(parsed: ParsedKey, presented: Buffer, record: KeyRecord, clientAddress: string): Promise<true | Verification> {
+    const blockedMs = Math.max(this.throttle.blockedFor(`ip:${clientAddress}`), this.throttle.blockedFor(`kid:${parsed.keyId}`));
     if (blockedMs > 0) return { ok: false, reason: 'throttled', retryAfterMs: blockedMs };
-    let found: string | null;
+    let match: boolean;
     try {
-      found = await this.coalesce(this.pendingVerifications, print, () => this.checkSecret(parsed.keyId, parsed.secret, knownGood));
+      match = await this.coalesce(this.pendingHashes, `${parsed.keyId}:${presented.toString('base64url')}`, async () => {
+        const verified = await this.options.hasher.verify(parsed.secret, record.secretHash);
+        this.options.metrics?.hashVerification(verified ? 'match' : 'mismatch');
+        return verified;
+      });
     } catch (error) {
       if (error instanceof HashQueueFullError) return { ok: false, reason: 'throttled', retryAfterMs: 1000 };
       throw error;
     }
-    if (!found) {
-      this.rejected.set(print, true);
-      return this.fail(clientAddress, parsed.keyId);
-    }
-    this.verified.set(print, { apiKeyId: found, verifiedAt: this.now() });
-    this.previouslyVerified.set(print, true);
-    return this.withState(found, print, clientAddress);
+    return match ? true : this.fail(clientAddress, parsed.keyId);
   }
 
-  private async withState(apiKeyId: string, print: string, clientAddress: string): Promise<Verification> {
-    const state = await this.stateOf(apiKeyId);
-    if (!state) {
-      this.verified.delete(print);
-      return this.fail(clientAddress, undefined);
-    }
-    return { ok: true, state };
+  private async storeDigest(apiKeyId: string, secret: string): Promise<StoredDigest> {
+    const digest = this.options.digester.digest(secret);
+    await setApiKeyDigest(this.options.db, apiKeyId, digest);
+    return digest;
   }
 
-  /** The cached state of a key, loading it (once, however many requests ask at the same moment) when absent. */
-  async stateOf(apiKeyId: string): Promise<KeyState | undefined> {
-    const cached = this.states.get(apiKeyId);
-    if (cached) return cached;
-    return this.coalesce(this.pendingStates, apiKeyId, async () => {
-      const generation = this.generation;
-      const state = await loadKeyState(this.options.db, apiKeyId, this.options.keyPrefix);
-      if (state && generation === this.generation) this.states.set(apiKeyId, state);
-      return state;
+  /** One indexed read by key_id, shared by the requests that ask for the same key_id at the same moment. */
+  private read(keyId: string): Promise<KeyRecord | undefined> {
+    return this.coalesce(this.pendingReads, keyId, () => {
+      this.storeReads++;
+      return loadKeyRecord(this.options.db, keyId, this.options.keyPrefix);
     });
+  }
+
+  /**
+   * The backstop, without making requests wait for it: the states of keys in use are re-read in batches before they
+   * reach STATE_BACKSTOP_MS. A key not presented since its last read is left to be read again on its next request.
+   */
+  async refreshStates(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const due: CachedKey[] = [];
+      const dueAt = this.now() - STATE_REFRESH_AFTER_MS;
+      for (const entry of this.keys.values()) if (entry.state && entry.used && entry.stateReadAt <= dueAt) due.push(entry);
+      for (let start = 0; start < due.length; start += REFRESH_BATCH) {
+        const batch = due.slice(start, start + REFRESH_BATCH);
+        const generation = this.generation;
+        const readAt = this.now();
+        const states = await loadKeyStates(
+          this.options.db,
+          batch.map((entry) => entry.apiKeyId),
+          this.options.keyPrefix,
+        );
+        // An invalidation during the read has dropped what it concerns; the next request reads those itself.
+        if (generation !== this.generation) continue;
+        for (const entry of batch) {
+          entry.state = states.get(entry.apiKeyId);
+          entry.stateReadAt = readAt;
+          entry.used = false;
+        }
+      }
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   invalidate(event: Invalidation): void {
     this.generation++;
     switch (event.kind) {
       case 'key':
-        this.states.delete(event.apiKeyId);
+        for (const entry of this.keys.values()) if (entry.apiKeyId === event.apiKeyId) entry.state = undefined;
         break;
       case 'organization':
-        for (const [id, state] of this.states.entries()) if (state.organizationId === event.organizationId) this.states.delete(id);
+        for (const entry of this.keys.values()) if (entry.state?.organizationId === event.organizationId) entry.state = undefined;
         break;
       case 'plans':
       case 'all':
-        this.states.clear();
+        for (const entry of this.keys.values()) entry.state = undefined;
         break;
       case 'global':
         break;
@@ -204,35 +217,24 @@ export class KeyVerifier {
   }
 
   close(): void {
+    clearInterval(this.sweeper);
     this.unsubscribe();
   }
 
   /** Entries held by each bounded cache, for /metrics. */
   cacheEntries(): Record<string, number> {
-    return {
-      verified: this.verified.size,
-      previously_verified: this.previouslyVerified.size,
-      rejected: this.rejected.size,
-      states: this.states.size,
-      failure_windows: this.throttle.size,
-    };
-  }
-
-  private async checkSecret(keyId: string, secret: string, priority: boolean): Promise<string | null> {
-    const row = await findApiKeyByKeyId(this.options.db, keyId);
-    if (!row) return null;
-    const match = await this.options.hasher.verify(secret, row.secret_hash, priority);
-    this.options.metrics?.hashVerification(match ? 'match' : 'mismatch');
-    return match ? row.id : null;
+    return { keys: this.keys.size, failure_windows: this.throttle.size };
   }
 
   private fail(clientAddress: string, keyId: string | undefined): Verification {
+    const blockedMs = Math.max(this.throttle.blockedFor(`ip:${clientAddress}`), keyId ? this.throttle.blockedFor(`kid:${keyId}`) : 0);
     this.throttle.recordFailure(`ip:${clientAddress}`);
     if (keyId) this.throttle.recordFailure(`kid:${keyId}`);
+    if (blockedMs > 0) return { ok: false, reason: 'throttled', retryAfterMs: blockedMs };
     return { ok: false, reason: 'invalid' };
   }
 
-  private async coalesce<T>(pending: Map<string, Promise<T>>, id: string, work: () => Promise<T>): Promise<T> {
+  private coalesce<T>(pending: Map<string, Promise<T>>, id: string, work: () => Promise<T>): Promise<T> {
     const running = pending.get(id);
     if (running) return running;
     const promise = work().finally(() => pending.delete(id));

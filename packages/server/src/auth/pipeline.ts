@@ -68,7 +68,7 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
 
     // A callback hook, not an async one: a cached key with the in-memory limiter passes without a promise.
     return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-      const verification = deps.verifier.verify(presentedKey(request.headers), request.ip, request.raw.socket);
+      const verification = deps.verifier.verify(presentedKey(request.headers), request.ip);
       if (verification instanceof Promise) {
         verification.then((settled) => admit(request, reply, settled)).then(() => done(), done);
         return;

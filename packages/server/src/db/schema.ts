@@ -31,6 +31,9 @@ export interface ApiKeysTable {
   env: 'live' | 'test';
   scopes: string[];
   secret_hash: string;
+  /** HMAC-SHA-256 of the secret under the pepper of the deployment secret `digest_secret_id` (SPEC 2, hot path). */
+  secret_digest: Uint8Array | null;
+  digest_secret_id: string | null;
   status: Generated<'active' | 'revoked'>;
   kill_switch: Generated<boolean>;
   expires_at: Timestamp | null;

@@ -18,12 +18,11 @@ interface Pool {
 }
 
 /**
- * Worker threads for bcrypt, of two priorities. Secrets nobody has shown to be good (a first verification, or a
- * flood of wrong ones) are hashed on threads of lower scheduling priority (`niceness`, as nice(1)): with a spare
- * core they run at full speed, and when every core is busy the event loop serving verified keys comes first. Work
- * the caller marks urgent (re-verifying a key this instance verified before, hashing a key being issued) runs at
- * the event loop's priority, so a busy server does not starve its own keys' renewals. Threads start on first use;
- * the caller (SecretHasher's semaphore) never gives either pool more than `size` tasks at once.
+ * Worker threads for bcrypt, of two priorities. Verifications (a key with no digest yet, or a flood of wrong secrets
+ * for such keys) run on threads of lower scheduling priority (`niceness`, as nice(1)): with a spare core they run at
+ * full speed, and when every core is busy the event loop serving verified keys comes first. Hashing a key being
+ * issued runs at the event loop's priority: someone waits for it. Threads start on first use; the caller
+ * (SecretHasher's semaphore) never gives either pool more than `size` tasks at once.
  */
 export class BcryptThreads {
   private readonly urgent: Pool = { niceness: 0, idle: [], threads: new Set() };
@@ -40,8 +39,8 @@ export class BcryptThreads {
     return this.run(this.urgent, { kind: 'hash', secret, cost }) as Promise<string>;
   }
 
-  verify(secret: string, hash: string, urgent: boolean): Promise<boolean> {
-    return this.run(urgent ? this.urgent : this.background, { kind: 'verify', secret, hash }) as Promise<boolean>;
+  verify(secret: string, hash: string): Promise<boolean> {
+    return this.run(this.background, { kind: 'verify', secret, hash }) as Promise<boolean>;
   }
 
   /** Linux thread ids of the started threads, by pool (for tests and diagnostics). */

@@ -9,7 +9,7 @@ import {
   setApiKeyKillSwitch,
   type ApiKeyTarget,
 } from '../db/repositories/api-keys.ts';
-import type { ApiKeyRow, Database } from '../db/schema.ts';
+import type { ApiKeyRow, ApiKeysTable, Database } from '../db/schema.ts';
 import { inTransaction, type Tx } from '../db/transaction.ts';
 import { ApiError, conflict, notFound } from '../http/errors.ts';
 import { generateKey, type KeyEnv } from './format.ts';
@@ -29,14 +29,30 @@ export interface NewKeyInput {
   holderScopes?: readonly string[] | undefined;
 }
 
-type KeyDeps = Pick<Deps, 'config' | 'hasher' | 'now'>;
+type KeyDeps = Pick<Deps, 'config' | 'hasher' | 'digester' | 'now'>;
 
-/** A new key that passed the rules, with its bcrypt hash: made before the unit's transaction opens. */
+/** What the store keeps of a secret: its bcrypt hash (the record) and its keyed digest (what verification checks). */
+type StoredSecret = Pick<ApiKeysTable, 'secret_hash' | 'secret_digest' | 'digest_secret_id'>;
+
+/** The slow part (bcrypt), done before any transaction opens; the digest is one HMAC (SPEC 1.1, 2). */
+async function storedSecret(deps: KeyDeps, secret: string): Promise<StoredSecret> {
+  const { digest, secretId } = deps.digester.digest(secret);
+  return { secret_hash: await deps.hasher.hash(secret), secret_digest: digest, digest_secret_id: secretId };
+}
+
+/** A new key that passed the rules, with its bcrypt hash and digest: made before the unit's transaction opens. */
 export interface PreparedKey {
   input: NewKeyInput & { env: KeyEnv; scopes: string[]; expiresAt: Date | null };
   key: string;
   keyId: string;
-  secretHash: string;
+  stored: StoredSecret;
+}
+
+/** A roll's successor, prepared before the transaction like a new key. */
+export interface PreparedSuccessor {
+  keyId: string;
+  key: string;
+  stored: StoredSecret;
 }
 
 const invalid = (path: string, message: string) => new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path, message }] });
@@ -52,10 +68,10 @@ export async function prepareNewKey(deps: KeyDeps, input: NewKeyInput): Promise<
   if (expiresAt && expiresAt.getTime() <= deps.now()) throw invalid('body.expiresAt', 'must be in the future');
   const env = input.env ?? 'live';
   const { key, parsed } = generateKey(deps.config.keyPrefix, env);
-  return { input: { ...input, env, scopes, expiresAt }, key, keyId: parsed.keyId, secretHash: await deps.hasher.hash(parsed.secret) };
+  return { input: { ...input, env, scopes, expiresAt }, key, keyId: parsed.keyId, stored: await storedSecret(deps, parsed.secret) };
 }
 
-/** Stores a prepared key. The plain key exists only in the returned value: the store keeps its bcrypt hash. */
+/** Stores a prepared key. The plain key exists only in the returned value: the store keeps its bcrypt hash and digest. */
 export async function createApiKey(db: Db, keyPrefix: string, prepared: PreparedKey): Promise<ApiKeyView & { key: string }> {
   const { input } = prepared;
   const row = await insertApiKey(db, {
@@ -64,7 +80,7 @@ export async function createApiKey(db: Db, keyPrefix: string, prepared: Prepared
     name: input.name,
     env: input.env,
     scopes: input.scopes,
-    secret_hash: prepared.secretHash,
+    ...prepared.stored,
     expires_at: input.expiresAt,
   });
   return { ...presentApiKey(row, keyPrefix), key: prepared.key };
@@ -108,13 +124,13 @@ export interface RollInput {
 }
 
 /** The key being rolled, checked against the holder's scopes, and its successor's secret hashed: before the transaction. */
-export async function prepareRoll(db: Db, deps: KeyDeps, input: RollInput): Promise<{ keyId: string; key: string; secretHash: string }> {
+export async function prepareRoll(db: Db, deps: KeyDeps, input: RollInput): Promise<PreparedSuccessor> {
   const existing = await findOrganizationApiKey(db, input.organizationId, input.id);
   if (!existing) throw notFound('API key');
   // A key's scopes never change after creation, so this check cannot go stale before the roll's write.
   assertMayGrant(input.holderScopes, existing.scopes);
   const { key, parsed } = generateKey(deps.config.keyPrefix, existing.env);
-  return { key, keyId: parsed.keyId, secretHash: await deps.hasher.hash(parsed.secret) };
+  return { key, keyId: parsed.keyId, stored: await storedSecret(deps, parsed.secret) };
 }
 
 /**
@@ -125,7 +141,7 @@ export async function rollApiKey(
   tx: Tx,
   deps: Pick<Deps, 'config' | 'bus' | 'now'>,
   input: RollInput,
-  successor: { keyId: string; key: string; secretHash: string },
+  successor: PreparedSuccessor,
 ): Promise<{ created: ApiKeyView & { key: string }; previous: ApiKeyView }> {
   const now = deps.now();
   const previous = await expireApiKeyForRoll(tx.db, input.organizationId, input.id, new Date(now + input.overlapSeconds * 1000), new Date(now));
@@ -141,7 +157,7 @@ export async function rollApiKey(
     name: previous.name,
     env: previous.env,
     scopes: previous.scopes,
-    secret_hash: successor.secretHash,
+    ...successor.stored,
     expires_at: null,
   });
   tx.afterCommit(() => deps.bus.publish({ kind: 'key', apiKeyId: previous.id }));

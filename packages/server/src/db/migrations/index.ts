@@ -4,6 +4,7 @@ import * as projects from './0002_projects.ts';
 import * as idempotency from './0003_idempotency.ts';
 import * as jobs from './0004_jobs.ts';
 import * as webhooks from './0006_webhooks.ts';
+import * as keyDigests from './0010_key_digests.ts';
 import * as usage from './0013_usage.ts';
 
 /** Every migration, in order. Names sort in the order they run; add new ones at the end. */
@@ -13,5 +14,6 @@ export const migrations: Record<string, Migration> = {
   '0003_idempotency': idempotency,
   '0004_jobs': jobs,
   '0006_webhooks': webhooks,
+  '0010_key_digests': keyDigests,
   '0013_usage': usage,
 };

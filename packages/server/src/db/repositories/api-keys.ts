@@ -1,4 +1,5 @@
 import type { Insertable, Kysely } from 'kysely';
+import type { StoredDigest } from '../../keys/digest.ts';
 import type { ApiKeyRow, ApiKeysTable, Database } from '../schema.ts';
 import { olderThan, type KeysetPosition } from './keyset.ts';
 
@@ -16,6 +17,11 @@ export const findOrganizationApiKey = (db: Db, organizationId: string, id: strin
 
 export const findApiKeyByKeyId = (db: Db, keyId: string): Promise<Pick<ApiKeyRow, 'id' | 'secret_hash'> | undefined> =>
   db.selectFrom('api_keys').select(['id', 'secret_hash']).where('key_id', '=', keyId).executeTakeFirst();
+
+/** The digest of a key verified by bcrypt, or digested again under a new deployment secret (SPEC 2, hot path). */
+export async function setApiKeyDigest(db: Db, id: string, stored: StoredDigest): Promise<void> {
+  await db.updateTable('api_keys').set({ secret_digest: stored.digest, digest_secret_id: stored.secretId }).where('id', '=', id).execute();
+}
 
 export const listOrganizationApiKeys = (db: Db, organizationId: string, limit: number, after?: KeysetPosition): Promise<ApiKeyRow[]> => {
   let query = db.selectFrom('api_keys').selectAll().where('organization_id', '=', organizationId);
