@@ -1,8 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBalancer, type Balancer } from './fixtures/balancer.ts';
 import { sendJson, sleep, startFakeUpstream, type FakeUpstream } from './fixtures/fake-upstream.ts';
-import { ADMIN_TOKEN, createTestStore, redisTestUrl, usingPostgres } from './harness.ts';
+import { ADMIN_TOKEN, createTestStore, redisTestUrl, TEST_SECRET, usingPostgres } from './harness.ts';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
 import type { Store } from '../src/db/create-db.ts';
 
@@ -34,7 +34,8 @@ describe.runIf(usingPostgres)('a rolling restart: SIGTERM to one of two instance
     const server = await startServerProcess({
       DATABASE_URL: store.databaseUrl!,
       REDIS_URL: redisTestUrl,
-      GATEHOUSE_SECRET: randomBytes(32).toString('base64url'),
+      // One deployment secret for the cluster, as SPEC 11 asks: each instance verifies the keys the other issued.
+      GATEHOUSE_SECRET: TEST_SECRET,
       GATEHOUSE_ADMIN_TOKEN: ADMIN_TOKEN,
       GATEHOUSE_DRAIN_MS: '1500',
       GATEHOUSE_RATE_LIMITS: JSON.stringify({ partner: { 'read-light': 1_000_000, 'write-light': 100_000, 'long-running': 100_000 } }),
