@@ -90,3 +90,8 @@ export async function loadKeyStates(db: Kysely<Database>, apiKeyIds: readonly st
   const rows = await selectKeys(db).where('k.id', 'in', apiKeyIds).execute();
   return new Map(rows.map((row) => [row.id, toState(row, keyPrefix)]));
 }
+
+/** One key's state by its id (operators' tools; the pipeline reads by key_id through loadKeyRecord). */
+export async function loadKeyState(db: Kysely<Database>, apiKeyId: string, keyPrefix: string): Promise<KeyState | undefined> {
+  return (await loadKeyStates(db, [apiKeyId], keyPrefix)).get(apiKeyId);
+}
