@@ -19,6 +19,7 @@ import type {
   Page,
   PageParams,
   Plan,
+  CreditTopUp,
   UpdateOrganizationParams,
 } from './types.ts';
 
@@ -67,6 +68,14 @@ class Organizations {
   update(organizationId: string, params: UpdateOrganizationParams, options?: RequestOptions): Promise<Organization> {
     return this.c.call('PATCH', path`/admin/v1/organizations/${organizationId}`, { body: params }, options);
   }
+
+  /**
+   * Adds `amount` credits to the balance, atomically on the server (concurrent top-ups and charges all count).
+   * Not repeated after a lost answer: a repeat would add the credits twice.
+   */
+  addCredits(organizationId: string, amount: number, options?: RequestOptions): Promise<CreditTopUp> {
+    return this.c.call('POST', path`/admin/v1/organizations/${organizationId}/credits`, { body: { amount }, retryable: false }, options);
+  }
 }
 
 class Keys {
@@ -99,6 +108,11 @@ class Keys {
 
   revoke(apiKeyId: string, options?: RequestOptions): Promise<ApiKey> {
     return this.c.call('POST', path`/admin/v1/keys/${apiKeyId}/revoke`, {}, options);
+  }
+
+  /** A key by its public base32 `key_id` (what a display prefix, a log line or `gatehouse scan` shows). */
+  getByKeyId(keyId: string, options?: RequestOptions): Promise<ApiKey> {
+    return this.c.call('GET', path`/admin/v1/keys/by-key-id/${keyId}`, {}, options);
   }
 
   /** Kill by the key's public base32 `key_id` (what `gatehouse scan` finds in files), not its UUID. */

@@ -319,12 +319,24 @@ export interface AuditEntry {
   targetId: string | null;
   requestId: string | null;
   status: number | null;
+  /** For a change: `changes` (the fields it asked for), and `before` / `after` where the server records them. */
+  details: Record<string, unknown> | null;
 }
 
 export interface AuditListParams extends PageParams {
   organizationId?: string;
   apiKeyId?: string;
   action?: string;
+  /** Leave out reads (actions ending in `.read` or `.list`). */
+  changesOnly?: boolean;
+}
+
+/** The answer to a credit top-up: the balance before and after, as the one statement that added them saw it. */
+export interface CreditTopUp {
+  organizationId: string;
+  added: number;
+  creditBalanceBefore: number;
+  creditBalance: number;
 }
 
 export type EndpointClass = 'read-light' | 'write-light' | 'long-running';

@@ -283,8 +283,8 @@ describe('Idempotency-Key (SPEC 6)', () => {
       .orderBy('occurred_at')
       .execute();
     expect(entries.map((e) => [e.target_id, e.status, e.details])).toEqual([
-      [first.json().id, 201, null],
-      [first.json().id, 201, { idempotentReplayOf: first.headers['x-request-id'] }],
+      [first.json().id, 201, { changes: { name: 'Audited' } }],
+      [first.json().id, 201, { changes: { name: 'Audited' }, idempotentReplayOf: first.headers['x-request-id'] }],
     ]);
     expect(entries[1]!.request_id).not.toBe(entries[0]!.request_id);
     expect(again.headers['x-request-id']).toBe(first.headers['x-request-id']);

@@ -17,6 +17,8 @@ export const AuditEntrySchema = Type.Object({
   targetId: Type.Union([Type.String(), Type.Null()]),
   requestId: Type.Union([Type.String(), Type.Null()]),
   status: Type.Union([Type.Integer(), Type.Null()]),
+  /** For a change: `changes` (the fields it asked for), and `before` / `after` where the route records them. */
+  details: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
 });
 
 const AuditQuery = Type.Object(
@@ -24,6 +26,7 @@ const AuditQuery = Type.Object(
     organizationId: Type.Optional(Uuid),
     apiKeyId: Type.Optional(Uuid),
     action: Type.Optional(Type.String({ maxLength: 100 })),
+    changesOnly: Type.Optional(Type.Boolean({ description: 'Leave out reads (actions ending in .read or .list)' })),
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
     cursor: Type.Optional(Type.String({ maxLength: 512 })),
   },
@@ -41,6 +44,7 @@ export const presentAuditEntry = (entry: AuditEntry) => ({
   targetId: entry.target_id,
   requestId: entry.request_id,
   status: entry.status,
+  details: entry.details,
 });
 
 export function registerAuditRoutes(app: App, deps: Deps): void {

@@ -81,6 +81,19 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
       }),
   );
 
+  // The CLI names a key by its UUID, its key_id or its display prefix; the last two find the UUID here.
+  app.get(
+    '/admin/v1/keys/by-key-id/:keyId',
+    { config: { audit: 'admin.key.read' }, schema: { params: KeyIdParams, response: { 200: ApiKeySchema } } },
+    async (request) => {
+      const { keyId } = request.params as typeof KeyIdParams.static;
+      const row = await findApiKeyRowByKeyId(deps.store.db, keyId);
+      if (!row) throw notFound('API key');
+      request.auditTarget = { type: 'api_key', id: row.id, organizationId: row.organization_id };
+      return presentApiKey(row, prefix);
+    },
+  );
+
   app.get(
     '/admin/v1/keys/:id',
     { config: { audit: 'admin.key.read' }, schema: { params: IdParams, response: { 200: ApiKeySchema } } },

@@ -2,15 +2,20 @@ import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
 import { findPlanByName, listPlans } from '../db/repositories/plans.ts';
-import { findOrganization, insertOrganization, listOrganizations, updateOrganization } from '../db/repositories/organizations.ts';
+import { findOrganization, insertOrganization, listOrganizations, lockOrganization, updateOrganization } from '../db/repositories/organizations.ts';
 import type { Database, Organization, OrganizationUpdate } from '../db/schema.ts';
-import { ApiError, notFound } from '../http/errors.ts';
+import { ApiError, conflict, notFound } from '../http/errors.ts';
+import { addCredits } from '../db/repositories/credits.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Name, Page, PageQuery, Uuid } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
 import { unitOfWork } from '../http/unit-of-work.ts';
 
 type Db = Kysely<Database>;
+
+/** The largest balance an organization may hold (the column is a 32-bit integer). */
+export const MAX_CREDIT_BALANCE = 2_000_000_000;
+const CreditBalance = Type.Integer({ minimum: 0, maximum: MAX_CREDIT_BALANCE, description: 'An absolute balance; to add to it, POST …/credits' });
 
 const Tier = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' });
 
@@ -30,7 +35,7 @@ const CreateBody = Type.Object(
     name: Name,
     plan: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()])),
     rateLimitTier: Type.Optional(Tier),
-    creditBalance: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_000_000_000 })),
+    creditBalance: Type.Optional(CreditBalance),
   },
   { additionalProperties: false },
 );
@@ -40,11 +45,23 @@ const PatchBody = Type.Object(
     name: Type.Optional(Name),
     plan: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()])),
     rateLimitTier: Type.Optional(Tier),
-    creditBalance: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_000_000_000 })),
+    creditBalance: Type.Optional(CreditBalance),
     apiAccessRevoked: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
+
+const TopUpBody = Type.Object(
+  { amount: Type.Integer({ minimum: 1, maximum: MAX_CREDIT_BALANCE, description: 'Credits to add to the balance' }) },
+  { additionalProperties: false },
+);
+
+const TopUpSchema = Type.Object({
+  organizationId: Uuid,
+  added: Type.Integer(),
+  creditBalanceBefore: Type.Integer(),
+  creditBalance: Type.Integer(),
+});
 
 async function planIdFor(db: Db, plan: string | null | undefined): Promise<string | null | undefined> {
   if (plan === undefined || plan === null) return plan;
@@ -72,6 +89,15 @@ export async function presentOrganizations(db: Db, rows: Organization[]) {
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   }));
+}
+
+/** The audit entry's record of a change: each field the body named (they are named as presented), before and after. */
+function changedFields<T extends Record<string, unknown>>(before: T, after: T, fields: string[]) {
+  const names = fields.filter((field) => field in after);
+  return {
+    before: Object.fromEntries(names.map((name) => [name, before[name]])),
+    after: Object.fromEntries(names.map((name) => [name, after[name]])),
+  };
 }
 
 const presentOne = async (db: Db, row: Organization) => (await presentOrganizations(db, [row]))[0]!;
@@ -134,10 +160,36 @@ export function registerOrganizationRoutes(app: App, deps: Deps): void {
         if (body.rateLimitTier !== undefined) changes.rate_limit_tier = body.rateLimitTier;
         if (body.creditBalance !== undefined) changes.credit_balance = body.creditBalance;
         if (body.apiAccessRevoked !== undefined) changes.api_access_revoked = body.apiAccessRevoked;
+        // Locked, so the "before" of the audit entry is the row this change replaced.
+        const before = await lockOrganization(unit.db, id);
+        if (!before) throw notFound('Organization');
         const row = await updateOrganization(unit.db, id, changes);
         if (!row) throw notFound('Organization');
         unit.afterCommit(() => deps.bus.publish({ kind: 'organization', organizationId: id }));
-        return { body: await presentOne(unit.db, row) };
+        const [was, is] = await presentOrganizations(unit.db, [before, row]);
+        unit.audit({ type: 'organization', id, organizationId: id }, changedFields(was!, is!, Object.keys(body)));
+        return { body: is! };
+      }),
+  );
+
+  // A top-up is added in the database, never computed by the caller: two at once both count, and a balance read
+  // a moment ago cannot be written back over a charge.
+  app.post(
+    '/admin/v1/organizations/:id/credits',
+    { config: { audit: 'admin.organization.credits_add' }, schema: { params: IdParams, body: TopUpBody, response: { 200: TopUpSchema } } },
+    async (request, reply) =>
+      unitOfWork(request, reply, async (unit) => {
+        const { id } = request.params;
+        const { amount } = request.body;
+        unit.audit({ type: 'organization', id, organizationId: id });
+        const after = await addCredits(unit.db, id, amount, MAX_CREDIT_BALANCE);
+        if (after === undefined) {
+          if (!(await findOrganization(unit.db, id))) throw notFound('Organization');
+          throw conflict('credit_balance_limit', `The balance may not exceed ${MAX_CREDIT_BALANCE} credits.`);
+        }
+        unit.afterCommit(() => deps.bus.publish({ kind: 'organization', organizationId: id }));
+        unit.audit({ type: 'organization', id, organizationId: id }, { before: { creditBalance: after - amount }, after: { creditBalance: after }, added: amount });
+        return { body: { organizationId: id, added: amount, creditBalanceBefore: after - amount, creditBalance: after } };
       }),
   );
 }

@@ -12,11 +12,12 @@ export function registerAuditCommands(program: Command, run: Run): void {
       .description('audit entries, newest first')
       .option('--org <organizationId>', 'only this organization')
       .option('--key <apiKeyId>', 'only calls made with this key (UUID)')
-      .option('--action <action>', 'only this action, e.g. admin.key.kill'),
+      .option('--action <action>', 'only this action, e.g. admin.key.kill')
+      .option('--changes-only', 'leave out reads (actions ending in .read or .list)'),
   ).action(
     run(async (context) => {
-      const options = context.options<ListOptions & { org?: string; key?: string; action?: string }>();
-      const filters = { organizationId: options.org, apiKeyId: options.key, action: options.action };
+      const options = context.options<ListOptions & { org?: string; key?: string; action?: string; changesOnly?: boolean }>();
+      const filters = { organizationId: options.org, apiKeyId: options.key, action: options.action, ...(options.changesOnly && { changesOnly: true }) };
       const entries = context.admin().audit;
       await context.emitList(
         options,
@@ -30,6 +31,7 @@ export function registerAuditCommands(program: Command, run: Run): void {
             ['TARGET', (e) => (e.targetType ? `${e.targetType}:${e.targetId ?? ''}` : e.targetId)],
             ['STATUS', (e) => e.status],
             ['REQUEST', (e) => e.requestId],
+            ['CHANGE', (e) => (e.details ? JSON.stringify(e.details) : null)],
           ]),
       );
     }),

@@ -30,6 +30,9 @@ export interface ListOptions {
 
 /** What a command's action gets: its options, the admin client, and output that honours --json. */
 export class CommandContext {
+  /** Where the credential of this command came from, for the message of a 401 (which token was refused?). */
+  credentialSource: string | undefined;
+
   constructor(
     readonly command: Command,
     readonly io: CliIo,
@@ -54,12 +57,22 @@ export class CommandContext {
 
   /** --token, then GATEHOUSE_ADMIN_TOKEN, then the owner-only file that the server's first start wrote. */
   private adminToken(): string {
-    const given = this.options().token ?? this.io.env.GATEHOUSE_ADMIN_TOKEN;
-    if (given) return given;
+    const { token } = this.options();
+    if (token) {
+      this.credentialSource = 'the admin token from --token';
+      return token;
+    }
+    if (this.io.env.GATEHOUSE_ADMIN_TOKEN) {
+      this.credentialSource = 'the admin token from GATEHOUSE_ADMIN_TOKEN';
+      return this.io.env.GATEHOUSE_ADMIN_TOKEN;
+    }
     const file = join(resolve(this.io.env.GATEHOUSE_DATA_DIR || './.gatehouse'), ADMIN_TOKEN_FILE);
     try {
       const token = readFileSync(file, 'utf8').trim();
-      if (token) return token;
+      if (token) {
+        this.credentialSource = `the admin token in ${file}`;
+        return token;
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new CliError(`cannot read the admin token in ${file}: ${(error as Error).message}`);
     }
@@ -78,15 +91,18 @@ export class CommandContext {
   }
 }
 
-export function describeError(error: unknown, json: boolean): string {
+/** `credentialSource`: where the refused credential came from, named on a 401 so the right one gets fixed. */
+export function describeError(error: unknown, json: boolean, credentialSource?: string): string {
   if (error instanceof GatehouseError) {
+    const refused = error.status === 401 && credentialSource ? `the server refused ${credentialSource}` : undefined;
     if (json) {
       const { status, code, message, requestId, details } = error;
-      return JSON.stringify({ error: { status, code, message, requestId, details } });
+      return JSON.stringify({ error: { status, code, message, requestId, details, ...(refused && { credentialSource }) } });
     }
     const status = error.status ? ` (HTTP ${error.status})` : '';
     const lines = [`error: ${error.code}${status}: ${error.message}${error.requestId ? ` [requestId ${error.requestId}]` : ''}`];
     if (Object.keys(error.details).length > 0) lines.push(`details: ${JSON.stringify(error.details)}`);
+    if (refused) lines.push(`${refused} (order: --token, GATEHOUSE_ADMIN_TOKEN, then <GATEHOUSE_DATA_DIR>/admin-token)`);
     return lines.join('\n');
   }
   const message = error instanceof Error ? error.message : String(error);
@@ -97,6 +113,24 @@ export function describeError(error: unknown, json: boolean): string {
 export function integer(value: string): number {
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed)) throw new InvalidArgumentError('not an integer.');
+  return parsed;
+}
+
+/**
+ * A value that sets something, such as a balance: digits only. "+100" reads as "add 100" and "-5" as "take 5", which
+ * a setting would not do, so both are refused rather than taken as 100 and -5.
+ */
+export function absoluteInteger(value: string): number {
+  if (/^[+-]/.test(value.trim())) throw new InvalidArgumentError('sets an absolute value; a sign is not allowed (to add credits: gatehouse credits add <org> <n>).');
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError('not a whole number.');
+  return integer(value);
+}
+
+/** An amount to add: a whole number above zero (a leading + is allowed, since it says the same). */
+export function positiveAmount(value: string): number {
+  if (!/^\+?\d+$/.test(value.trim())) throw new InvalidArgumentError('must be a whole number above zero.');
+  const parsed = integer(value.trim().replace(/^\+/, ''));
+  if (parsed < 1) throw new InvalidArgumentError('must be a whole number above zero.');
   return parsed;
 }
 

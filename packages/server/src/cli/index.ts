@@ -6,7 +6,7 @@ import { CommandContext, describeError, type CliIo, type Run } from './context.t
 import { registerKeyCommands } from './keys.ts';
 import { registerKillSwitchCommands } from './kill-switch.ts';
 import { registerMigrateCommand } from './migrate.ts';
-import { registerOrgCommands } from './orgs.ts';
+import { registerCreditCommands, registerOrgCommands } from './orgs.ts';
 import { registerPlanCommands } from './plans.ts';
 import { registerScanCommand } from './scan.ts';
 import { registerServeCommand } from './serve.ts';
@@ -43,7 +43,7 @@ export function buildProgram(io: CliIo, status: { code: number }): Command {
       status.code = (await handler(context, ...positional)) ?? 0;
     } catch (error) {
       status.code = 1;
-      io.stderr(error instanceof ConfigError ? `configuration error: ${error.message}` : describeError(error, context.json));
+      io.stderr(error instanceof ConfigError ? `configuration error: ${error.message}` : describeError(error, context.json, context.credentialSource));
     }
   };
 
@@ -51,6 +51,7 @@ export function buildProgram(io: CliIo, status: { code: number }): Command {
   registerMigrateCommand(program, run);
   registerWhoamiCommand(program, run);
   registerOrgCommands(program, run);
+  registerCreditCommands(program, run);
   registerPlanCommands(program, run);
   registerKeyCommands(program, run);
   registerKillSwitchCommands(program, run);

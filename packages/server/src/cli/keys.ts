@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ApiKey, CreatedApiKey, KeyEnv, Scope } from './client.ts';
+import type { ApiKey, CreatedApiKey, GatehouseAdmin, KeyEnv, Scope } from './client.ts';
 import { addListOptions, CliError, list, type ListOptions, type Run } from './context.ts';
 import { record, table } from './output.ts';
 
@@ -24,12 +24,22 @@ export const keyRecord = (key: ApiKey) =>
   ]);
 
 /**
- * A key is named by its UUID (the `apiKeyId` of whoami and the audit log), or by its public key_id / display
- * prefix (what a log line or `gatehouse scan` shows), for kill only.
+ * A key is named by its UUID (the `apiKeyId` of whoami and the audit log), its public key_id, or its display prefix
+ * (`lp_live_<key_id>`, what a log line or `gatehouse scan` shows). The key_id of the last two, or null.
  */
 function keyIdOf(reference: string): string | null {
   const candidate = reference.split('_').length >= 3 ? reference.split('_')[2]! : reference;
   return KEY_ID.test(candidate) ? candidate : null;
+}
+
+const KEY_REFERENCE = 'key id (UUID), key_id, or display prefix';
+
+/** The key's UUID, looking a key_id or display prefix up through the admin API. */
+async function keyUuid(admin: GatehouseAdmin, reference: string): Promise<string> {
+  if (UUID.test(reference)) return reference;
+  const keyId = keyIdOf(reference);
+  if (keyId === null) throw new CliError(`${reference} is neither a key UUID nor a key_id / display prefix`);
+  return (await admin.keys.getByKeyId(keyId)).id;
 }
 
 /** SPEC 10.1: issuing keys and their switches: kill and unkill (reversible), revoke (permanent). */
@@ -84,47 +94,31 @@ export function registerKeyCommands(program: Command, run: Run): void {
     .command('get')
     .alias('show')
     .description('show one key')
-    .argument('<id>', 'key id (UUID)')
+    .argument('<key>', KEY_REFERENCE)
     .action(
-      run(async (context, id) => {
-        const key = await context.admin().keys.get(id!);
+      run(async (context, reference) => {
+        const admin = context.admin();
+        const key = await admin.keys.get(await keyUuid(admin, reference!));
         context.emit(key, () => keyRecord(key));
       }),
     );
 
-  keys
-    .command('kill')
-    .description("turn a key's kill switch on: every call with it answers 503 KILL_SWITCH")
-    .argument('<key>', 'key id (UUID), key_id, or display prefix')
-    .action(
-      run(async (context, reference) => {
-        const admin = context.admin();
-        const keyId = UUID.test(reference!) ? null : keyIdOf(reference!);
-        if (!UUID.test(reference!) && keyId === null) throw new CliError(`${reference} is neither a key UUID nor a key_id / display prefix`);
-        const key = keyId === null ? await admin.keys.kill(reference!) : await admin.keys.killByKeyId(keyId);
-        context.emit(key, () => `killed ${key.displayPrefix} (${key.id})`);
-      }),
-    );
-
-  keys
-    .command('unkill')
-    .description("turn a key's kill switch off")
-    .argument('<id>', 'key id (UUID)')
-    .action(
-      run(async (context, id) => {
-        const key = await context.admin().keys.unkill(id!);
-        context.emit(key, () => `unkilled ${key.displayPrefix} (${key.id})`);
-      }),
-    );
-
-  keys
-    .command('revoke')
-    .description('revoke a key, immediately and permanently')
-    .argument('<id>', 'key id (UUID)')
-    .action(
-      run(async (context, id) => {
-        const key = await context.admin().keys.revoke(id!);
-        context.emit(key, () => `revoked ${key.displayPrefix} (${key.id})`);
-      }),
-    );
+  const switches = [
+    ['kill', "turn a key's kill switch on: every call with it answers 503 KILL_SWITCH", 'killed'],
+    ['unkill', "turn a key's kill switch off", 'unkilled'],
+    ['revoke', 'revoke a key, immediately and permanently', 'revoked'],
+  ] as const;
+  for (const [name, description, done] of switches) {
+    keys
+      .command(name)
+      .description(description)
+      .argument('<key>', KEY_REFERENCE)
+      .action(
+        run(async (context, reference) => {
+          const admin = context.admin();
+          const key = await admin.keys[name](await keyUuid(admin, reference!));
+          context.emit(key, () => `${done} ${key.displayPrefix} (${key.id})`);
+        }),
+      );
+  }
 }

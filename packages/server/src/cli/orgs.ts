@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { Organization, UpdateOrganizationParams } from './client.ts';
-import { addListOptions, boolean, CliError, integer, planName, type ListOptions, type Run } from './context.ts';
+import { absoluteInteger, addListOptions, boolean, CliError, planName, positiveAmount, type ListOptions, type Run } from './context.ts';
 import { record, table } from './output.ts';
 
 export const organizationRecord = (org: Organization) =>
@@ -33,7 +33,7 @@ export function registerOrgCommands(program: Command, run: Run): void {
     .argument('<name>', 'display name')
     .option('--plan <plan>', 'plan name, or none (default: none, so every /v1 call answers 402)', planName)
     .option('--tier <tier>', 'rate-limit tier (default standard)')
-    .option('--credits <n>', 'starting credit balance (default 0)', integer)
+    .option('--credits <n>', 'starting credit balance (default 0)', absoluteInteger)
     .action(
       run(async (context, name) => {
         const options = context.options<OrgFields>();
@@ -87,7 +87,7 @@ export function registerOrgCommands(program: Command, run: Run): void {
     .option('--name <name>', 'display name')
     .option('--plan <plan>', 'plan name, or none', planName)
     .option('--tier <tier>', 'rate-limit tier')
-    .option('--credits <n>', 'credit balance', integer)
+    .option('--credits <n>', 'set the credit balance to n (to add: gatehouse credits add)', absoluteInteger)
     .option('--api-access-revoked <true|false>', "the organization's API access switch", boolean)
     .action(
       run(async (context, id) => {
@@ -101,6 +101,29 @@ export function registerOrgCommands(program: Command, run: Run): void {
         if (Object.keys(changes).length === 0) throw new CliError('nothing to change: give --name, --plan, --tier, --credits or --api-access-revoked');
         const org = await context.admin().organizations.update(id!, changes);
         context.emit(org, () => organizationRecord(org));
+      }),
+    );
+}
+
+/** Credits: a top-up is added by the server in one statement, never read, summed and written back by the CLI. */
+export function registerCreditCommands(program: Command, run: Run): void {
+  const credits = program.command('credits').description("an organization's credits: add");
+
+  credits
+    .command('add')
+    .description('add credits to an organization\'s balance (atomic; audited with the balance before and after)')
+    .argument('<organizationId>', 'organization id')
+    .argument('<n>', 'credits to add, a whole number above zero')
+    .action(
+      run(async (context, organizationId, amount) => {
+        let parsed: number;
+        try {
+          parsed = positiveAmount(amount!);
+        } catch (error) {
+          throw new CliError(`<n>: ${(error as Error).message}`);
+        }
+        const topUp = await context.admin().organizations.addCredits(organizationId!, parsed);
+        context.emit(topUp, () => `added ${topUp.added} credits to ${topUp.organizationId}: ${topUp.creditBalanceBefore} → ${topUp.creditBalance}`);
       }),
     );
 }

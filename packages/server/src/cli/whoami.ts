@@ -13,8 +13,14 @@ export function registerWhoamiCommand(program: Command, run: Run): void {
     .option('--key <key>', 'the partner key (default: GATEHOUSE_API_KEY, then LAYERS_API_KEY)')
     .action(
       run(async (context) => {
-        const apiKey = context.options<{ key?: string }>().key ?? context.io.env.GATEHOUSE_API_KEY ?? context.io.env.LAYERS_API_KEY;
+        const sources: [string, string | undefined][] = [
+          ['--key', context.options<{ key?: string }>().key],
+          ['GATEHOUSE_API_KEY', context.io.env.GATEHOUSE_API_KEY],
+          ['LAYERS_API_KEY', context.io.env.LAYERS_API_KEY],
+        ];
+        const [source, apiKey] = sources.find(([, value]) => value) ?? [];
         if (!apiKey) throw new CliError('no API key: pass --key or set GATEHOUSE_API_KEY (or LAYERS_API_KEY)');
+        context.credentialSource = `the partner key from ${source}`;
         const client = new Gatehouse({ apiKey, baseUrl: context.baseUrl });
         try {
           const me = await client.assertKeyHealthy();

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
 import { insertAuditEntry, type AuditRecord } from '../db/repositories/audit.ts';
+import { auditDetailsOf, checkAuditActionName } from './audit-details.ts';
 import type { Database, IdempotencyEntry } from '../db/schema.ts';
 import { coversIdempotency, type IdempotencyOptions } from '../idempotency/plugin.ts';
 import { claimInTransaction, findIdempotencyEntry, keepAnswer } from '../idempotency/repository.ts';
@@ -308,7 +309,7 @@ export function auditRecordOf(request: FastifyRequest, action: string, status: n
     targetId: target?.id ?? (typeof paramsId === 'string' ? paramsId : null),
     requestId: request.id,
     status,
-    details: request.auditDetails ?? null,
+    details: auditDetailsOf(request, action),
   };
 }
 
@@ -317,6 +318,7 @@ export function installUnitOfWork(app: FastifyInstance, deps: Deps, idempotency:
   const units = new UnitsOfWork(deps, idempotency);
   app.decorate('unitsOfWork', units);
   addRouteHook(app, 'onSend', (route) => {
+    if (route.config?.audit) checkAuditActionName(route.method, route.url, route.config.audit);
     // Reads without an audit action pay nothing here (the hot path).
     if (!route.config?.audit && !coversIdempotency(route)) return undefined;
     return async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {

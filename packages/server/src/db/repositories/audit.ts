@@ -37,6 +37,8 @@ export interface AuditFilter {
   organizationId?: string | undefined;
   apiKeyId?: string | undefined;
   action?: string | undefined;
+  /** Leave out reads: actions named `<thing>.read` or `<thing>.list` (the audit hook holds routes to that naming). */
+  changesOnly?: boolean | undefined;
 }
 
 /** Newest first; `after` is the (occurred_at, id) of the last entry of the previous page. */
@@ -45,6 +47,7 @@ export function listAuditEntries(db: Db, filter: AuditFilter, limit: number, aft
   if (filter.organizationId) query = query.where('organization_id', '=', filter.organizationId);
   if (filter.apiKeyId) query = query.where('api_key_id', '=', filter.apiKeyId);
   if (filter.action) query = query.where('action', '=', filter.action);
+  if (filter.changesOnly) query = query.where('action', 'not like', '%.read').where('action', 'not like', '%.list');
   if (after) query = query.where(olderThan(after, 'occurred_at'));
   return query.orderBy('occurred_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }

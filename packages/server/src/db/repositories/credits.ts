@@ -22,3 +22,18 @@ export async function chargeCredits(db: Db, organizationId: string, credits: num
     .executeTakeFirst();
   return row !== undefined;
 }
+
+/**
+ * Adds `credits` to the balance in one statement (no read-then-write, so concurrent top-ups all count), unless the
+ * balance would pass `ceiling`. The balance after, or undefined when there is no such organization or it would.
+ */
+export async function addCredits(db: Db, organizationId: string, credits: number, ceiling: number): Promise<number | undefined> {
+  const row = await db
+    .updateTable('organizations')
+    .set({ credit_balance: sql<number>`credit_balance + ${credits}`, updated_at: new Date() })
+    .where('id', '=', organizationId)
+    .where(sql<boolean>`credit_balance + ${credits} <= ${ceiling}`)
+    .returning('credit_balance')
+    .executeTakeFirst();
+  return row?.credit_balance;
+}

@@ -10,6 +10,10 @@ export const insertOrganization = (db: Db, organization: NewOrganization): Promi
 export const findOrganization = (db: Db, id: string): Promise<Organization | undefined> =>
   db.selectFrom('organizations').selectAll().where('id', '=', id).executeTakeFirst();
 
+/** The row, locked until the transaction ends (a change reads what it replaces). */
+export const lockOrganization = (db: Db, id: string): Promise<Organization | undefined> =>
+  db.selectFrom('organizations').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+
 export const updateOrganization = (db: Db, id: string, changes: OrganizationUpdate): Promise<Organization | undefined> =>
   db
     .updateTable('organizations')
