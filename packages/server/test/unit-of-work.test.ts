@@ -100,6 +100,6 @@ describe('one unit of work, with a failure injected into it', () => {
     const jobs = await t.deps.store.db.selectFrom('jobs').select('id').where('project_id', '=', project.id).execute();
     expect(jobs).toHaveLength(0);
     const audit = await t.deps.store.db.selectFrom('audit_entries').select(['status', 'details']).where('request_id', '=', refused.headers['x-request-id'] as string).execute();
-    expect(audit).toEqual([{ status: 409, details: null }]);
+    expect(audit).toEqual([{ status: 409, details: { changes: { repo: 'acme/site' } } }]);
   });
 });

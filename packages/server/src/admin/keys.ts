@@ -86,8 +86,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
     '/admin/v1/keys/by-key-id/:keyId',
     { config: { audit: 'admin.key.read' }, schema: { params: KeyIdParams, response: { 200: ApiKeySchema } } },
     async (request) => {
-      const { keyId } = request.params as typeof KeyIdParams.static;
-      const row = await findApiKeyRowByKeyId(deps.store.db, keyId);
+      const row = await findApiKeyRowByKeyId(deps.store.db, request.params.keyId);
       if (!row) throw notFound('API key');
       request.auditTarget = { type: 'api_key', id: row.id, organizationId: row.organization_id };
       return presentApiKey(row, prefix);
