@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_COSTS } from '../src/jobs/kinds.ts';
-import { ADMIN_TOKEN, createTestStore, usingPostgres } from './harness.ts';
+import { ADMIN_TOKEN, createTestStore, TEST_SECRET, usingPostgres } from './harness.ts';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
 
 /**
@@ -59,6 +59,7 @@ describe.runIf(usingPostgres)('crashes: SIGKILL under idempotent writes', () => 
       DATABASE_URL: store.databaseUrl!,
       PORT: String(port),
       GATEHOUSE_ADMIN_TOKEN: ADMIN_TOKEN,
+      GATEHOUSE_SECRET: TEST_SECRET,
       GATEHOUSE_BCRYPT_COST: '10',
       // Jobs fail at once (nothing listens there, and private addresses are refused): each is charged when it starts.
       GATEHOUSE_GITHUB_API_URL: 'http://127.0.0.1:9',

@@ -15,7 +15,7 @@ afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 // `npm start` on the embedded store: the first start seeds and prints a key, later starts print no secret.
 describe.runIf(!usingPostgres)('first start on an empty embedded store (SPEC 11)', () => {
-  const env = { GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_BCRYPT_COST: '10', DATABASE_URL: '', REDIS_URL: '', GATEHOUSE_ADMIN_TOKEN: '' };
+  const env = { GATEHOUSE_DATA_DIR: dataDir, GATEHOUSE_BCRYPT_COST: '10', DATABASE_URL: '', REDIS_URL: '', GATEHOUSE_ADMIN_TOKEN: '', GATEHOUSE_SECRET: '' };
   let key = '';
   let adminToken = '';
   let deploymentSecret = '';
