@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { partnerWithKey, withKey } from './factories.ts';
+import { generateKey } from '../src/keys/format.ts';
+import { issueKey, partnerWithKey, withKey } from './factories.ts';
 import { ADMIN_TOKEN, startTestApp, type TestApp } from './harness.ts';
 
 const LIMIT = 5;
@@ -86,5 +87,43 @@ describe('refused authentication: no audit rows, counted, throttled', () => {
     // The window is a minute.
     nowMs += 60_000;
     expect((await adminFrom(address, 'guess-again')).statusCode).toBe(401);
+  });
+
+  const whoami = (remoteAddress: string, headers: Record<string, string>) => t.app.inject({ url: '/v1/whoami', remoteAddress, headers });
+
+  it('throttles /v1 failures of every kind per client address: no key, malformed, bad checksum (finding 3)', async () => {
+    nowMs += 120_000;
+    const address = '10.3.0.1';
+    const badChecksum = `${apiKey.slice(0, -2)}${apiKey.endsWith('AA') ? 'BB' : 'AA'}`;
+    const kinds: Record<string, string>[] = [{}, withKey('not-a-key'), withKey(badChecksum), { authorization: 'Bearer lp_live_nope' }];
+    for (let i = 0; i < LIMIT; i++) expect((await whoami(address, kinds[i % kinds.length]!)).statusCode).toBe(401);
+    for (const headers of kinds) {
+      const refused = await whoami(address, headers);
+      expect(refused.statusCode).toBe(429);
+      expect(refused.json().error.code).toBe('RATE_LIMITED');
+    }
+    expect(await refusals('v1', 'throttled')).toBeGreaterThanOrEqual(kinds.length);
+  });
+
+  it('never refuses a correct key for other requests failures: same address, or its own key_id flooded (finding 4)', async () => {
+    nowMs += 120_000;
+    const { organization } = await partnerWithKey(t.app);
+    // Behind one NAT: others' keyless requests put the address over its limit; a key never seen on this instance
+    // (so not cached, verified now for the first time) from that address is served.
+    const nat = '10.4.0.1';
+    for (let i = 0; i < LIMIT + 3; i++) await whoami(nat, {});
+    expect((await whoami(nat, {})).statusCode).toBe(429);
+    const fresh = await issueKey(t.app, organization.id, { name: 'behind the nat' });
+    expect((await whoami(nat, withKey(fresh.key))).statusCode).toBe(200);
+    // ...while the failures from that address are still refused.
+    expect((await whoami(nat, withKey('lp_live_nope'))).statusCode).toBe(429);
+
+    // A victim's public key_id flooded with wrong secrets from many addresses: its real key, never verified here
+    // before, is served; the next wrong secret for that key_id is still refused.
+    const victim = await issueKey(t.app, organization.id, { name: 'victim' });
+    for (let i = 0; i < LIMIT + 3; i++) await whoami(`10.5.0.${i + 1}`, withKey(generateKey('lp', 'live', victim.keyId).key));
+    expect((await whoami('10.5.1.1', withKey(generateKey('lp', 'live', victim.keyId).key))).statusCode).toBe(429);
+    expect((await whoami('10.5.1.2', withKey(victim.key))).statusCode).toBe(200);
+    expect((await whoami('10.5.1.3', withKey(generateKey('lp', 'live', victim.keyId).key))).statusCode).toBe(429);
   });
 });

@@ -181,6 +181,37 @@ describe('edge headers on every answer (issue 13, finding 15)', () => {
   });
 });
 
+describe('idempotency scope on the decoded path (issue 13, finding 15)', () => {
+  let t: TestApp;
+  let apiKey: string;
+  beforeAll(async () => {
+    t = await startTestApp();
+    apiKey = (await partnerWithKey(t.app)).key.key;
+  });
+  afterAll(async () => t.close());
+
+  it('treats /v1/%70rojects and /v1/projects as one path: one Idempotency-Key runs once', async () => {
+    const headers = withKey(apiKey, { 'idempotency-key': 'one-project-please' });
+    const payload = { name: 'Once only' };
+    const first = await t.app.inject({ method: 'POST', url: '/v1/projects', headers, payload });
+    expect(first.statusCode).toBe(201);
+    for (const url of ['/v1/%70rojects', '/v1/%70%72%6f%6a%65%63%74%73', '/v1/projects?x=1']) {
+      const again = await t.app.inject({ method: 'POST', url, headers, payload });
+      expect(again.statusCode, url).toBe(201);
+      expect(again.headers['idempotent-replayed'], url).toBe('true');
+      expect(again.json().id, url).toBe(first.json().id);
+    }
+    const projectId = first.json().id as string;
+    // Path parameters too: the same id, percent-encoded or not, is one path.
+    const archived = await t.app.inject({ method: 'POST', url: `/v1/projects/${projectId}/archive`, headers, payload: {} });
+    expect(archived.statusCode).toBeLessThan(300);
+    const encodedId = projectId.replace(/[a-f]/g, (letter) => `%${letter.charCodeAt(0).toString(16)}`);
+    const archivedAgain = await t.app.inject({ method: 'POST', url: `/v1/projects/${encodedId}/arch%69ve`, headers, payload: {} });
+    expect(archivedAgain.headers['idempotent-replayed']).toBe('true');
+    expect(await t.deps.store.db.selectFrom('projects').select('id').execute()).toHaveLength(1);
+  });
+});
+
 describe('the metrics token and key whitespace (issue 13, finding 15)', () => {
   let t: TestApp;
   let apiKey: string;

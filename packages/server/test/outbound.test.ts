@@ -94,6 +94,11 @@ describe('isPublicAddress', () => {
     '::ffff:10.0.0.1',
     '64:ff9b::a00:1',
     '2002:a00:1::',
+    // IPv4-compatible (deprecated) spellings of 127.0.0.1, 10.0.0.1 and 8.8.8.8: all inside ::/96 (issue 13, finding 15).
+    '::7f00:1',
+    '::127.0.0.1',
+    '::a00:1',
+    '::808:808',
     'not-an-ip',
   ])('refuses %s', (address) => {
     expect(isPublicAddress(address)).toBe(false);
@@ -171,11 +176,11 @@ describe('safeFetch', () => {
   it('checks the address a name resolves to, and connects to that address', async () => {
     const resolve = async (hostname: string) => [{ address: hostname === 'internal.example' ? '10.0.0.1' : '127.0.0.1', family: 4 }];
     const direct = await failure(safeFetch(`http://internal.example:${upstream.port}/ok`, { ...onlyFakeServer, resolve }));
-    expect(direct.code).toBe('UPSTREAM_BLOCKED_ADDRESS');
+    expect(direct.code).toBe('UPSTREAM_UNREACHABLE');
     const redirected = await failure(
       safeFetch(`${upstream.origin}/redirect-to?target=${encodeURIComponent(`http://internal.example:${upstream.port}/ok`)}`, { ...onlyFakeServer, resolve }),
     );
-    expect(redirected.code).toBe('UPSTREAM_BLOCKED_ADDRESS');
+    expect(redirected.code).toBe('UPSTREAM_UNREACHABLE');
 
     // A name that resolves to an allowed address reaches it, carrying its own Host header.
     const response = await safeFetch(`http://public.example:${upstream.port}/ok`, { ...onlyFakeServer, resolve });
@@ -188,6 +193,24 @@ describe('safeFetch', () => {
       { address: '192.168.0.10', family: 4 },
     ];
     const error = await failure(safeFetch(`http://mixed.example:${upstream.port}/ok`, { ...onlyFakeServer, resolve }));
-    expect(error.code).toBe('UPSTREAM_BLOCKED_ADDRESS');
+    expect(error.code).toBe('UPSTREAM_UNREACHABLE');
+  });
+
+  it('tells a partner nothing that separates an internal name from a name that does not resolve (issue 13, finding 15)', async () => {
+    const notFound = Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' });
+    const resolve = async (hostname: string) => {
+      if (hostname.startsWith('db.')) return [{ address: '10.0.0.5', family: 4 }];
+      if (hostname.startsWith('v6.')) return [{ address: '::7f00:1', family: 6 }];
+      throw notFound;
+    };
+    const seen = [];
+    for (const host of ['db.corp.example', 'v6.corp.example', 'nothing.corp.example']) {
+      const error = await failure(safeFetch(`http://${host}/`, { resolve }));
+      seen.push({ code: error.code, message: error.message.replace(host, '<host>') });
+    }
+    expect(seen[0]).toEqual({ code: 'UPSTREAM_UNREACHABLE', message: expect.any(String) });
+    expect(seen[1]).toEqual(seen[0]);
+    expect(seen[2]).toEqual(seen[0]);
+    expect(seen[0]!.message).not.toMatch(/private|internal|loopback|ENOTFOUND/i);
   });
 });

@@ -559,10 +559,11 @@ describe('durability and outbound rules (a store without an always-on instance)'
         expect(refused.json().error.details.issues).toEqual([{ path: 'body.url', message: expect.stringContaining('private') }]);
       }
       const ping = await strict.app.inject({ method: 'POST', url: `/v1/webhook-endpoints/${endpoint.id}/test`, headers: withKey(key) });
-      expect(ping.json()).toMatchObject({ delivered: false, statusCode: null, error: { code: 'UPSTREAM_BLOCKED_ADDRESS' } });
+      // localhost is a name: refused after resolution with the answer a name that does not resolve gets (issue 13, finding 15).
+      expect(ping.json()).toMatchObject({ delivered: false, statusCode: null, error: { code: 'UPSTREAM_UNREACHABLE' } });
       await canceledJob(strict, organizationId, key);
       const failed = await waitForDelivery(strict.app, key, endpoint.id, (entry) => entry.eventType === 'job.canceled' && entry.status === 'failed');
-      expect(failed.lastError).toMatchObject({ code: 'UPSTREAM_BLOCKED_ADDRESS' });
+      expect(failed.lastError).toMatchObject({ code: 'UPSTREAM_UNREACHABLE' });
       expect(receiver.upstream.requests.filter((request) => request.path === receiverPath)).toHaveLength(0);
     } finally {
       await lenient?.close();

@@ -227,9 +227,7 @@ export class KeyVerifier {
   }
 
   private fail(clientAddress: string, keyId: string | undefined): Verification {
-    const blockedMs = Math.max(this.throttle.blockedFor(`ip:${clientAddress}`), keyId ? this.throttle.blockedFor(`kid:${keyId}`) : 0);
-    this.throttle.recordFailure(`ip:${clientAddress}`);
-    if (keyId) this.throttle.recordFailure(`kid:${keyId}`);
+    const blockedMs = keyId ? this.throttle.refuseFailure(`ip:${clientAddress}`, `kid:${keyId}`) : this.throttle.refuseFailure(`ip:${clientAddress}`);
     if (blockedMs > 0) return { ok: false, reason: 'throttled', retryAfterMs: blockedMs };
     return { ok: false, reason: 'invalid' };
   }

@@ -35,10 +35,15 @@ declare module 'fastify' {
 
 const HEADER = 'idempotency-key';
 
-const pathOf = (url: string): string => {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
-};
+/**
+ * The path a request's key is scoped to, as the router understood it: the route's pattern with its decoded
+ * parameters, each encoded one canonical way. `/v1/%70rojects` and `/v1/projects` reach one route and are one path
+ * (issue 13, finding 15); the raw URL would make them two scopes, so one Idempotency-Key could run twice.
+ */
+function routedPath(request: FastifyRequest): string {
+  const params = (request.params ?? {}) as Record<string, unknown>;
+  return request.routeOptions.url!.replace(/:([A-Za-z0-9_]+)/g, (_, name: string) => encodeURIComponent(String(params[name] ?? '')));
+}
 
 /** Every authenticated POST takes part (SPEC 6), unless its route opts out; routes need not ask. */
 export const coversIdempotency = (route: RouteOptions) =>
@@ -48,7 +53,7 @@ export const coversIdempotency = (route: RouteOptions) =>
 const applies = (request: FastifyRequest) => request.method === 'POST' && request.principal !== undefined;
 
 function idempotentRequest(request: FastifyRequest, key: string): IdempotentRequest {
-  const where = { apiKeyId: request.principal!.apiKeyId, method: request.method, path: pathOf(request.url) };
+  const where = { apiKeyId: request.principal!.apiKeyId, method: request.method, path: routedPath(request) };
   let sealingKey: Buffer | undefined;
   return {
     scope: { ...where, key: idempotencyKeyDigest(key) },

@@ -78,17 +78,23 @@ function addressGuard(options: SafeFetchOptions): AddressGuard {
     resolve(hostname)
       .then((found) => {
         const wanted = lookupOptions.family === 4 || lookupOptions.family === 6 ? found.filter((a) => a.family === lookupOptions.family) : found;
-        if (wanted.length === 0) throw new OutboundError('UPSTREAM_UNREACHABLE', `The upstream host ${hostname} has no address.`);
-        const refused = wanted.find((a) => !allows(a.address));
-        if (refused) throw blockedAddress(hostname);
+        if (wanted.length === 0 || wanted.some((a) => !allows(a.address))) throw noPublicAddress(hostname);
         if (lookupOptions.all) callback(null, wanted);
         else callback(null, wanted[0]!.address, wanted[0]!.family);
       })
-      .catch((error: NodeJS.ErrnoException) => callback(error, '', 0));
+      // A name that does not resolve is told apart from one that resolves to an internal address by nothing: not
+      // the code, not the text (issue 13, finding 15), or a partner could map the deployment's internal names.
+      .catch((error: NodeJS.ErrnoException) => callback(error instanceof OutboundError ? error : noPublicAddress(hostname, error), '', 0));
   };
   return { allows, lookup };
 }
 
+/** One answer for a name that does not resolve and a name that resolves to an address the guard refuses. */
+function noPublicAddress(hostname: string, cause?: unknown): OutboundError {
+  return new OutboundError('UPSTREAM_UNREACHABLE', `The upstream host ${hostname} has no public address that could be reached.`, { cause });
+}
+
+/** An address literal in the URL: the caller wrote the address, so saying it is refused tells nothing new. */
 function blockedAddress(host: string): OutboundError {
   return new OutboundError('UPSTREAM_BLOCKED_ADDRESS', `The upstream host ${host} is a private, loopback or otherwise internal address.`);
 }
