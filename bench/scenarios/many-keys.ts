@@ -1,6 +1,6 @@
 import type autocannon from 'autocannon';
 import { sql } from 'kysely';
-import { findApiKeyByKeyId } from '../../packages/server/src/db/repositories/api-keys.ts';
+import { findApiKeyByKeyId } from '../../packages/server/src/keys/repository.ts';
 import { createStore, type Store } from '../../packages/server/src/db/create-db.ts';
 import { backgroundKeyId, insertBackgroundKeys } from '../lib/bulk-keys.ts';
 import { loadArm, measured, runLoad, whoamiArm, type LoadResult } from '../lib/load.ts';

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { ADMIN_TOKEN_FILE } from './admin-token-file.ts';
 import { hashAdminToken } from './admin/admin-auth.ts';
 import type { Deps } from './deps.ts';
-import { findPlanByName } from './db/repositories/plans.ts';
-import { insertOrganization } from './db/repositories/organizations.ts';
-import { readSetting, SETTING_ADMIN_TOKEN_HASH, writeSetting } from './db/repositories/settings.ts';
+import { findPlanByName } from './plans/repository.ts';
+import { insertOrganization } from './organizations/repository.ts';
+import { readSetting, SETTING_ADMIN_TOKEN_HASH, writeSetting } from './db/settings.ts';
 import { issueApiKey } from './keys/service.ts';
 
 export { ADMIN_TOKEN_FILE };

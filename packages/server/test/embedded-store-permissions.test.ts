@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createStore } from '../src/db/create-db.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
-import { insertWebhookEndpoint } from '../src/db/repositories/webhooks.ts';
+import { insertWebhookEndpoint } from '../src/webhooks/repository.ts';
 import { usingPostgres } from './harness.ts';
 
 const parent = mkdtempSync(join(tmpdir(), 'gatehouse-modes-'));

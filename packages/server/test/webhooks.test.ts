@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWebhook } from '../../client/src/webhooks.ts';
 import type { Store } from '../src/db/create-db.ts';
-import { claimDueDeliveries } from '../src/db/repositories/webhooks.ts';
+import { claimDueDeliveries } from '../src/webhooks/repository.ts';
 import type { Config } from '../src/config.ts';
 import { issueKey, partnerWithKey, withKey } from './factories.ts';
 import { sendJson, sleep, startFakeUpstream, type FakeUpstream } from './fixtures/fake-upstream.ts';

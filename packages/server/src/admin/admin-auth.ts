@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { readSetting, SETTING_ADMIN_TOKEN_HASH } from '../db/repositories/settings.ts';
+import { readSetting, SETTING_ADMIN_TOKEN_HASH } from '../db/settings.ts';
 import { presentedCredential, tokenDigest, tokenMatches } from '../http/credentials.ts';
 import { ApiError } from '../http/errors.ts';
 import { FailureThrottle } from '../auth/failure-throttle.ts';

@@ -1,10 +1,10 @@
 import type { App } from '../http/typed-app.ts';
 import type { Deps } from '../deps.ts';
-import { registerAuditRoutes } from './audit.ts';
-import { registerAdminKeyRoutes } from './keys.ts';
-import { registerKillSwitchRoutes } from './kill-switch.ts';
-import { registerOrganizationRoutes } from './organizations.ts';
-import { registerPlanRoutes } from './plans.ts';
+import { registerAuditRoutes } from '../audit/admin-routes.ts';
+import { registerAdminKeyRoutes } from '../keys/admin-routes.ts';
+import { registerKillSwitchRoutes } from '../auth/kill-switch-routes.ts';
+import { registerOrganizationRoutes } from '../organizations/admin-routes.ts';
+import { registerPlanRoutes } from '../plans/admin-routes.ts';
 import { registerAdminExplainRoutes, type PartnerRouteTable } from '../explain/index.ts';
 import { registerAdminUsageRoutes } from '../usage/index.ts';
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { Tx } from '../db/transaction.ts';
-import { readSetting, SETTING_GLOBAL_KILL_SWITCH, writeSetting } from '../db/repositories/settings.ts';
+import { readSetting, SETTING_GLOBAL_KILL_SWITCH, writeSetting } from '../db/settings.ts';
 import type { InvalidationBus } from './invalidation.ts';
 
 /**

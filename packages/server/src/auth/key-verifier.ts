@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.ts';
-import { setApiKeyDigest } from '../db/repositories/api-keys.ts';
+import { setApiKeyDigest } from '../keys/repository.ts';
 import { sameDigest, type KeyDigester, type StoredDigest } from '../keys/digest.ts';
 import { MAX_KEY_LENGTH, parseKey, type ParsedKey } from '../keys/format.ts';
 import { HashQueueFullError, type SecretHasher } from '../keys/hashing.ts';

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { EndpointClass } from '../config.ts';
 import type { Deps } from '../deps.ts';
-import { lowestPlanWithFeature } from '../db/repositories/plans.ts';
+import { lowestPlanWithFeature } from '../plans/repository.ts';
 import { presentedCredential } from '../http/credentials.ts';
 import { ApiError, UNAUTHENTICATED_MESSAGE } from '../http/errors.ts';
 import { addRouteHook } from '../http/route-hooks.ts';

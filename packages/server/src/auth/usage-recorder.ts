@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { touchApiKeys } from '../db/repositories/api-keys.ts';
+import { touchApiKeys } from '../keys/repository.ts';
 
 /**
  * `lastUsedAt` is written behind, at most about once a minute per key and never on the request path (SPEC 2).

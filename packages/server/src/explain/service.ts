@@ -1,6 +1,6 @@
 import { ACCESS_CHECKS, API_ACCESS_FEATURE, type AccessContext } from '../auth/access-decision.ts';
 import type { KeyState } from '../auth/key-state.ts';
-import { lowestPlanWithFeature } from '../db/repositories/plans.ts';
+import { lowestPlanWithFeature } from '../plans/repository.ts';
 import type { Deps } from '../deps.ts';
 import type { ApiError } from '../http/errors.ts';
 import { limitOf, rateLimitRefusal } from '../limits/enforce.ts';

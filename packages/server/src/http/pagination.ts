@@ -1,4 +1,4 @@
-import type { KeysetPosition } from '../db/repositories/keyset.ts';
+import type { KeysetPosition } from '../db/keyset.ts';
 import { ApiError } from './errors.ts';
 
 /**

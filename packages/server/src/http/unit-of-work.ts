@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
-import { insertAuditEntry, type AuditRecord } from '../db/repositories/audit.ts';
+import { insertAuditEntry, type AuditRecord } from '../audit/repository.ts';
 import { auditDetailsOf, checkAuditActionName } from './audit-details.ts';
 import type { Database, IdempotencyEntry } from '../db/schema.ts';
 import { coversIdempotency, type IdempotencyOptions } from '../idempotency/plugin.ts';

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, IdempotencyEntry } from '../db/schema.ts';
-import { auditValues, type AuditRecord } from '../db/repositories/audit.ts';
+import { auditValues, type AuditRecord } from '../audit/repository.ts';
 
 type Db = Kysely<Database>;
 

@@ -9,7 +9,7 @@ import { ingestAppstore } from './ingest-appstore.ts';
 import { registerIngestRoutes } from './ingest-routes.ts';
 import { ingestGithub } from './ingest-github.ts';
 import { ingestWebsite } from './ingest-website.ts';
-import { registerJobRoutes } from './job-routes.ts';
+import { registerJobRoutes } from './routes.ts';
 import type { JobHandler, JobKind } from './kinds.ts';
 import { JobRunner } from './runner.ts';
 import { registerSourceRoutes } from './source-routes.ts';

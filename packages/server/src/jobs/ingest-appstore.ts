@@ -1,5 +1,5 @@
 import type { HTMLElement } from 'node-html-parser';
-import type { NewSource } from '../db/repositories/project-sources.ts';
+import type { NewSource } from './sources-repository.ts';
 import { jsonLdOf, metaContent, parseHtml } from './html.ts';
 import { JobFailure, type JobContext, type JobHandler } from './kinds.ts';
 import { invalidResponse, isRecord, numberOf, requireOk, stringOf, stringsOf } from './upstream-data.ts';

@@ -1,4 +1,4 @@
-import type { NewSource } from '../db/repositories/project-sources.ts';
+import type { NewSource } from './sources-repository.ts';
 import { OutboundError } from '../outbound/errors.ts';
 import { parseHtml, sameOriginLinks, summarizePage } from './html.ts';
 import { JobFailure, type JobHandler } from './kinds.ts';

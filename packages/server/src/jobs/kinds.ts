@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import type { NewSource } from '../db/repositories/project-sources.ts';
+import type { NewSource } from './sources-repository.ts';
 import type { OutboundResponse, SafeFetchOptions } from '../outbound/safe-fetch.ts';
 
 export const JOB_KINDS = ['ingest_appstore', 'ingest_website', 'ingest_github'] as const;

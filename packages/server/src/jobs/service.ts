@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
-import { creditBalanceOf } from '../db/repositories/credits.ts';
-import { findJobForOrganization, insertJob, requestCancel } from '../db/repositories/jobs.ts';
+import { creditBalanceOf } from '../organizations/credits-repository.ts';
+import { findJobForOrganization, insertJob, requestCancel } from './repository.ts';
 import type { Database, JobRow } from '../db/schema.ts';
 import type { Tx } from '../db/transaction.ts';
 import { ApiError, conflict, notFound } from '../http/errors.ts';

@@ -1,6 +1,6 @@
 import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
-import { listSources } from '../db/repositories/project-sources.ts';
+import { listSources } from './sources-repository.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Page, PageQuery } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';

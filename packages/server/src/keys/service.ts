@@ -8,7 +8,7 @@ import {
   setApiKeyExpiry,
   setApiKeyKillSwitch,
   type ApiKeyTarget,
-} from '../db/repositories/api-keys.ts';
+} from './repository.ts';
 import type { ApiKeyRow, ApiKeysTable, Database } from '../db/schema.ts';
 import { inTransaction, type Tx } from '../db/transaction.ts';
 import { ApiError, conflict, notFound } from '../http/errors.ts';

@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Kysely, type Updateable } from 'kysely';
 import type { Database, Influencer, Project, ProjectsTable } from '../db/schema.ts';
-import { olderThan, type KeysetPosition } from '../db/repositories/keyset.ts';
+import { olderThan, type KeysetPosition } from '../db/keyset.ts';
 
 type Db = Kysely<Database>;
 

@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import type { Store } from '../db/create-db.ts';
 import type { Deps } from '../deps.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { registerPartnerAuditRoutes } from './audit-routes.ts';
+import { registerPartnerAuditRoutes } from '../audit/routes.ts';
 import { installUsageHooks } from './hooks.ts';
 import { UsageRecording } from './recording.ts';
 import { postgresUsageSink } from './repository.ts';

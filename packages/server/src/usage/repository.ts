@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, RequestLogRow, UsageGranularity } from '../db/schema.ts';
-import type { KeysetPosition } from '../db/repositories/keyset.ts';
+import type { KeysetPosition } from '../db/keyset.ts';
 import type { RequestLogEntry, UsageIncrement, UsageSink } from './sink.ts';
 
 type Db = Kysely<Database>;

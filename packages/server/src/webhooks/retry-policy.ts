@@ -1,4 +1,4 @@
-import type { DeliveryError } from '../db/repositories/webhooks.ts';
+import type { DeliveryError } from './repository.ts';
 
 export interface RetryPolicy {
   /** Attempts of one delivery, the first included. */

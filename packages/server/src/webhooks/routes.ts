@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { principalOf } from '../auth/pipeline.ts';
-import { listWebhookDeliveries, listWebhookEndpoints } from '../db/repositories/webhooks.ts';
+import { listWebhookDeliveries, listWebhookEndpoints } from './repository.ts';
 import type { Deps } from '../deps.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Page, PageQuery } from '../http/schemas.ts';

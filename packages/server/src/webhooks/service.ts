@@ -7,7 +7,7 @@ import {
   insertWebhookEndpoint,
   reenableWebhookEndpoint,
   type DeliveryError,
-} from '../db/repositories/webhooks.ts';
+} from './repository.ts';
 import type { Database, WebhookEndpoint } from '../db/schema.ts';
 
 type Db = Kysely<Database>;

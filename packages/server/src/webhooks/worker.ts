@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
-import { findJobForOrganization } from '../db/repositories/jobs.ts';
+import { findJobForOrganization } from '../jobs/repository.ts';
 import {
   abandonDelivery,
   claimDueDeliveries,
@@ -13,7 +13,7 @@ import {
   recordDeliveryAttempt,
   type ClaimedDelivery,
   type DeliveryError,
-} from '../db/repositories/webhooks.ts';
+} from './repository.ts';
 import type { Database } from '../db/schema.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { Poller } from '../queue/poller.ts';

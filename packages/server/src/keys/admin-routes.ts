@@ -1,14 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import type { Deps } from '../deps.ts';
-import { findApiKeyById, findApiKeyRowByKeyId, listOrganizationApiKeys } from '../db/repositories/api-keys.ts';
-import { findOrganization } from '../db/repositories/organizations.ts';
+import { findApiKeyById, findApiKeyRowByKeyId, listOrganizationApiKeys } from './repository.ts';
+import { findOrganization } from '../organizations/repository.ts';
 import { notFound } from '../http/errors.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
 import { unitOfWork } from '../http/unit-of-work.ts';
-import { presentApiKey } from '../keys/present.ts';
-import { changeApiKey, createApiKey, prepareNewKey } from '../keys/service.ts';
+import { presentApiKey } from './present.ts';
+import { changeApiKey, createApiKey, prepareNewKey } from './service.ts';
 
 /** The base32 handle of SPEC 1.1: what a leaked-key report carries, instead of the secret. */
 const KeyIdParams = Type.Object({ keyId: Type.String({ pattern: '^[0-9A-HJKMNP-TV-Z]{16}$' }) });

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database, ProjectSource } from '../schema.ts';
-import { olderThan, type KeysetPosition } from './keyset.ts';
+import type { Database, ProjectSource } from '../db/schema.ts';
+import { olderThan, type KeysetPosition } from '../db/keyset.ts';
 
 type Db = Kysely<Database>;
 

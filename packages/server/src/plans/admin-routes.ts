@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Deps } from '../deps.ts';
-import { listPlans, upsertPlan } from '../db/repositories/plans.ts';
+import { listPlans, upsertPlan } from './repository.ts';
 import type { Plan } from '../db/schema.ts';
 import type { App } from '../http/typed-app.ts';
 import { unitOfWork } from '../http/unit-of-work.ts';

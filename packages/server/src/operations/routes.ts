@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import type { FastifyInstance } from 'fastify';
-import type { Deps } from '../../deps.ts';
-import { bearerToken, tokenDigest, tokenMatches } from '../credentials.ts';
-import { ApiError } from '../errors.ts';
+import type { Deps } from '../deps.ts';
+import { bearerToken, tokenDigest, tokenMatches } from '../http/credentials.ts';
+import { ApiError } from '../http/errors.ts';
 
 /** Whether a bind address reaches only this machine (then /metrics needs no token to stay private). */
 export function isLoopbackHost(host: string): boolean {

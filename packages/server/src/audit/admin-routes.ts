@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Deps } from '../deps.ts';
-import { listAuditEntries } from '../db/repositories/audit.ts';
+import { listAuditEntries } from './repository.ts';
 import type { AuditEntry } from '../db/schema.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { Page, Uuid } from '../http/schemas.ts';

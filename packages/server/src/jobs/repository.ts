@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database, JobRow, JobStatus } from '../schema.ts';
+import type { Database, JobRow, JobStatus } from '../db/schema.ts';
 
 type Db = Kysely<Database>;
 

@@ -1,7 +1,7 @@
 import type { Insertable, Kysely } from 'kysely';
-import type { StoredDigest } from '../../keys/digest.ts';
-import type { ApiKeyRow, ApiKeysTable, Database } from '../schema.ts';
-import { olderThan, type KeysetPosition } from './keyset.ts';
+import type { StoredDigest } from './digest.ts';
+import type { ApiKeyRow, ApiKeysTable, Database } from '../db/schema.ts';
+import { olderThan, type KeysetPosition } from '../db/keyset.ts';
 
 type Db = Kysely<Database>;
 

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database, Plan } from '../schema.ts';
+import type { Database, Plan } from '../db/schema.ts';
 
 type Db = Kysely<Database>;
 

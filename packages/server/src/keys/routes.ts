@@ -1,13 +1,13 @@
 import { Type } from '@sinclair/typebox';
-import { principalOf } from '../../auth/pipeline.ts';
-import type { Deps } from '../../deps.ts';
-import { listOrganizationApiKeys } from '../../db/repositories/api-keys.ts';
-import { presentApiKey } from '../../keys/present.ts';
-import { changeApiKey, createApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS, prepareNewKey, prepareRoll, rollApiKey } from '../../keys/service.ts';
-import { decodeCursor, pageOf } from '../pagination.ts';
-import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../schemas.ts';
-import type { App } from '../typed-app.ts';
-import { unitOfWork } from '../unit-of-work.ts';
+import { principalOf } from '../auth/pipeline.ts';
+import type { Deps } from '../deps.ts';
+import { listOrganizationApiKeys } from './repository.ts';
+import { presentApiKey } from './present.ts';
+import { changeApiKey, createApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS, prepareNewKey, prepareRoll, rollApiKey } from './service.ts';
+import { decodeCursor, pageOf } from '../http/pagination.ts';
+import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
+import type { App } from '../http/typed-app.ts';
+import { unitOfWork } from '../http/unit-of-work.ts';
 
 const RollBody = Type.Object(
   {

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { principalOf } from '../../auth/pipeline.ts';
+import { principalOf } from '../auth/pipeline.ts';
 
 export const WhoamiSchema = Type.Object({
   organizationId: Type.String({ format: 'uuid' }),

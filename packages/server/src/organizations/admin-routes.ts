@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
-import { findPlanByName, listPlans } from '../db/repositories/plans.ts';
-import { findOrganization, insertOrganization, listOrganizations, lockOrganization, updateOrganization } from '../db/repositories/organizations.ts';
+import { findPlanByName, listPlans } from '../plans/repository.ts';
+import { findOrganization, insertOrganization, listOrganizations, lockOrganization, updateOrganization } from './repository.ts';
 import type { Database, Organization, OrganizationUpdate } from '../db/schema.ts';
 import { ApiError, conflict, notFound } from '../http/errors.ts';
-import { addCredits } from '../db/repositories/credits.ts';
+import { addCredits } from './credits-repository.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Name, Page, PageQuery, Uuid } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';

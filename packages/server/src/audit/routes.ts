@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { AuditEntrySchema, presentAuditEntry } from '../admin/audit.ts';
+import { AuditEntrySchema, presentAuditEntry } from './admin-routes.ts';
 import { principalOf } from '../auth/pipeline.ts';
-import { listAuditEntries } from '../db/repositories/audit.ts';
+import { listAuditEntries } from './repository.ts';
 import type { Deps } from '../deps.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { Page, Uuid } from '../http/schemas.ts';

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { AuditEntry, Database } from '../schema.ts';
-import { olderThan, type KeysetPosition } from './keyset.ts';
+import type { AuditEntry, Database } from '../db/schema.ts';
+import { olderThan, type KeysetPosition } from '../db/keyset.ts';
 
 type Db = Kysely<Database>;
 
