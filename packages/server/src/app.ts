@@ -20,6 +20,8 @@ import { registerJobsFeature } from './jobs/index.ts';
 import { installIdempotency, type IdempotencyOptions } from './idempotency/plugin.ts';
 import { installUnitOfWork } from './http/unit-of-work.ts';
 import { maskKeys } from './observability/logger.ts';
+import { installRequestTracing } from './observability/request-tracing.ts';
+import { tracing } from './observability/tracing.ts';
 import { registerWebhooksFeature } from './webhooks/index.ts';
 import { collectPartnerRoutes, registerExplainRoutes } from './explain/index.ts';
 import { installUsageRecording, registerUsageFeature } from './usage/index.ts';
@@ -68,6 +70,8 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   app.setValidatorCompiler(validatorCompiler);
 
   // Callback hooks: every request runs these two, and a callback costs no promise or microtask turn.
+  // First, so that every other hook and the handler run inside the request's span.
+  if (tracing.current) installRequestTracing(app, tracing.current);
   const { lifecycle } = deps;
   // Past draining (main.ts), once close has begun: a request still arriving on an open connection is refused.
   let closing = false;

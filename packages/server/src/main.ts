@@ -2,12 +2,15 @@ import { buildApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createDeps } from './deps.ts';
 import { StoreLockedError } from './db/store-lock.ts';
+import { startTracing, tracing } from './observability/tracing.ts';
 import { ensureAdminToken, seedDevelopmentOrganization } from './first-start.ts';
 
 /** config → deps → app → listen; SIGTERM closes in the reverse order. Secrets go to stdout once, never to the log. */
 export async function serve(): Promise<void> {
   const started = performance.now();
   const config = loadConfig();
+  // Traces only when OTEL_* asks for them; otherwise nothing of OpenTelemetry is loaded.
+  await startTracing();
   const deps = await createDeps(config);
   const adminToken = await ensureAdminToken(deps);
   const seeded = config.databaseUrl ? null : await seedDevelopmentOrganization(deps);
@@ -35,6 +38,7 @@ export async function serve(): Promise<void> {
     if (signal === 'SIGTERM' && config.drainMs > 0) await new Promise((resolve) => setTimeout(resolve, config.drainMs));
     await app.close();
     await deps.close();
+    await tracing.current?.shutdown();
     deps.logger.flush?.();
     process.exit(0);
   };

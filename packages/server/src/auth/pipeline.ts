@@ -6,6 +6,8 @@ import { presentedCredential } from '../http/credentials.ts';
 import { ApiError, UNAUTHENTICATED_MESSAGE } from '../http/errors.ts';
 import { addRouteHook } from '../http/route-hooks.ts';
 import { enforceRateLimit } from '../limits/enforce.ts';
+import { tracedHook } from '../observability/request-tracing.ts';
+import { tracing } from '../observability/tracing.ts';
 import { API_ACCESS_FEATURE, decideAccess } from './access-decision.ts';
 import type { Verification } from './key-verifier.ts';
 import { throttledRefusal } from './throttled-refusal.ts';
@@ -67,7 +69,7 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
     };
 
     // A callback hook, not an async one: a cached key with the in-memory limiter passes without a promise.
-    return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+    const pipeline = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
       const verification = deps.verifier.verify(presentedKey(request.headers), request.ip);
       if (verification instanceof Promise) {
         verification.then((settled) => admit(request, reply, settled)).then(() => done(), done);
@@ -77,6 +79,7 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
       if (limited) limited.then(() => done(), done);
       else done();
     };
+    return tracing.current ? tracedHook(tracing.current, 'key pipeline', pipeline) : pipeline;
   });
 
   /** Check 1 failed: 401, or 429 for a client or key_id over its failures, held in the tarpit when there is room. */

@@ -12,6 +12,7 @@ import { OutboundError } from '../outbound/errors.ts';
 import { safeFetch } from '../outbound/safe-fetch.ts';
 import { presentJob, type JobRecord } from './present.ts';
 import { JOB_COSTS, JobFailure, type JobContext, type JobHandler, type JobKind, type JobOutput } from './kinds.ts';
+import { tracing } from '../observability/tracing.ts';
 
 export interface JobRunnerSettings {
   /** Jobs this instance runs at once; 0 makes an instance that serves the API but runs no jobs. */
@@ -248,7 +249,21 @@ export class JobRunner {
     };
   }
 
-  private async execute(job: ActiveJob): Promise<void> {
+  /** A job run is a trace of its own (it outlives the request that queued it), with its fetches as children. */
+  private execute(job: ActiveJob): Promise<void> {
+    const traces = tracing.current;
+    if (!traces) return this.executeJob(job);
+    const span = traces.start(`job ${job.row.kind}`, { root: true, attributes: { 'gatehouse.job_id': job.row.id, 'gatehouse.job_kind': job.row.kind } });
+    return traces.within(span, () => this.executeJob(job)).then(
+      () => traces.end(span),
+      (error: unknown) => {
+        traces.end(span, error);
+        throw error;
+      },
+    );
+  }
+
+  private async executeJob(job: ActiveJob): Promise<void> {
     const { row, token, controller } = job;
     const handler = this.options.handlers[row.kind as JobKind];
     let output: JobOutput | undefined;

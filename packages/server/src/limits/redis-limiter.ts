@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { EndpointClass } from '../config.ts';
 import { gcra, type LimitDecision } from './gcra.ts';
 import type { RateLimiter } from './limiter.ts';
+import { tracing } from '../observability/tracing.ts';
 
 /**
  * gcra.ts in Lua, so that decisions are atomic on the server. It takes a batch: the requests that reached the
@@ -149,7 +150,11 @@ export class RedisLimiter implements RateLimiter {
       args[1 + i] = pending.key;
       args[2 + count + i] = pending.limit;
     }
-    this.client.gatehouseRateLimit(...args).then(
+    const traces = tracing.current;
+    const span = traces?.start('redis EVALSHA gatehouseRateLimit', { kind: 2, attributes: { 'db.system.name': 'redis', 'db.operation.name': 'EVALSHA', 'gatehouse.buckets': count } });
+    const call = this.client.gatehouseRateLimit(...args);
+    if (span) call.then(() => traces!.end(span), (error: unknown) => traces!.end(span, error));
+    call.then(
       (reply) => {
         for (let i = 0; i < count; i++) {
           const pending = queue[start + i]!;

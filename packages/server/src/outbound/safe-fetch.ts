@@ -6,6 +6,7 @@ import type { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { isPublicAddress } from './address-policy.ts';
 import { OutboundError, toOutboundError } from './errors.ts';
+import { tracing } from '../observability/tracing.ts';
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -245,7 +246,32 @@ function exchange(url: URL, request: ExchangeRequest, signal: AbortSignal, guard
  * decoded body, redirects followed by hand (at most five, each target checked again), and internal addresses
  * refused after name resolution unless allowed. Any HTTP status is returned; failures throw OutboundError.
  */
-export async function safeFetch(input: string | URL, options: SafeFetchOptions = {}): Promise<OutboundResponse> {
+export function safeFetch(input: string | URL, options: SafeFetchOptions = {}): Promise<OutboundResponse> {
+  const traces = tracing.current;
+  if (!traces) return fetchSafely(input, options);
+  const target = targetOf(input);
+  const method = (options.method ?? 'GET').toUpperCase();
+  const span = traces.start(`${method}`, {
+    kind: 2, // CLIENT
+    attributes: { 'http.request.method': method, 'server.address': target.hostname, 'server.port': Number(target.port || (target.protocol === 'https:' ? 443 : 80)), 'url.path': target.pathname },
+  });
+  return traces.within(span, async () => {
+    // The callee continues this trace: W3C traceparent from this span.
+    const headers = { ...options.headers };
+    traces.injectHeaders(headers);
+    try {
+      const response = await fetchSafely(target, { ...options, headers });
+      span.setAttribute('http.response.status_code', response.status);
+      traces.end(span, response.status >= 500 ? `HTTP ${response.status}` : undefined);
+      return response;
+    } catch (error) {
+      traces.end(span, error);
+      throw error;
+    }
+  });
+}
+
+async function fetchSafely(input: string | URL, options: SafeFetchOptions): Promise<OutboundResponse> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const limits = {
     connectTimeoutMs: Math.min(options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, timeoutMs),

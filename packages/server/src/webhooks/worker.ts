@@ -20,6 +20,7 @@ import { Poller } from '../queue/poller.ts';
 import { jobEventBody } from './events.ts';
 import { DEFAULT_RETRY_POLICY, nextStep, type AttemptResult, type RetryPolicy } from './retry-policy.ts';
 import { sendWebhook } from './sender.ts';
+import { tracing } from '../observability/tracing.ts';
 
 export interface DeliveryWorkerSettings extends RetryPolicy {
   /** Attempts this instance makes at once; 0 makes an instance that delivers nothing (test pings still work). */
@@ -154,7 +155,24 @@ export class DeliveryWorker {
     this.active.set(row.id, { controller, done });
   }
 
-  private async attempt(row: ClaimedDelivery, token: string, signal: AbortSignal): Promise<void> {
+  /** A delivery attempt is a trace of its own; the POST inside it sends its traceparent to the receiver. */
+  private attempt(row: ClaimedDelivery, token: string, signal: AbortSignal): Promise<void> {
+    const traces = tracing.current;
+    if (!traces) return this.attemptDelivery(row, token, signal);
+    const span = traces.start('webhook delivery', {
+      root: true,
+      attributes: { 'gatehouse.delivery_id': row.id, 'gatehouse.webhook_id': row.webhook_id, 'gatehouse.attempt': row.attempts },
+    });
+    return traces.within(span, () => this.attemptDelivery(row, token, signal)).then(
+      () => traces.end(span),
+      (error: unknown) => {
+        traces.end(span, error);
+        throw error;
+      },
+    );
+  }
+
+  private async attemptDelivery(row: ClaimedDelivery, token: string, signal: AbortSignal): Promise<void> {
     const { db } = this.options;
     // Only an attempt cut short by a dead instance can push the count past the limit; it is not made again.
     const skip = !row.endpoint_enabled ? ENDPOINT_DISABLED : row.attempts > this.settings.maxAttempts ? ATTEMPTS_EXHAUSTED : undefined;

@@ -1,0 +1,87 @@
+import type { Span } from '@opentelemetry/api';
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
+import type { Tracing } from './tracing.ts';
+
+const SERVER = 1; // SpanKind.SERVER, without loading the API when tracing is off
+const INTERNAL = 0;
+const CLIENT = 2;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    traceSpan?: Span;
+  }
+}
+
+/**
+ * One SERVER span per request, continuing the caller's `traceparent`: named after the route, with its status and the
+ * API key id (never the key). Everything the request does runs in its context, so its spans are children of it.
+ */
+export function installRequestTracing(app: FastifyInstance, tracing: Tracing): void {
+  app.addHook('onRequest', (request, _reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const parent = tracing.extract(request.headers);
+    const span = tracing.start(`${request.method} ${route}`, {
+      kind: SERVER,
+      parent,
+      attributes: { 'http.request.method': request.method, 'http.route': route, 'gatehouse.request_id': request.id },
+    });
+    request.traceSpan = span;
+    tracing.api.context.with(tracing.api.trace.setSpan(parent, span), done);
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    const span = request.traceSpan;
+    if (span) {
+      span.setAttribute('http.response.status_code', reply.statusCode);
+      const apiKeyId = request.principal?.apiKeyId;
+      if (apiKeyId) span.setAttribute('gatehouse.api_key_id', apiKeyId);
+      tracing.end(span, reply.statusCode >= 500 ? `HTTP ${reply.statusCode}` : undefined);
+    }
+    done();
+  });
+}
+
+type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
+
+/** A callback hook inside a span of its own (the key pipeline); what follows it runs in the request's context again. */
+export function tracedHook(tracing: Tracing, name: string, hook: Hook): Hook {
+  return (request, reply, done) => {
+    const outer = tracing.api.context.active();
+    const span = tracing.start(name, { kind: INTERNAL });
+    tracing.within(span, () =>
+      hook(request, reply, (error?: Error) => {
+        tracing.end(span, error);
+        tracing.api.context.with(outer, () => done(error));
+      }),
+    );
+  };
+}
+
+/**
+ * A span per database query, through a Kysely plugin: it starts when the query is built, in the caller's context,
+ * and ends when its result comes back. Named by the statement's kind and table, never with its parameters.
+ */
+export function queryTracingPlugin(tracing: Tracing, system: string): KyselyPlugin {
+  const open = new WeakMap<object, Span>();
+  return {
+    transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+      const node = args.node as RootOperationNode & { from?: { froms?: { table?: { identifier?: { name?: string } } }[] }; into?: { table?: { identifier?: { name?: string } } }; table?: { table?: { identifier?: { name?: string } } } };
+      const operation = node.kind.replace(/QueryNode$/, '').replace(/Node$/, '').toUpperCase();
+      const table = node.from?.froms?.[0]?.table?.identifier?.name ?? node.into?.table?.identifier?.name ?? node.table?.table?.identifier?.name;
+      const span = tracing.start(table ? `${operation} ${table}` : operation, {
+        kind: CLIENT,
+        attributes: { 'db.system.name': system, 'db.operation.name': operation, ...(table ? { 'db.collection.name': table } : {}) },
+      });
+      open.set(args.queryId, span);
+      return args.node;
+    },
+    async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+      const span = open.get(args.queryId);
+      if (span) {
+        open.delete(args.queryId);
+        tracing.end(span);
+      }
+      return args.result;
+    },
+  };
+}

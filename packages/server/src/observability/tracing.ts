@@ -1,0 +1,91 @@
+import type * as OtelApi from '@opentelemetry/api';
+import type { Context, Span, SpanKind, Tracer } from '@opentelemetry/api';
+
+/**
+ * Traces (SPEC 11): OpenTelemetry spans exported over OTLP/HTTP, configured by the standard OTEL_* variables.
+ * Off unless an OTLP endpoint is set, and then nothing of OpenTelemetry is even loaded: `current` stays null and
+ * every call site checks it first, so a deployment without traces pays one null check per place that could trace.
+ */
+export interface Tracing {
+  api: typeof OtelApi;
+  tracer: Tracer;
+  /** A span, child of the active context's span (or of `parent`). */
+  start(name: string, options?: { kind?: SpanKind; attributes?: OtelApi.Attributes; parent?: Context; root?: boolean }): Span;
+  /** Runs `work` with `span` as the active span, so the spans it starts are its children. */
+  within<T>(span: Span, work: () => T): T;
+  /** Ends `span`, marked as an error when `error` is given. */
+  end(span: Span, error?: unknown): void;
+  /** The W3C `traceparent` (and `tracestate`) headers for an outgoing request, from the active span. */
+  injectHeaders(headers: Record<string, string>): void;
+  /** The context an incoming request's `traceparent` names (or the active one when it has none). */
+  extract(headers: Record<string, string | string[] | undefined>): Context;
+  flush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export const tracing: { current: Tracing | null } = { current: null };
+
+/** Whether the OTEL_* variables ask for traces: an OTLP endpoint set, and neither the SDK nor the exporter disabled. */
+export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
+  if ((env.OTEL_SDK_DISABLED ?? '').toLowerCase() === 'true') return false;
+  if ((env.OTEL_TRACES_EXPORTER ?? 'otlp').toLowerCase() === 'none') return false;
+  return Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT);
+}
+
+/** Starts the SDK when the environment asks for traces and makes it `tracing.current`; null (nothing loaded) otherwise. */
+export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promise<Tracing | null> {
+  if (!tracingRequested(env)) return null;
+  if (tracing.current) return tracing.current;
+  const [api, base, otlp, hooks, core, resources] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('@opentelemetry/sdk-trace-base'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/context-async-hooks'),
+    import('@opentelemetry/core'),
+    import('@opentelemetry/resources'),
+  ]);
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || `${(env.OTEL_EXPORTER_OTLP_ENDPOINT ?? '').replace(/\/$/, '')}/v1/traces`;
+  // The exporter and the batch processor read the other OTEL_* variables (headers, timeouts, OTEL_BSP_*) themselves.
+  const provider = new base.BasicTracerProvider({
+    resource: resources.resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME || 'gatehouse' }),
+    spanProcessors: [new base.BatchSpanProcessor(new otlp.OTLPTraceExporter({ url: endpoint }))],
+  });
+  api.context.setGlobalContextManager(new hooks.AsyncLocalStorageContextManager().enable());
+  const propagator = new core.W3CTraceContextPropagator();
+  api.propagation.setGlobalPropagator(propagator);
+  const tracer = provider.getTracer('gatehouse');
+  const getter: OtelApi.TextMapGetter<Record<string, string | string[] | undefined>> = {
+    keys: (carrier) => Object.keys(carrier),
+    get: (carrier, key) => carrier[key],
+  };
+  const current: Tracing = {
+    api,
+    tracer,
+    start(name, options = {}) {
+      const parent = options.root ? api.ROOT_CONTEXT : (options.parent ?? api.context.active());
+      return tracer.startSpan(name, { kind: options.kind, attributes: options.attributes }, parent);
+    },
+    within(span, work) {
+      return api.context.with(api.trace.setSpan(api.context.active(), span), work);
+    },
+    end(span, error) {
+      if (error !== undefined) {
+        span.setStatus({ code: api.SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      }
+      span.end();
+    },
+    injectHeaders(headers) {
+      propagator.inject(api.context.active(), headers, api.defaultTextMapSetter);
+    },
+    extract(headers) {
+      return propagator.extract(api.context.active(), headers, getter);
+    },
+    flush: () => provider.forceFlush(),
+    async shutdown() {
+      await provider.shutdown();
+      tracing.current = null;
+    },
+  };
+  tracing.current = current;
+  return current;
+}

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTracing, tracing } from '../src/observability/tracing.ts';
+import { partnerWithKey, withKey } from './factories.ts';
+import { sendJson, sleep, startFakeUpstream, type FakeUpstream } from './fixtures/fake-upstream.ts';
+import { insertProject } from './fixtures/jobs.ts';
+import { startReceiver, type Receiver } from './fixtures/webhook-receiver.ts';
+import { startTestApp, type TestApp } from './harness.ts';
+
+interface ReceivedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  attributes: Record<string, unknown>;
+}
+
+/** An OTLP/HTTP (JSON) trace receiver on 127.0.0.1: what a collector would get. */
+async function startOtlpReceiver(): Promise<{ origin: string; spans: ReceivedSpan[]; raw: string[]; server: Server }> {
+  const spans: ReceivedSpan[] = [];
+  const raw: string[] = [];
+  const server = createServer(async (request, response) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of request) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    raw.push(body);
+    if (request.url === '/v1/traces') {
+      const payload = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: (Omit<ReceivedSpan, 'attributes'> & { attributes?: { key: string; value: Record<string, unknown> }[] })[] }[] }[] };
+      for (const resource of payload.resourceSpans) {
+        for (const scope of resource.scopeSpans) {
+          for (const span of scope.spans) {
+            const attributes = Object.fromEntries((span.attributes ?? []).map(({ key, value }) => [key, Object.values(value)[0]]));
+            spans.push({ traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId || undefined, name: span.name, attributes });
+          }
+        }
+      }
+    }
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end('{}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { origin: `http://127.0.0.1:${(server.address() as { port: number }).port}`, spans, raw, server };
+}
+
+describe('traces over OTLP/HTTP (SPEC 11)', () => {
+  let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>;
+  let upstream: FakeUpstream;
+  let hooks: Receiver;
+  let api: TestApp;
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    otlp = await startOtlpReceiver();
+    upstream = await startFakeUpstream((_request, response) => sendJson(response, 200, { resultCount: 1, results: [{ trackName: 'Traced', trackViewUrl: 'https://apps.example/t' }] }));
+    hooks = await startReceiver(() => ({ status: 204 }));
+    expect(await startTracing({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.origin })).not.toBeNull();
+    api = await startTestApp({
+      config: {
+        upstreams: { appstoreLookupUrl: `${upstream.origin}/lookup`, playstoreUrl: upstream.origin, githubApiUrl: upstream.origin, allowPrivate: true },
+        jobs: { pollMs: 50, startDelayMs: 0 },
+        webhooks: { pollMs: 50 },
+      },
+    });
+    baseUrl = await api.app.listen({ port: 0, host: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await tracing.current?.shutdown();
+    await new Promise((resolve) => otlp?.server.close(resolve));
+    await upstream?.close();
+    await hooks?.close();
+  });
+
+  const flushed = async () => {
+    await tracing.current!.flush();
+    return otlp.spans;
+  };
+  const byName = (spans: ReceivedSpan[], name: string, traceId: string) => spans.filter((span) => span.name === name && span.traceId === traceId);
+
+  it('continues an incoming traceparent: request span → key pipeline → its database read, with the key id and never the key', async () => {
+    const { organization, key } = await partnerWithKey(api.app);
+    const traceId = randomBytes(16).toString('hex');
+    const callerSpanId = randomBytes(8).toString('hex');
+    const response = await fetch(`${baseUrl}/v1/whoami`, { headers: { ...withKey(key.key), traceparent: `00-${traceId}-${callerSpanId}-01` } });
+    expect(response.status).toBe(200);
+    await sleep(50);
+    const spans = await flushed();
+
+    const [request] = byName(spans, 'GET /v1/whoami', traceId);
+    expect(request).toBeDefined();
+    expect(request!.parentSpanId).toBe(callerSpanId);
+    expect(request!.attributes).toMatchObject({ 'http.route': '/v1/whoami', 'http.response.status_code': 200, 'gatehouse.api_key_id': key.id });
+    const [pipeline] = byName(spans, 'key pipeline', traceId);
+    expect(pipeline!.parentSpanId).toBe(request!.spanId);
+    // The key's first use reads it from the store: a query span inside the pipeline's.
+    const reads = spans.filter((span) => span.traceId === traceId && span.attributes['db.operation.name'] === 'SELECT');
+    expect(reads.length).toBeGreaterThan(0);
+    expect(reads.some((span) => span.parentSpanId === pipeline!.spanId)).toBe(true);
+    expect(organization.id).toBeTruthy();
+    expect(otlp.raw.join('\n')).not.toContain(key.key);
+    expect(otlp.raw.join('\n')).not.toContain(key.key.split('_').at(-1));
+  });
+
+  it('a job run and a webhook delivery are traces whose outbound calls carry their traceparent', async () => {
+    const { organization, key } = await partnerWithKey(api.app);
+    const projectId = await insertProject(api.deps, organization.id);
+    const endpoint = await api.app.inject({ method: 'POST', url: '/v1/webhook-endpoints', headers: withKey(key.key), payload: { url: `${hooks.origin}/traced`, events: ['job.succeeded'] } });
+    expect(endpoint.statusCode).toBe(201);
+    const queued = await api.app.inject({ method: 'POST', url: `/v1/projects/${projectId}/ingest/appstore`, headers: withKey(key.key), payload: { iosBundleId: 'com.example.traced' } });
+    expect(queued.statusCode).toBe(202);
+    const lookup = await upstream.waitForRequest('/lookup?bundleId=com.example.traced', 10_000);
+    const [delivered] = await hooks.waitFor('/traced', 1, 10_000);
+    await sleep(100);
+    const spans = await flushed();
+
+    const jobSpan = spans.find((span) => span.name === 'job ingest_appstore' && span.attributes['gatehouse.job_id'] === queued.json().jobId);
+    expect(jobSpan).toBeDefined();
+    const lookupSpan = spans.find((span) => span.traceId === jobSpan!.traceId && span.name === 'GET' && span.parentSpanId === jobSpan!.spanId);
+    expect(lookupSpan).toBeDefined();
+    expect(lookup.headers.traceparent).toBe(`00-${jobSpan!.traceId}-${lookupSpan!.spanId}-01`);
+
+    const deliverySpan = spans.find((span) => span.name === 'webhook delivery' && span.attributes['gatehouse.webhook_id'] === delivered!.headers['webhook-id']);
+    expect(deliverySpan).toBeDefined();
+    const postSpan = spans.find((span) => span.traceId === deliverySpan!.traceId && span.name === 'POST' && span.parentSpanId === deliverySpan!.spanId);
+    expect(postSpan).toBeDefined();
+    expect(delivered!.headers.traceparent).toBe(`00-${deliverySpan!.traceId}-${postSpan!.spanId}-01`);
+  });
+});
