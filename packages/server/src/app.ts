@@ -10,6 +10,7 @@ import { installErrorHandling } from './http/error-handler.ts';
 import { ApiError } from './http/errors.ts';
 import { answerClientError, answerFrameworkError, EDGE_HEADERS } from './http/edge.ts';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './config.ts';
+import { installJsonBodyParser } from './http/json-body.ts';
 import { openApiOptions } from './http/openapi.ts';
 import { registerApiKeyRoutes } from './keys/routes.ts';
 import { registerOperations } from './operations/routes.ts';
@@ -68,6 +69,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     frameworkErrors: answerFrameworkError,
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
   app.setValidatorCompiler(validatorCompiler);
+  installJsonBodyParser(app);
 
   // Callback hooks: every request runs these two, and a callback costs no promise or microtask turn.
   // First, so that every other hook and the handler run inside the request's span.

@@ -13,6 +13,12 @@ export function encodeCursor(position: CursorPosition): string {
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * Rows are stamped by the database clock, so a real position lies within these years. JavaScript dates reach far
+ * beyond what PostgreSQL's timestamptz takes (year 0, negative years), and a position outside is a forged cursor.
+ */
+const isPlausibleTime = (at: Date) => !Number.isNaN(at.getTime()) && at.getUTCFullYear() >= 1970 && at.getUTCFullYear() <= 9999;
+
 /** `idPattern`: what the rows' ids look like (UUIDs, unless the rows are keyed otherwise, like the request log). */
 export function decodeCursor(cursor: string | undefined, idPattern: RegExp = UUID_PATTERN): CursorPosition | undefined {
   if (cursor === undefined || cursor === '') return undefined;
@@ -20,7 +26,7 @@ export function decodeCursor(cursor: string | undefined, idPattern: RegExp = UUI
     const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
     if (Array.isArray(decoded) && decoded.length === 2 && typeof decoded[0] === 'string' && typeof decoded[1] === 'string') {
       const at = new Date(decoded[0]);
-      if (!Number.isNaN(at.getTime()) && idPattern.test(decoded[1])) return { at, id: decoded[1] };
+      if (isPlausibleTime(at) && idPattern.test(decoded[1])) return { at, id: decoded[1] };
     }
   } catch {
     // falls through to the 400 below

@@ -5,7 +5,7 @@ import { SCOPES } from './route-config.ts';
 /** Shared request and response pieces, so every route spells them alike (and the OpenAPI document does too). */
 // ajv's `uuid` format also accepts a `urn:uuid:` prefix, which PostgreSQL's uuid type refuses: the pattern keeps
 // such ids a 422 instead of a database error.
-export const Uuid = Type.String({ format: 'uuid', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
+export const Uuid = Type.String({ format: 'uuid', maxLength: 36, pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
 export const IdParams = Type.Object({ id: Uuid });
 /** A closed set of strings, refused with one clear message ("must be equal to one of the allowed values"). */
 export const StringEnum = <T extends string>(values: readonly T[], options: { description?: string; default?: T } = {}) =>
@@ -47,7 +47,7 @@ export const NewKeyBody = Type.Object(
     name: Name,
     env: Type.Optional(KeyEnvName),
     scopes: Type.Optional(Type.Array(ScopeName, { maxItems: 32 })),
-    expiresAt: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
+    expiresAt: Type.Optional(Type.Union([Type.String({ format: 'date-time', maxLength: 64 }), Type.Null()])),
   },
   { additionalProperties: false },
 );

@@ -12,7 +12,7 @@ import { enqueueJob } from './service.ts';
 
 const AppstoreBody = Type.Object(
   {
-    iosBundleId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9.-]{0,154}$' })),
+    iosBundleId: Type.Optional(Type.String({ maxLength: 155, pattern: '^[A-Za-z0-9][A-Za-z0-9.-]{0,154}$' })),
     androidPackageName: Type.Optional(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*(\\.[A-Za-z0-9_]+)+$', maxLength: 255 })),
   },
   // One of the two at least (SPEC 8.3); validation names both when neither is sent.
@@ -28,7 +28,7 @@ const WebsiteBody = Type.Object(
 );
 
 const GithubBody = Type.Object(
-  { repo: Type.String({ pattern: '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$', description: 'owner/name' }) },
+  { repo: Type.String({ maxLength: 140, pattern: '^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$', description: 'owner/name' }) },
   { additionalProperties: false },
 );
 

@@ -11,7 +11,7 @@ import { presentApiKey } from './present.ts';
 import { changeApiKey, createApiKey, prepareNewKey } from './service.ts';
 
 /** The base32 handle of SPEC 1.1: what a leaked-key report carries, instead of the secret. */
-const KeyIdParams = Type.Object({ keyId: Type.String({ pattern: '^[0-9A-HJKMNP-TV-Z]{16}$' }) });
+const KeyIdParams = Type.Object({ keyId: Type.String({ maxLength: 16, pattern: '^[0-9A-HJKMNP-TV-Z]{16}$' }) });
 
 export function registerAdminKeyRoutes(app: App, deps: Deps): void {
   const prefix = deps.config.keyPrefix;

@@ -17,7 +17,7 @@ type Db = Kysely<Database>;
 export const MAX_CREDIT_BALANCE = 2_000_000_000;
 const CreditBalance = Type.Integer({ minimum: 0, maximum: MAX_CREDIT_BALANCE, description: 'An absolute balance; to add to it, POST …/credits' });
 
-const Tier = Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' });
+const Tier = Type.String({ maxLength: 32, pattern: '^[a-z][a-z0-9_-]{0,31}$' });
 
 export const OrganizationSchema = Type.Object({
   id: Uuid,

@@ -8,9 +8,9 @@ import { unitOfWork } from '../http/unit-of-work.ts';
 const PlanSchema = Type.Object({ id: Type.String(), name: Type.String(), rank: Type.Integer(), features: Type.Array(Type.String()) });
 const PlanBody = Type.Object(
   {
-    name: Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' }),
+    name: Type.String({ maxLength: 64, pattern: '^[a-z][a-z0-9_-]{0,63}$' }),
     rank: Type.Integer({ minimum: 0, maximum: 1000 }),
-    features: Type.Array(Type.String({ pattern: '^[a-z][a-z0-9_:-]{0,63}$' }), { maxItems: 64, uniqueItems: true }),
+    features: Type.Array(Type.String({ maxLength: 64, pattern: '^[a-z][a-z0-9_:-]{0,63}$' }), { maxItems: 64, uniqueItems: true }),
   },
   { additionalProperties: false },
 );

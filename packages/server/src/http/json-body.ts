@@ -1,0 +1,49 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ApiError } from './errors.ts';
+
+/**
+ * No request schema nests deeper than a few levels. A body nested far deeper (a 100,000-deep array is 200 KB) would
+ * overflow the stack of anything that walks it recursively, such as the Idempotency-Key fingerprint, so it is
+ * refused before it is parsed.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** Whether `text` opens more than `max` arrays or objects inside each other; string contents are skipped. */
+export function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let index = 0; index < text.length; index++) {
+    const char = text.charCodeAt(index);
+    if (inString) {
+      if (char === 0x5c) index++;
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) {
+      inString = true;
+    } else if (char === 0x5b || char === 0x7b) {
+      if (++depth > max) return true;
+    } else if (char === 0x5d || char === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+type Done = (error: Error | null, body?: unknown) => void;
+
+/**
+ * Replaces the JSON parser of `scope` (the application, or a plugin scope) with Fastify's own behind the depth
+ * check. `emptyIsNoBody` is for POST routes that take no body but whose clients send `Content-Type:
+ * application/json` on every call anyway (the partner docs' smoke test does): there an empty body reads as none.
+ */
+export function installJsonBodyParser(scope: FastifyInstance, options: { emptyIsNoBody?: boolean } = {}): void {
+  const parseJson = scope.getDefaultJsonParser('error', 'error');
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request: FastifyRequest, body: string | Buffer, done: Done) => {
+    const text = body.toString();
+    if (text.length === 0 && options.emptyIsNoBody) return done(null, undefined);
+    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+      return done(new ApiError('BAD_REQUEST', `The request body is nested more than ${MAX_JSON_DEPTH} levels deep.`));
+    }
+    parseJson(request, text, done);
+  });
+}
