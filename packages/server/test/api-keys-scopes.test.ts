@@ -133,12 +133,65 @@ describe('escalation attempts by restricted keys', () => {
     expect(self.json().scopes).toEqual(['keys:write', 'projects:read']);
   });
 
-  it('may revoke or kill a key with wider scopes: taking access away is not an escalation', async () => {
+  it('cannot revoke or kill a key with scopes it does not hold, full access included (SPEC 9); the targets keep working', async () => {
     const { organization, holder, full } = await organizationWith(['keys:write']);
-    const other = await issueKey(t.app, organization.id, { name: 'other' });
-    expect((await call(holder.key, 'POST', `/v1/api-keys/${full.id}/kill`)).statusCode).toBe(200);
-    expect((await call(holder.key, 'DELETE', `/v1/api-keys/${other.id}`)).statusCode).toBe(200);
-    expect((await call(full.key, 'GET', '/v1/api-keys')).statusCode).toBe(503);
-    expect((await call(other.key, 'GET', '/v1/api-keys')).statusCode).toBe(401);
+    const wider = await issueKey(t.app, organization.id, { name: 'wider', scopes: ['keys:write', 'projects:read'] });
+    for (const [target, requiredScope] of [
+      [full, 'projects:read'],
+      [wider, 'projects:read'],
+    ] as const) {
+      for (const [method, url] of [
+        ['POST', `/v1/api-keys/${target.id}/kill`],
+        ['DELETE', `/v1/api-keys/${target.id}`],
+      ] as const) {
+        const response = await call(holder.key, method, url);
+        expect(response.statusCode, `${method} ${url}`).toBe(403);
+        expect(response.json().error).toMatchObject({ code: 'FORBIDDEN_SCOPE', details: { requiredScope } });
+      }
+      expect((await call(target.key, 'GET', '/v1/whoami')).json()).toMatchObject({ killSwitch: false });
+      expect((await call(target.key, 'GET', '/v1/api-keys')).statusCode).not.toBe(401);
+    }
+  });
+
+  it('may revoke or kill keys within its own scopes, itself included; a full-access key may act on any', async () => {
+    const { organization, holder, full } = await organizationWith(['keys:write', 'projects:read']);
+    const narrower = await issueKey(t.app, organization.id, { name: 'narrower', scopes: ['projects:read'] });
+    const same = await issueKey(t.app, organization.id, { name: 'same', scopes: ['projects:read', 'keys:write'] });
+    expect((await call(holder.key, 'POST', `/v1/api-keys/${narrower.id}/kill`)).statusCode).toBe(200);
+    expect((await call(holder.key, 'DELETE', `/v1/api-keys/${same.id}`)).statusCode).toBe(200);
+    expect((await call(narrower.key, 'GET', '/v1/projects')).statusCode).toBe(503);
+    expect((await call(same.key, 'GET', '/v1/projects')).statusCode).toBe(401);
+    expect((await call(holder.key, 'POST', `/v1/api-keys/${holder.id}/kill`)).statusCode).toBe(200);
+    expect((await call(full.key, 'DELETE', `/v1/api-keys/${holder.id}`)).statusCode).toBe(200);
+  });
+});
+
+describe("a roll carries the old key's restrictions (SPEC 8.5)", () => {
+  it('rolls a killed key into a killed successor', async () => {
+    const { organization, full } = await organizationWith(['keys:write']);
+    const leaked = await issueKey(t.app, organization.id, { name: 'leaked' });
+    expect((await call(full.key, 'POST', `/v1/api-keys/${leaked.id}/kill`)).statusCode).toBe(200);
+    const rolled = await call(full.key, 'POST', `/v1/api-keys/${leaked.id}/roll`, {});
+    expect(rolled.statusCode).toBe(201);
+    expect(rolled.json()).toMatchObject({ killSwitch: true, previousKey: { killSwitch: true } });
+    const successor = await call(rolled.json().key, 'GET', '/v1/projects');
+    expect(successor.statusCode).toBe(503);
+    expect(successor.json().error.code).toBe('KILL_SWITCH');
+  });
+
+  it('gives the successor of an expiring key no later an expiry, even when it rolls itself', async () => {
+    const organization = await createOrganization(t.app);
+    const expiresAt = new Date(Date.now() + 3_600_000).toISOString();
+    const expiring = await issueKey(t.app, organization.id, { name: 'expiring', expiresAt });
+    const rolled = await call(expiring.key, 'POST', `/v1/api-keys/${expiring.id}/roll`, { overlapSeconds: 60 });
+    expect(rolled.statusCode).toBe(201);
+    expect(rolled.json().expiresAt).toBe(expiresAt);
+    // And the successor's successor still cannot outlive it.
+    const again = await call(rolled.json().key, 'POST', `/v1/api-keys/${rolled.json().id}/roll`, {});
+    expect(again.statusCode).toBe(201);
+    expect(again.json().expiresAt).toBe(expiresAt);
+    // A key without an expiry still rolls into one without.
+    const lasting = await issueKey(t.app, organization.id, { name: 'lasting' });
+    expect((await call(lasting.key, 'POST', `/v1/api-keys/${lasting.id}/roll`, {})).json().expiresAt).toBeNull();
   });
 });

@@ -3,7 +3,7 @@ import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
 import { listOrganizationApiKeys } from './repository.ts';
 import { presentApiKey } from './present.ts';
-import { changeApiKey, createApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS, prepareNewKey, prepareRoll, rollApiKey } from './service.ts';
+import { changePartnerApiKey, createApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS, prepareNewKey, prepareRoll, rollApiKey } from './service.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
@@ -72,11 +72,11 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
       schema: { summary: 'Revoke an API key, immediately and permanently', tags, params: IdParams, response: { 200: ApiKeySchema } },
     },
     async (request, reply) => {
-      const { organizationId } = principalOf(request);
+      const { organizationId, scopes } = principalOf(request);
       const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'api_key', id, organizationId });
-        return { body: presentApiKey(await changeApiKey(unit, deps, { id, organizationId }, { kind: 'revoke' }), prefix) };
+        return { body: presentApiKey(await changePartnerApiKey(unit, deps, { organizationId, id, holderScopes: scopes }, { kind: 'revoke' }), prefix) };
       });
     },
   );
@@ -121,11 +121,11 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
       schema: { summary: "Turn the key's kill switch on (only an operator turns it off)", tags, params: IdParams, response: { 200: ApiKeySchema } },
     },
     async (request, reply) => {
-      const { organizationId } = principalOf(request);
+      const { organizationId, scopes } = principalOf(request);
       const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'api_key', id, organizationId });
-        return { body: presentApiKey(await changeApiKey(unit, deps, { id, organizationId }, { kind: 'kill', on: true }), prefix) };
+        return { body: presentApiKey(await changePartnerApiKey(unit, deps, { organizationId, id, holderScopes: scopes }, { kind: 'kill', on: true }), prefix) };
       });
     },
   );

@@ -23,3 +23,18 @@ export function assertMayGrant(holderScopes: readonly string[], requestedScopes:
       : `This API key cannot grant scopes it does not hold: ${missing.join(', ')}.`;
   throw new ApiError('FORBIDDEN_SCOPE', message, { requiredScope: missing[0] ?? null, missingScopes: missing });
 }
+
+/**
+ * SPEC 9: a restricted key acts (roll, kill, revoke, patch) only on keys whose scopes are within its own, so a key
+ * holding `keys:write` cannot switch off the organization's full-access keys. Throws 403 FORBIDDEN_SCOPE otherwise.
+ * A key's scopes never change after creation, so a check made before the write cannot go stale.
+ */
+export function assertMayActOn(holderScopes: readonly string[], targetScopes: readonly string[]): void {
+  const missing = scopesBeyondHolder(holderScopes, targetScopes);
+  if (missing === null) return;
+  const message =
+    targetScopes.length === 0
+      ? 'A key with scopes cannot act on a key with full access.'
+      : `This API key cannot act on a key with scopes it does not hold: ${missing.join(', ')}.`;
+  throw new ApiError('FORBIDDEN_SCOPE', message, { requiredScope: missing[0] ?? null, missingScopes: missing });
+}

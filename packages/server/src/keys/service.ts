@@ -14,7 +14,7 @@ import { inTransaction, type Tx } from '../db/transaction.ts';
 import { ApiError, conflict, notFound } from '../http/errors.ts';
 import { generateKey, type KeyEnv } from './format.ts';
 import { presentApiKey, type ApiKeyView } from './present.ts';
-import { assertMayGrant } from './scope-grant.ts';
+import { assertMayActOn, assertMayGrant } from './scope-grant.ts';
 
 type Db = Kysely<Database>;
 
@@ -112,6 +112,26 @@ export async function changeApiKey(tx: Tx, deps: Pick<Deps, 'bus' | 'now'>, targ
   return row;
 }
 
+/** Which key a partner acts on, and with which key's scopes (SPEC 9). */
+export interface PartnerKeyTarget {
+  organizationId: string;
+  id: string;
+  holderScopes: readonly string[];
+}
+
+/**
+ * A lifecycle change asked for by a partner key: only on a key of its own organization (404 for any other) whose
+ * scopes are within the asking key's own (403 FORBIDDEN_SCOPE otherwise), so a restricted key holding `keys:write`
+ * cannot switch off the organization's full-access keys. Scopes never change after creation: the check and the
+ * write cannot disagree.
+ */
+export async function changePartnerApiKey(tx: Tx, deps: Pick<Deps, 'bus' | 'now'>, target: PartnerKeyTarget, change: KeyChange): Promise<ApiKeyRow> {
+  const existing = await findOrganizationApiKey(tx.db, target.organizationId, target.id);
+  if (!existing) throw notFound('API key');
+  assertMayActOn(target.holderScopes, existing.scopes);
+  return changeApiKey(tx, deps, { id: target.id, organizationId: target.organizationId }, change);
+}
+
 export const DEFAULT_ROLL_OVERLAP_SECONDS = 86_400;
 export const MAX_ROLL_OVERLAP_SECONDS = 7 * 86_400;
 
@@ -123,25 +143,32 @@ export interface RollInput {
   holderScopes: readonly string[];
 }
 
+/** A roll's successor before it is stored: its secret, and the expiry the key being rolled had until now. */
+export interface RollSuccessor extends PreparedSuccessor {
+  expiresAt: Date | null;
+}
+
 /** The key being rolled, checked against the holder's scopes, and its successor's secret hashed: before the transaction. */
-export async function prepareRoll(db: Db, deps: KeyDeps, input: RollInput): Promise<PreparedSuccessor> {
+export async function prepareRoll(db: Db, deps: KeyDeps, input: RollInput): Promise<RollSuccessor> {
   const existing = await findOrganizationApiKey(db, input.organizationId, input.id);
   if (!existing) throw notFound('API key');
   // A key's scopes never change after creation, so this check cannot go stale before the roll's write.
-  assertMayGrant(input.holderScopes, existing.scopes);
+  assertMayActOn(input.holderScopes, existing.scopes);
   const { key, parsed } = generateKey(deps.config.keyPrefix, existing.env);
-  return { key, keyId: parsed.keyId, stored: await storedSecret(deps, parsed.secret) };
+  return { key, keyId: parsed.keyId, stored: await storedSecret(deps, parsed.secret), expiresAt: existing.expires_at };
 }
 
 /**
  * SPEC 7 rotation: a new key with the old one's name, env and scopes, and the old one expiring after the overlap,
- * in the caller's transaction, so a failed insert never leaves the old key shortened with no successor.
+ * in the caller's transaction, so a failed insert never leaves the old key shortened with no successor. A roll is no
+ * way out of a restriction (SPEC 8.5): the successor is killed if the old key is (as the guarded update, which locks
+ * the row, reads it) and expires no later than the old key would have without the roll.
  */
 export async function rollApiKey(
   tx: Tx,
   deps: Pick<Deps, 'config' | 'bus' | 'now'>,
   input: RollInput,
-  successor: PreparedSuccessor,
+  successor: RollSuccessor,
 ): Promise<{ created: ApiKeyView & { key: string }; previous: ApiKeyView }> {
   const now = deps.now();
   const previous = await expireApiKeyForRoll(tx.db, input.organizationId, input.id, new Date(now + input.overlapSeconds * 1000), new Date(now));
@@ -158,7 +185,8 @@ export async function rollApiKey(
     env: previous.env,
     scopes: previous.scopes,
     ...successor.stored,
-    expires_at: null,
+    kill_switch: previous.kill_switch,
+    expires_at: successor.expiresAt,
   });
   tx.afterCommit(() => deps.bus.publish({ kind: 'key', apiKeyId: previous.id }));
   const prefix = deps.config.keyPrefix;
