@@ -14,8 +14,8 @@ export const REQUEST_ID_PATTERN = /^req_[0-9a-z]{1,64}$/;
 export const RequestId = Type.String({ minLength: 1, maxLength: 100 });
 
 const usageRange = {
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'Start (inclusive, rounded down to the granularity); default: 24 hours before `to`' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'End (exclusive); default: now' })),
+  from: Type.Optional(Type.String({ format: 'date-time', maxLength: 64, description: 'Start (inclusive, rounded down to the granularity); default: 24 hours before `to`' })),
+  to: Type.Optional(Type.String({ format: 'date-time', maxLength: 64, description: 'End (exclusive); default: now' })),
   granularity: StringEnum(GRANULARITIES, { default: 'hour' }),
   apiKeyId: Type.Optional(Uuid),
   endpointClass: Type.Optional(StringEnum(ENDPOINT_CLASSES)),
@@ -56,7 +56,7 @@ export const RequestsQuery = Type.Object(
   {
     apiKeyId: Type.Optional(Uuid),
     status: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
-    errorCode: Type.Optional(Type.String({ pattern: '^[A-Z_]{1,40}$' })),
+    errorCode: Type.Optional(Type.String({ maxLength: 40, pattern: '^[A-Z_]{1,40}$' })),
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
     cursor: Type.Optional(Type.String({ maxLength: 512 })),
   },
