@@ -52,7 +52,7 @@ export async function adminUsage(deps: Deps, params: UsageParams): Promise<Usage
 }
 
 export const presentUsageRow = (row: UsageRow) => ({
-  time: row.time.toISOString(),
+  time: new Date(row.time).toISOString(),
   apiKeyId: row.apiKeyId,
   endpointClass: row.endpointClass,
   requests: row.requests,

@@ -6,6 +6,7 @@ import * as jobs from './0004_jobs.ts';
 import * as webhooks from './0006_webhooks.ts';
 import * as keyDigests from './0010_key_digests.ts';
 import * as usage from './0013_usage.ts';
+import * as usageBucketIndex from './0013a_usage_bucket_index.ts';
 
 /** Every migration, in order. Names sort in the order they run; add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '0006_webhooks': webhooks,
   '0010_key_digests': keyDigests,
   '0013_usage': usage,
+  '0013a_usage_bucket_index': usageBucketIndex,
 };

@@ -1,0 +1,245 @@
+import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
+import { createStore } from '../../packages/server/src/db/create-db.ts';
+import type { Database } from '../../packages/server/src/db/schema.ts';
+import { listRequestsQuery, usageByKeyQuery } from '../../packages/server/src/usage/repository.ts';
+import { MAX_USAGE_ROWS } from '../../packages/server/src/usage/schemas.ts';
+import { runLoad, whoamiArm, type Arm, type LoadResult } from '../lib/load.ts';
+import { REDIS_URL } from '../lib/postgres.ts';
+import { armRows, ratioRow, type Row, type Scenario } from '../lib/scenario.ts';
+import type { ServerHandle } from '../lib/server-process.ts';
+import { median, percentile, round } from '../lib/stats.ts';
+
+const DAY_MS = 86_400_000;
+const KEYS = 1_000;
+const REQUEST_LOG_ROWS = 1_000_000;
+/** Connections for the "highest rate the machine sustains" arms: far more than two cores can keep busy. */
+const SATURATING_CONNECTIONS = 96;
+
+/** Usage rows of 1,000 keys: 31 days of day rows and of hour rows for the organization, and the day rows of another. */
+async function seedUsage(db: Kysely<Database>, organizationId: string, otherOrganizationId: string, now: number): Promise<number> {
+  const today = now - (now % DAY_MS);
+  let rows = 0;
+  for (const organization of [organizationId, otherOrganizationId]) {
+    for (const [granularity, step, count] of [
+      ['day', DAY_MS, 31],
+      ...(organization === organizationId ? [['hour', 3_600_000, 31 * 24] as const] : []),
+    ] as const) {
+      const result = await sql`
+        INSERT INTO usage_counts (organization_id, granularity, bucket, api_key_id, endpoint_class, requests, status_2xx, status_4xx, status_5xx, rate_limited, credits_charged)
+        SELECT ${organization}::uuid, ${granularity}, to_timestamp((${today}::float8 - b * ${step}::float8) / 1000), k.id, 'read-light', 1000 + b, 990, 8, 1, 1, 0
+        FROM generate_series(0, ${count - 1}::int) AS b, (SELECT gen_random_uuid() AS id FROM generate_series(1, ${KEYS})) AS k
+      `.execute(db);
+      rows += Number(result.numAffectedRows ?? 0);
+    }
+  }
+  await sql`ANALYZE usage_counts`.execute(db);
+  return rows;
+}
+
+/** A million request-log rows over the last week for the organization, and a hundred thousand of another's. */
+async function seedRequestLog(db: Kysely<Database>, organizationId: string, otherOrganizationId: string, now: number): Promise<void> {
+  for (const [organization, count] of [
+    [organizationId, REQUEST_LOG_ROWS],
+    [otherOrganizationId, REQUEST_LOG_ROWS / 10],
+  ] as const) {
+    await sql`
+      INSERT INTO request_log (request_id, occurred_at, organization_id, api_key_id, method, route, status, error_code, endpoint_class, duration_ms, client_address)
+      SELECT 'req_seed' || ${organization.slice(0, 8)} || i, to_timestamp((${now}::float8 - i * 600::float8) / 1000), ${organization}::uuid, gen_random_uuid(),
+        'GET', '/v1/projects/:id', CASE WHEN i % 50 = 0 THEN 429 ELSE 200 END, CASE WHEN i % 50 = 0 THEN 'RATE_LIMITED' END, 'read-light', 1.5, '127.0.0.1'
+      FROM generate_series(1, ${count}::int) AS i
+    `.execute(db);
+  }
+  await sql`ANALYZE request_log`.execute(db);
+}
+
+/** `count` sequential GETs with the key, after two unmeasured ones; latencies in ms, as the client sees them. */
+async function timedGets(url: string, key: string, count: number): Promise<{ latencies: number[]; rows: number; status: number }> {
+  let rows = 0;
+  let status = 0;
+  const latencies: number[] = [];
+  for (let i = -2; i < count; i++) {
+    const started = performance.now();
+    const response = await fetch(url, { headers: { 'x-api-key': key } });
+    const body = (await response.json()) as { data?: unknown[] };
+    if (i >= 0) latencies.push(performance.now() - started);
+    rows = body.data?.length ?? 0;
+    status = response.status;
+  }
+  return { latencies, rows, status };
+}
+
+/** EXPLAIN (ANALYZE) of a compiled statement, as PostgreSQL plans it with its parameters bound. */
+async function explain(url: string, compiled: { sql: string; parameters: readonly unknown[] }): Promise<string> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const result = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) ${compiled.sql}`, [...compiled.parameters]);
+    return result.rows.map((row) => row['QUERY PLAN']).join('\n');
+  } finally {
+    await client.end();
+  }
+}
+
+const indexesIn = (plan: string): string[] => [...new Set([...plan.matchAll(/(?:Index Scan|Index Only Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) (\w+)/g)].map((match) => match[1]!))];
+
+interface LogAccounting {
+  responses: number;
+  written: number;
+  dropped: number;
+  buffered: number;
+}
+
+/** A saturating whoami run with a fixed key, and what the request log did with its rows (read after it drains). */
+function saturatingArm(name: string, server: ServerHandle, key: string, accounting: LogAccounting[] | undefined): Arm {
+  return {
+    name,
+    run: async (duration) => {
+      const read = async () => ({
+        written: (await server.metric('gatehouse_request_log_written_total')) ?? 0,
+        dropped: (await server.metric('gatehouse_request_log_dropped_total')) ?? 0,
+      });
+      const before = accounting ? await read() : undefined;
+      const cpuBefore = await server.cpuSeconds();
+      const result: LoadResult = await runLoad({ url: `${server.baseUrl}/v1/whoami`, headers: { 'x-api-key': key }, connections: SATURATING_CONNECTIONS, duration });
+      const cpuAfter = await server.cpuSeconds();
+      if (accounting && before) {
+        // The buffer is written once a second: give it time, then every response is either written or counted dropped.
+        await new Promise((resolve) => setTimeout(resolve, 2_500));
+        const after = await read();
+        accounting.push({
+          responses: result.responses,
+          written: after.written - before.written,
+          dropped: after.dropped - before.dropped,
+          buffered: (await server.metric('gatehouse_request_log_buffered')) ?? 0,
+        });
+      }
+      return cpuBefore !== undefined && cpuAfter !== undefined ? { ...result, cpuUsPerResponse: ((cpuAfter - cpuBefore) * 1e6) / result.responses } : result;
+    },
+  };
+}
+
+/**
+ * Scenario 7 (issue 16): what usage counting and the request log cost on the hot path, whether the log keeps up at
+ * the highest rate the machine sustains, and how fast the partner reads are over a large store.
+ */
+export const scenario: Scenario = {
+  name: 'usage',
+  order: 7,
+  title: 'Scenario 7: usage counting and the request log (PostgreSQL + Redis): hot-path cost, saturation, and reads over 1,000 keys and 1,000,000 rows',
+  async run(ctx) {
+    const database = await ctx.createDatabase();
+    const runs = ctx.rounds + 2;
+    const env = { DATABASE_URL: database.url, REDIS_URL };
+    const on = await ctx.startServer({ label: 'usage-on', env, options: { keys: ['steady', 'reader'], freshKeys: runs } });
+    const off = await ctx.startServer({ label: 'usage-off', env: { ...env, GATEHOUSE_USAGE_RECORDING: 'false' }, options: { keys: ['steady'], freshKeys: runs } });
+    await ctx.requireRoute(on, '/v1/usage', { headers: { 'x-api-key': on.keys.reader!.key } });
+    await on.prime('steady', 'reader');
+    await off.prime('steady');
+    const { connections } = ctx;
+
+    // 1. The hot path: whoami with both on against the same server build with both off, interleaved.
+    const hot = await ctx.interleave([whoamiArm('whoami-off', off, connections), whoamiArm('whoami-on', on, connections)]);
+    const whoamiOff = { label: 'whoami, usage and request log off', ...hot['whoami-off']! };
+    const whoamiOn = { label: 'whoami, usage and request log on', ...hot['whoami-on']! };
+    const hotRatio = whoamiOn.rps / whoamiOff.rps;
+
+    // 2. Saturation: far more connections than the cores keep busy; p99 with the log on against off, and the log's books.
+    const accounting: LogAccounting[] = [];
+    const saturated = await ctx.interleave(
+      [saturatingArm('saturated-off', off, off.keys.steady!.key, undefined), saturatingArm('saturated-on', on, on.keys.steady!.key, accounting)],
+      { warmupSec: 2 },
+    );
+    const satOff = { label: `whoami at ${SATURATING_CONNECTIONS} connections, off`, ...saturated['saturated-off']! };
+    const satOn = { label: `whoami at ${SATURATING_CONNECTIONS} connections, on`, ...saturated['saturated-on']! };
+    const p99Ratio = satOn.p99 / satOff.p99;
+    const measuredBooks = accounting.slice(1); // the first entry is the warm-up's
+    const booksBalance = measuredBooks.every((books) => books.written + books.dropped + books.buffered >= books.responses);
+    const totalResponses = measuredBooks.reduce((sum, books) => sum + books.responses, 0);
+    const totalDropped = measuredBooks.reduce((sum, books) => sum + books.dropped, 0);
+
+    // 3. Reads over a large store, seeded straight into the database the servers use.
+    const store = await createStore({ databaseUrl: database.url, poolSize: 2 });
+    let readRows: Row[] = [];
+    let usagePlan = '';
+    let requestsPlan = '';
+    let usageTiming!: Awaited<ReturnType<typeof timedGets>>;
+    let requestsTiming!: Awaited<ReturnType<typeof timedGets>>;
+    let requestsTiming100!: Awaited<ReturnType<typeof timedGets>>;
+    try {
+      const now = Date.now();
+      const other = (await sql<{ id: string }>`INSERT INTO organizations (name) VALUES ('Other') RETURNING id`.execute(store.db)).rows[0]!.id;
+      const seedStarted = performance.now();
+      const usageRows = await seedUsage(store.db, on.organizationId, other, now);
+      await seedRequestLog(store.db, on.organizationId, other, now);
+      ctx.log(`  seeded ${usageRows} usage rows and ${REQUEST_LOG_ROWS * 1.1} request-log rows in ${Math.round((performance.now() - seedStarted) / 1000)} s`);
+
+      const to = new Date(now);
+      const from = new Date(now - 31 * DAY_MS);
+      const reader = on.keys.reader!.key;
+      usageTiming = await timedGets(`${on.baseUrl}/v1/usage?granularity=day&from=${from.toISOString()}&to=${to.toISOString()}`, reader, 15);
+      requestsTiming = await timedGets(`${on.baseUrl}/v1/requests`, reader, 30);
+      requestsTiming100 = await timedGets(`${on.baseUrl}/v1/requests?limit=100`, reader, 30);
+      usagePlan = await explain(
+        database.url,
+        usageByKeyQuery(store.db, { granularity: 'day', from, to, organizationId: on.organizationId }, MAX_USAGE_ROWS + 1).compile(),
+      );
+      requestsPlan = await explain(database.url, listRequestsQuery(store.db, on.organizationId, {}, 21).compile());
+      readRows = [
+        { figure: 'GET /v1/usage, 31 days by day, 1,000 keys: median', value: round(median(usageTiming.latencies), 1), unit: 'ms' },
+        { figure: 'GET /v1/usage, 31 days by day, 1,000 keys: p95', value: round(percentile(usageTiming.latencies, 95), 1), unit: 'ms' },
+        { figure: 'GET /v1/usage rows answered', value: usageTiming.rows, unit: 'rows' },
+        { figure: 'GET /v1/requests first page (20) over 1,000,000 rows: median', value: round(median(requestsTiming.latencies), 2), unit: 'ms' },
+        { figure: 'GET /v1/requests first page (20): p95', value: round(percentile(requestsTiming.latencies, 95), 2), unit: 'ms' },
+        { figure: 'GET /v1/requests?limit=100 first page: median', value: round(median(requestsTiming100.latencies), 2), unit: 'ms' },
+      ];
+    } finally {
+      await store.close();
+    }
+    const usageMedian = median(usageTiming.latencies);
+    const requestsMedian = median(requestsTiming.latencies);
+    const requestsP95 = percentile(requestsTiming.latencies, 95);
+    const usageP95 = percentile(usageTiming.latencies, 95);
+
+    return {
+      rows: [
+        ...armRows(whoamiOff.label, whoamiOff),
+        ...armRows(whoamiOn.label, whoamiOn, whoamiOff),
+        ...armRows(satOff.label, satOff),
+        ...armRows(satOn.label, satOn, satOff),
+        { figure: 'request-log rows dropped at saturation (all measured runs)', value: totalDropped, unit: 'rows' },
+        ratioRow('request-log rows written or counted, per response, at saturation', measuredBooks.reduce((sum, b) => sum + b.written + b.dropped + b.buffered, 0), 'rows', {
+          figure: 'responses',
+          value: totalResponses,
+        }),
+        ...readRows,
+      ],
+      goals: [
+        { goal: 'whoami with usage and the request log on ≥ 0.95 × the same server with both off', actual: hotRatio.toFixed(3), met: hotRatio >= 0.95 },
+        {
+          goal: `at saturation (${SATURATING_CONNECTIONS} connections) the request log keeps up or counts its drops, p99 flat (≤ 1.1 × off)`,
+          actual: `${measuredBooks.map((b) => `${b.written} written + ${b.dropped} dropped + ${b.buffered} waiting for ${b.responses} responses`).join('; ')}; p99 ${satOn.p99} ms against ${satOff.p99} ms (${p99Ratio.toFixed(3)})`,
+          met: booksBalance && p99Ratio <= 1.1,
+        },
+        {
+          goal: 'GET /v1/usage over 31 days, 1,000 keys ≤ 200 ms',
+          actual: `median ${usageMedian.toFixed(1)} ms, p95 ${usageP95.toFixed(1)} ms (${usageTiming.rows} rows, status ${usageTiming.status}); index: ${indexesIn(usagePlan).join(', ') || 'none'}`,
+          met: usageTiming.status === 200 && usageMedian <= 200,
+        },
+        {
+          goal: 'first page of GET /v1/requests with 1,000,000 rows ≤ 50 ms',
+          actual: `median ${requestsMedian.toFixed(2)} ms, p95 ${requestsP95.toFixed(2)} ms (status ${requestsTiming.status}); index: ${indexesIn(requestsPlan).join(', ') || 'none'}`,
+          met: requestsTiming.status === 200 && requestsMedian <= 50,
+        },
+      ],
+      notes: [
+        'Both servers run the same build on one fresh PostgreSQL database with the Redis limiter; "off" is GATEHOUSE_USAGE_RECORDING=false (no counting, no request-log rows, no writer). Counting is a map lookup and a few increments per request; the log is a push into a bounded buffer; both are written behind by timers (usage every 5 s, the log every 1 s in batches of up to 2,000 rows, one INSERT … SELECT FROM unnest per batch).',
+        `Saturation: autocannon with ${SATURATING_CONNECTIONS} connections against one fixed key; after each run the bench waits 2.5 s and reads gatehouse_request_log_written_total, _dropped_total and _buffered: every response is written, dropped-and-counted, or still waiting.`,
+        'Latencies of the reads are as the bench (a client on the same machine) sees them over HTTP, sequentially, after two unmeasured requests.',
+        `EXPLAIN ANALYZE of GET /v1/usage (the repository's own statement, compiled):\n\n\`\`\`\n${usagePlan}\n\`\`\``,
+        `EXPLAIN ANALYZE of the first page of GET /v1/requests:\n\n\`\`\`\n${requestsPlan}\n\`\`\``,
+      ],
+      data: { hot, saturated, accounting, usageTiming, requestsTiming, requestsTiming100, usagePlan, requestsPlan },
+    };
+  },
+};
