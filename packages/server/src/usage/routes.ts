@@ -17,7 +17,7 @@ import {
   UsageQuery,
   UsageRowSchema,
 } from './schemas.ts';
-import { adminUsage, organizationUsage, presentAdminRequestLogRow, presentAdminUsageRow, presentRequestLogRow, presentUsageRow } from './service.ts';
+import { adminUsage, organizationUsage, presentAdminRequestLogRow, presentRequestLogRow } from './service.ts';
 
 const tags = ['usage'];
 const byTime = (row: { occurred_at: Date; request_id: string }) => ({ at: row.occurred_at, id: row.request_id });
@@ -35,9 +35,10 @@ export function registerUsageRoutes(app: FastifyInstance, deps: Deps): void {
         response: { 200: Type.Object({ data: Type.Array(UsageRowSchema) }) },
       },
     },
-    async (request) => {
-      const rows = await organizationUsage(deps, principalOf(request).organizationId, request.query as typeof UsageQuery.static);
-      return { data: rows.map(presentUsageRow) };
+    async (request, reply) => {
+      // Already JSON (see usageJsonByKey): sent as it is, not serialized again.
+      const body = await organizationUsage(deps, principalOf(request).organizationId, request.query as typeof UsageQuery.static);
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   );
 
@@ -77,9 +78,9 @@ export function registerAdminUsageRoutes(app: FastifyInstance, deps: Deps): void
       config: { audit: 'admin.usage.read' },
       schema: { querystring: AdminUsageQuery, response: { 200: Type.Object({ data: Type.Array(AdminUsageRowSchema) }) } },
     },
-    async (request) => {
-      const rows = await adminUsage(deps, request.query as typeof AdminUsageQuery.static);
-      return { data: rows.map(presentAdminUsageRow) };
+    async (request, reply) => {
+      const body = await adminUsage(deps, request.query as typeof AdminUsageQuery.static);
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   );
 

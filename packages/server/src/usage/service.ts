@@ -1,7 +1,7 @@
 import type { Deps } from '../deps.ts';
 import type { RequestLogRow, UsageGranularity } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
-import { GRANULARITY_MS, usageByKey, usageByOrganization, type UsageRow } from './repository.ts';
+import { GRANULARITY_MS, usageByOrganization, usageJsonByKey, type UsageRow } from './repository.ts';
 import { MAX_RANGE_DAYS, MAX_USAGE_ROWS } from './schemas.ts';
 
 const DAY_MS = 86_400_000;
@@ -30,25 +30,35 @@ export function usageRange(params: UsageParams, now: number): { from: Date; to: 
   return { from: new Date(requestedFrom - (((requestedFrom % size) + size) % size)), to: new Date(to) };
 }
 
-function bounded(rows: UsageRow[]): UsageRow[] {
-  if (rows.length > MAX_USAGE_ROWS) {
+function bounded(rows: number): void {
+  if (rows > MAX_USAGE_ROWS) {
     throw invalid('query.granularity', `the answer would hold more than ${MAX_USAGE_ROWS} rows: choose a coarser granularity, a shorter range, an apiKeyId or an endpointClass`);
   }
-  return rows;
 }
 
+/** The body of a usage answer, `{ "data": [...] }`, as JSON text. */
+export type UsageAnswer = string;
+
 /** An organization's usage per (time, key, class), oldest first. */
-export async function organizationUsage(deps: Deps, organizationId: string, params: UsageParams): Promise<UsageRow[]> {
+export async function organizationUsage(deps: Deps, organizationId: string, params: UsageParams): Promise<UsageAnswer> {
   const range = usageRange(params, deps.now());
-  return bounded(await usageByKey(deps.store.db, { ...params, ...range, organizationId }, MAX_USAGE_ROWS + 1));
+  const { json, rows } = await usageJsonByKey(deps.store.db, { ...params, ...range, organizationId }, MAX_USAGE_ROWS + 1, false);
+  bounded(rows);
+  return `{"data":${json}}`;
 }
 
 /** Operators: one organization's (or one key's) rows per key, or every organization's, summed per organization. */
-export async function adminUsage(deps: Deps, params: UsageParams): Promise<UsageRow[]> {
+export async function adminUsage(deps: Deps, params: UsageParams): Promise<UsageAnswer> {
   const range = usageRange(params, deps.now());
   const query = { ...params, ...range };
-  const rows = params.organizationId || params.apiKeyId ? await usageByKey(deps.store.db, query, MAX_USAGE_ROWS + 1) : await usageByOrganization(deps.store.db, query, MAX_USAGE_ROWS + 1);
-  return bounded(rows);
+  if (params.organizationId || params.apiKeyId) {
+    const { json, rows } = await usageJsonByKey(deps.store.db, query, MAX_USAGE_ROWS + 1, true);
+    bounded(rows);
+    return `{"data":${json}}`;
+  }
+  const rows = await usageByOrganization(deps.store.db, query, MAX_USAGE_ROWS + 1);
+  bounded(rows.length);
+  return JSON.stringify({ data: rows.map(presentAdminUsageRow) });
 }
 
 export const presentUsageRow = (row: UsageRow) => ({
