@@ -116,7 +116,17 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const usage = new UsageRecorder(store.db, (error) => logger.warn({ err: error }, 'lastUsedAt flush failed'), { now });
   usage.start();
   const recording = createUsageRecording({ config, store, logger, metrics, now, autoFlush: overrides.usageAutoFlush ?? true });
-  const jobs = createJobRunner({ config, store, logger, metrics, bus });
+  const jobs = createJobRunner({
+    config,
+    store,
+    logger,
+    metrics,
+    bus,
+    // Jobs are the long-running class (SPEC 5); their credits count against the key that queued them.
+    onCreditsCharged: (job, credits) => {
+      if (job.api_key_id) recording?.counter.addCredits(job.organization_id, job.api_key_id, 'long-running', credits, now());
+    },
+  });
   jobs.start();
   const limiter = await createRateLimiter({
     redisUrl: config.redisUrl,

@@ -227,6 +227,33 @@ describe('usage across two instances', () => {
   });
 });
 
+describe('credits', () => {
+  it('counts the credits a job’s start charges against the key that queued it, in the long-running class', async () => {
+    clock += 60_000;
+    const payer = await issueKey(a.app, busy.organizationId, { name: 'payer' });
+    const project = await a.app.inject({ method: 'POST', url: '/v1/projects', headers: withKey(payer.key), payload: { name: 'billed' } });
+    const accepted = await a.app.inject({
+      method: 'POST',
+      url: `/v1/projects/${project.json().id}/ingest/appstore`,
+      headers: withKey(payer.key),
+      payload: { iosBundleId: 'com.example.billed' },
+    });
+    expect(accepted.statusCode, accepted.body).toBe(202);
+    // Either instance's runner may start it; the charge is made when it starts.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const job = await b.app.inject({ url: `/v1/jobs/${accepted.json().jobId}`, headers: withKey(payer.key) });
+      if (job.json().creditsCharged > 0) break;
+      if (Date.now() > deadline) throw new Error(`job not started: ${job.body}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await flushBoth();
+    const range = `from=${new Date(START).toISOString()}&to=${new Date(clock + 120_000).toISOString()}&granularity=day&apiKeyId=${payer.id}&endpointClass=long-running`;
+    const rows = await usage(reader.key, range);
+    expect(rows.map((row) => [row.requests, row.status2xx, row.creditsCharged])).toEqual([[1, 1, 10]]);
+  });
+});
+
 describe('explain', () => {
   it('runs every check for the calling key without using a rate-limit token, and says what the answer would be', async () => {
     const key = await issueKey(a.app, busy.organizationId, { name: 'explained' });

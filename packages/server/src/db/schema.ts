@@ -110,6 +110,8 @@ export interface JobsTable {
   status: Generated<JobStatus>;
   cancel_requested: Generated<boolean>;
   credits_charged: Generated<number>;
+  /** The key that queued the job: its credits are counted against it (SPEC 8.7). */
+  api_key_id: ColumnType<string | null, string | null | undefined, never>;
   attempts: Generated<number>;
   lease_token: string | null;
   leased_by: string | null;

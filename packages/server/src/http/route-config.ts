@@ -58,8 +58,6 @@ declare module 'fastify' {
     verifiedKey?: KeyState;
     /** The SPEC 4 code of the error this request was answered with, for the request log. */
     errorCode?: string;
-    /** Credits this request charged, for usage (SPEC 8.7). */
-    creditsCharged?: number;
     /** What a mutation acted on, for its audit entry. */
     auditTarget?: AuditTarget;
     /** Extra facts for the audit entry (for example, that the answer was an idempotent replay). */

@@ -11,7 +11,7 @@ import { ingestGithub } from './ingest-github.ts';
 import { ingestWebsite } from './ingest-website.ts';
 import { registerJobRoutes } from './routes.ts';
 import type { JobHandler, JobKind } from './kinds.ts';
-import { JobRunner } from './runner.ts';
+import { JobRunner, type JobRunnerOptions } from './runner.ts';
 import { registerSourceRoutes } from './source-routes.ts';
 
 export const JOB_HANDLERS: Record<JobKind, JobHandler> = {
@@ -20,7 +20,14 @@ export const JOB_HANDLERS: Record<JobKind, JobHandler> = {
   ingest_github: ingestGithub,
 };
 
-export function createJobRunner(parts: { config: Config; store: Store; logger: Logger; metrics: Metrics; bus: InvalidationBus }): JobRunner {
+export function createJobRunner(parts: {
+  config: Config;
+  store: Store;
+  logger: Logger;
+  metrics: Metrics;
+  bus: InvalidationBus;
+  onCreditsCharged?: JobRunnerOptions['onCreditsCharged'];
+}): JobRunner {
   return new JobRunner({ ...parts, db: parts.store.db, handlers: JOB_HANDLERS, settings: parts.config.jobs });
 }
 

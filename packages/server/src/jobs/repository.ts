@@ -10,11 +10,15 @@ export interface JobError {
 
 const leaseEnd = (leaseMs: number) => sql<Date>`now() + ${leaseMs}::int * interval '1 millisecond'`;
 
-export const insertJob = (db: Db, job: { organizationId: string; projectId: string; kind: string; input: Record<string, unknown>; startDelayMs: number }): Promise<JobRow> =>
+export const insertJob = (
+  db: Db,
+  job: { organizationId: string; projectId: string; kind: string; input: Record<string, unknown>; startDelayMs: number; apiKeyId?: string | undefined },
+): Promise<JobRow> =>
   db
     .insertInto('jobs')
     .values({
       organization_id: job.organizationId,
+      api_key_id: job.apiKeyId ?? null,
       project_id: job.projectId,
       kind: job.kind,
       input: JSON.stringify(job.input),

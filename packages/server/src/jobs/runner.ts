@@ -81,6 +81,8 @@ export interface JobRunnerOptions {
   bus: InvalidationBus;
   handlers: Record<JobKind, JobHandler>;
   settings?: Partial<JobRunnerSettings>;
+  /** Told of every charge a job's start made (usage counts credits per key, SPEC 8.7). */
+  onCreditsCharged?: (job: JobRow, credits: number) => void;
 }
 
 function errorOf(error: unknown): JobError {
@@ -220,7 +222,10 @@ export class JobRunner {
       return { run: await recordJobCharge(trx, row.id, token, cost), charged: true, row };
     });
     if (!claimed) return false;
-    if (claimed.charged) void this.options.bus.publish({ kind: 'organization', organizationId: claimed.row.organization_id }).catch(() => {});
+    if (claimed.charged) {
+      void this.options.bus.publish({ kind: 'organization', organizationId: claimed.row.organization_id }).catch(() => {});
+      if (claimed.run) this.options.onCreditsCharged?.(claimed.run, claimed.run.credits_charged);
+    }
     if (claimed.finished) this.notifyFinished(claimed.finished.organization_id, claimed.finished);
     if (claimed.run) {
       if (this.stopping) await this.handBack({ row: claimed.run, token, controller: new AbortController(), lastRenewedAt: Date.now() });

@@ -18,7 +18,7 @@ type Db = Kysely<Database>;
 export async function enqueueJob(
   tx: Tx,
   deps: Pick<Deps, 'jobs'>,
-  job: { organizationId: string; projectId: string; kind: JobKind; input: Record<string, unknown> },
+  job: { organizationId: string; projectId: string; kind: JobKind; input: Record<string, unknown>; apiKeyId?: string },
 ): Promise<JobRow> {
   await activeProjectOf(tx.db, job.organizationId, job.projectId);
   const cost = JOB_COSTS[job.kind];

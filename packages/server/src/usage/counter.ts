@@ -34,7 +34,17 @@ export class UsageCounter {
   /** Cells of minutes that ended while their key kept being counted. */
   private closed: UsageIncrement[] = [];
 
-  count(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, status: number, nowMs: number, creditsCharged = 0): void {
+  count(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, status: number, nowMs: number): void {
+    const cell = this.cellOf(organizationId, apiKeyId, endpointClass, nowMs);
+    cell.requests++;
+    if (status >= 500) cell.status5xx++;
+    else if (status >= 400) cell.status4xx++;
+    else if (status >= 200 && status < 300) cell.status2xx++;
+    if (status === 429) cell.rateLimited++;
+  }
+
+  /** The open cell of a key and class for the minute of `nowMs`; a cell of an earlier minute is closed first. */
+  private cellOf(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, nowMs: number): Cell {
     const minute = nowMs - (nowMs % MINUTE_MS);
     let cells = this.keys.get(apiKeyId);
     if (!cells) {
@@ -48,12 +58,12 @@ export class UsageCounter {
       cell = emptyCell(minute);
       cells.open[index] = cell;
     }
-    cell.requests++;
-    if (status >= 500) cell.status5xx++;
-    else if (status >= 400) cell.status4xx++;
-    else if (status >= 200 && status < 300) cell.status2xx++;
-    if (status === 429) cell.rateLimited++;
-    cell.creditsCharged += creditsCharged;
+    return cell;
+  }
+
+  /** Credits charged outside a request (a job's start), counted against the key in this minute without a request. */
+  addCredits(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, credits: number, nowMs: number): void {
+    this.cellOf(organizationId, apiKeyId, endpointClass, nowMs).creditsCharged += credits;
   }
 
   /** Keys counted since the last drain. */

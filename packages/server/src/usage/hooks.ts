@@ -13,36 +13,13 @@ export function installUsageHooks(app: FastifyInstance, recording: UsageRecordin
     if (!endpointClass) return undefined;
     const pattern = route.url;
     return (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
-      recording.record(
-        request.verifiedKey,
-        endpointClass,
-        {
-          requestId: request.id,
-          method: request.method,
-          route: pattern,
-          status: reply.statusCode,
-          errorCode: request.errorCode ?? null,
-          durationMs: reply.elapsedTime,
-          clientAddress: request.ip ?? null,
-        },
-        request.creditsCharged ?? 0,
-      );
+      recording.record(request.verifiedKey, request, reply, pattern, endpointClass);
       done();
     };
   });
 
   app.addHook('onResponse', (request, reply, done) => {
-    if (request.is404 && request.url.startsWith('/v1/')) {
-      recording.record(undefined, null, {
-        requestId: request.id,
-        method: request.method,
-        route: null,
-        status: reply.statusCode,
-        errorCode: request.errorCode ?? null,
-        durationMs: reply.elapsedTime,
-        clientAddress: request.ip ?? null,
-      });
-    }
+    if (request.is404 && request.url.startsWith('/v1/')) recording.record(undefined, request, reply, null, null);
     done();
   });
 }

@@ -1,10 +1,11 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { EndpointClass } from '../config.ts';
 import type { Database } from '../db/schema.ts';
 import { UsageCounter } from './counter.ts';
 import { RequestLogBuffer } from './request-log-buffer.ts';
 import { sweepExpired } from './repository.ts';
-import type { RequestLogEntry, UsageSink } from './sink.ts';
+import type { UsageSink } from './sink.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -61,16 +62,24 @@ export class UsageRecording {
     every(this.options.sweepMs ?? 600_000, () => this.sweep(), 'usage retention sweep');
   }
 
-  /** On the request path: memory only. */
-  record(
-    key: { organizationId: string; apiKeyId: string } | undefined,
-    endpointClass: EndpointClass | null,
-    entry: Omit<RequestLogEntry, 'at' | 'organizationId' | 'apiKeyId' | 'endpointClass'>,
-    creditsCharged = 0,
-  ): void {
+  /** On the request path: memory only (one counter step and one row object). */
+  record(key: { organizationId: string; apiKeyId: string } | undefined, request: FastifyRequest, reply: FastifyReply, route: string | null, endpointClass: EndpointClass | null): void {
     const at = this.options.now();
-    if (key && endpointClass) this.counter.count(key.organizationId, key.apiKeyId, endpointClass, entry.status, at, creditsCharged);
-    this.requestLog.append({ ...entry, at, organizationId: key?.organizationId ?? null, apiKeyId: key?.apiKeyId ?? null, endpointClass });
+    const status = reply.statusCode;
+    if (key && endpointClass) this.counter.count(key.organizationId, key.apiKeyId, endpointClass, status, at);
+    this.requestLog.append({
+      requestId: request.id,
+      at,
+      organizationId: key?.organizationId ?? null,
+      apiKeyId: key?.apiKeyId ?? null,
+      method: request.method,
+      route,
+      status,
+      errorCode: request.errorCode ?? null,
+      endpointClass,
+      durationMs: reply.elapsedTime,
+      clientAddress: request.ip ?? null,
+    });
   }
 
   /** Writes everything counted and buffered so far (tests, and shutdown). */
