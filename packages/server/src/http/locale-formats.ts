@@ -12,12 +12,16 @@ const IANA_SHAPE = /^[A-Za-z][A-Za-z0-9_+-]*(?:\/[A-Za-z0-9_+-]+)*$/;
 /** The zone's canonical spelling, or null when it is not an IANA time zone. Links (`Etc/UTC`, `US/Eastern`) are kept as given. */
 export function canonicalTimeZone(name: string): string | null {
   if (!IANA_SHAPE.test(name)) return null;
+  // A canonical zone in any case needs no ICU round trip (building a DateTimeFormat costs more than the whole
+  // database write of a project); links and unknown names still ask ICU.
+  const canonical = CANONICAL_ZONES.get(name.toLowerCase());
+  if (canonical) return canonical;
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: name });
   } catch {
     return null;
   }
-  return CANONICAL_ZONES.get(name.toLowerCase()) ?? name;
+  return name;
 }
 
 /** The tag in canonical form (`EN-us` -> `en-US`), or null when it is not a well-formed BCP-47 language tag. */
