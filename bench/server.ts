@@ -12,6 +12,7 @@ import { sql } from 'kysely';
 import { buildApp } from '../packages/server/src/app.ts';
 import { loadConfig } from '../packages/server/src/config.ts';
 import { createDeps } from '../packages/server/src/deps.ts';
+import { startTracing } from '../packages/server/src/observability/tracing.ts';
 import { findPlanByName } from '../packages/server/src/plans/repository.ts';
 import { insertOrganization } from '../packages/server/src/organizations/repository.ts';
 import { generateKey } from '../packages/server/src/keys/format.ts';
@@ -105,6 +106,8 @@ async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, PORT: '0', HOST: '127.0.0.1' });
   const logFile = process.env.BENCH_LOG_FILE || '/dev/null';
   const logger = createLogger(config.logLevel, logDestination(logFile));
+  // As main.ts: traces only when the child's OTEL_* variables ask for them.
+  await startTracing();
   const deps = await createDeps(config, { logger });
   const depsMs = performance.now() - started;
   const db = deps.store.db;

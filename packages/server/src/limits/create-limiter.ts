@@ -49,7 +49,6 @@ export async function createRateLimiter(options: CreateLimiterOptions): Promise<
       redis: new RedisLimiter(client, { keyPrefix, now: options.redisNow, cluster: true }),
       memory,
       logger: options.logger,
-      commandTimeoutMs: options.commandTimeoutMs ?? 100,
       onLocalShards: (count) => {
         options.onLocalShards?.(count);
         options.onSharedChange(count === 0);

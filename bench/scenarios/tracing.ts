@@ -1,0 +1,51 @@
+import { createServer } from 'node:http';
+import { loadArm, whoamiArm } from '../lib/load.ts';
+import { armRows, type Scenario } from '../lib/scenario.ts';
+
+/**
+ * Traces (SPEC 11): whoami with OTEL_* unset (OpenTelemetry installed but never loaded) and with traces exported
+ * over OTLP/HTTP to a receiver in this process that accepts and discards them, interleaved, beside the healthz floor.
+ */
+export const scenario: Scenario = {
+  name: 'tracing',
+  order: 7,
+  title: 'Scenario 7: GET /v1/whoami with traces off and on (OTLP/HTTP)',
+  async run(ctx) {
+    let exports = 0;
+    const sink = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        exports++;
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+    try {
+      const runs = ctx.rounds + 2;
+      const off = await ctx.startServer({ label: 'otel-unset', options: { freshKeys: runs } });
+      const on = await ctx.startServer({ label: 'otel-on', env: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_BSP_SCHEDULE_DELAY: '500' }, options: { freshKeys: runs } });
+      const { connections } = ctx;
+      const arms = await ctx.interleave([
+        loadArm('healthz', { url: `${off.baseUrl}/healthz`, connections }, off.cpuSeconds),
+        whoamiArm('whoami-off', off, connections),
+        whoamiArm('whoami-on', on, connections),
+      ]);
+      const healthz = { label: 'healthz', ...arms.healthz! };
+      const unset = { label: 'whoami, OTEL_* unset', ...arms['whoami-off']! };
+      const traced = { label: 'whoami, traces exported', ...arms['whoami-on']! };
+      const onRatio = traced.rps / unset.rps;
+      return {
+        rows: [...armRows('healthz', healthz), ...armRows(unset.label, unset, healthz), ...armRows(traced.label, traced, unset)],
+        goals: [{ goal: 'whoami with traces on ≥ 0.8 × whoami with OTEL_* unset', actual: onRatio.toFixed(3), met: onRatio >= 0.8 }],
+        notes: [
+          `With OTEL_* unset no OpenTelemetry module is imported (observability/tracing.ts): the request path differs from a build without the packages by a null check per traced place, so the unset arm is that build's figure.`,
+          `The traced server posted ${exports} OTLP batches to a receiver in the bench process during the run (embedded store).`,
+        ],
+        data: { arms, exports },
+      };
+    } finally {
+      await new Promise((resolve) => sink.close(resolve));
+    }
+  },
+};
