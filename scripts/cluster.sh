@@ -5,7 +5,8 @@
 #   scripts/cluster.sh --demo   start both, show a kill switch flipped on one in force on the other, then stop
 #
 # DATABASE_URL and REDIS_URL default to a local PostgreSQL and Redis; the database is created when missing.
-# GATEHOUSE_ADMIN_TOKEN is generated when unset: every instance of a cluster must share one.
+# GATEHOUSE_ADMIN_TOKEN is generated on the first run when unset (every instance of a cluster must share one) and kept
+# in $LOG_DIR/admin-token (mode 0600), where the CLI finds it with GATEHOUSE_DATA_DIR=$LOG_DIR.
 # GATEHOUSE_SECRET (the deployment secret, SPEC 11) is required with DATABASE_URL and must be shared too: when unset,
 # one is generated on the first run and kept in $LOG_DIR/secret (mode 0600), so keys issued in one run keep being
 # verified by their digests in the next. It never goes into the database.
@@ -14,11 +15,17 @@ cd "$(dirname "$0")/.."
 
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/gatehouse_cluster}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
-export GATEHOUSE_ADMIN_TOKEN="${GATEHOUSE_ADMIN_TOKEN:-gha_$(node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64url'))")}"
 export LOG_LEVEL="${LOG_LEVEL:-warn}"
 PORTS=(8787 8788)
 LOG_DIR="${GATEHOUSE_CLUSTER_LOGS:-.gatehouse/cluster}"
 mkdir -p "$LOG_DIR"
+if [[ -z "${GATEHOUSE_ADMIN_TOKEN:-}" ]]; then
+  if [[ ! -s "$LOG_DIR/admin-token" ]]; then
+    (umask 077 && node -e "process.stdout.write('gha_' + require('crypto').randomBytes(32).toString('base64url'))" >"$LOG_DIR/admin-token")
+  fi
+  GATEHOUSE_ADMIN_TOKEN="$(cat "$LOG_DIR/admin-token")"
+fi
+export GATEHOUSE_ADMIN_TOKEN
 if [[ -z "${GATEHOUSE_SECRET:-}" ]]; then
   if [[ ! -s "$LOG_DIR/secret" ]]; then
     (umask 077 && node -e "process.stdout.write(require('crypto').randomBytes(32).toString('base64url'))" >"$LOG_DIR/secret")
@@ -69,7 +76,8 @@ Two Gatehouse instances share one store and one invalidation channel:
   http://127.0.0.1:${PORTS[0]}   http://127.0.0.1:${PORTS[1]}
   DATABASE_URL=$DATABASE_URL
   REDIS_URL=$REDIS_URL
-  admin token: $GATEHOUSE_ADMIN_TOKEN
+  admin token: kept in $LOG_DIR/admin-token; the CLI finds it with
+    GATEHOUSE_DATA_DIR=$LOG_DIR npx gatehouse kill-switch get
   deployment secret: ${GATEHOUSE_SECRET:0:4}… (GATEHOUSE_SECRET; kept in $LOG_DIR/secret unless you set it)
   logs: $LOG_DIR/instance-<port>.log
 EOF

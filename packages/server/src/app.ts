@@ -112,6 +112,12 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     done();
   });
 
+  if (deps.config.upstreams.allowPrivate) {
+    deps.logger.warn(
+      { setting: 'GATEHOUSE_ALLOW_PRIVATE_UPSTREAMS' },
+      'GATEHOUSE_ALLOW_PRIVATE_UPSTREAMS is on: ingest and webhook deliveries may reach private, loopback and link-local addresses (local development only; never in production)',
+    );
+  }
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   installErrorHandling(app);
   // Before any route: it attaches itself to every admin route as it is registered, and refuses to start otherwise.

@@ -1,6 +1,9 @@
 import { isIP } from 'node:net';
 import { isPublicAddress } from '../outbound/address-policy.ts';
 
+/** For the developer whose receiver runs on localhost: the switch is the server's, never the partner's. */
+export const PRIVATE_UPSTREAMS_HINT = 'a server for local development may allow them with GATEHOUSE_ALLOW_PRIVATE_UPSTREAMS=true';
+
 /**
  * Why a URL cannot be a webhook endpoint, or undefined when it can. Names are checked again after resolution at
  * every attempt (safeFetch); refusing internal address literals here only gives the partner an early answer.
@@ -17,7 +20,7 @@ export function webhookUrlProblem(raw: string, allowPrivate: boolean): string | 
   if (allowPrivate) return undefined;
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   if (host === 'localhost' || host.endsWith('.localhost') || (isIP(host) && !isPublicAddress(host))) {
-    return 'must not point at a private, loopback or otherwise internal address';
+    return `must not point at a private, loopback or otherwise internal address (${PRIVATE_UPSTREAMS_HINT})`;
   }
   return undefined;
 }
