@@ -7,7 +7,7 @@ import { createInvalidationBus } from './auth/cluster-invalidation.ts';
 import type { InvalidationBus } from './auth/invalidation.ts';
 import { KeyVerifier } from './auth/key-verifier.ts';
 import { UsageRecorder } from './auth/usage-recorder.ts';
-import { createJobRunner } from './jobs/index.ts';
+import { createJobRunner } from './jobs/create-runner.ts';
 import type { JobRunner } from './jobs/runner.ts';
 import { KeyDigester } from './keys/digest.ts';
 import { SecretHasher } from './keys/hashing.ts';
@@ -22,7 +22,7 @@ import { queryTracingPlugin } from './observability/request-tracing.ts';
 import { tracing } from './observability/tracing.ts';
 import { createUsageRecording } from './usage/index.ts';
 import type { UsageRecording } from './usage/recording.ts';
-import { createDeliveryWorker } from './webhooks/index.ts';
+import { createDeliveryWorker } from './webhooks/create-worker.ts';
 import type { DeliveryWorker } from './webhooks/worker.ts';
 
 /** Everything the app needs, built in one place (DESIGN: wire dependencies once, build the app apart from listening). */

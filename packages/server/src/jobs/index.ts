@@ -1,35 +1,8 @@
-import type { Logger } from 'pino';
-import type { InvalidationBus } from '../auth/invalidation.ts';
-import type { Config } from '../config.ts';
-import type { Store } from '../db/create-db.ts';
 import type { Deps } from '../deps.ts';
 import type { App } from '../http/typed-app.ts';
-import type { Metrics } from '../observability/metrics.ts';
-import { ingestAppstore } from './ingest-appstore.ts';
 import { registerIngestRoutes } from './ingest-routes.ts';
-import { ingestGithub } from './ingest-github.ts';
-import { ingestWebsite } from './ingest-website.ts';
 import { registerJobRoutes } from './routes.ts';
-import type { JobHandler, JobKind } from './kinds.ts';
-import { JobRunner, type JobRunnerOptions } from './runner.ts';
 import { registerSourceRoutes } from './source-routes.ts';
-
-export const JOB_HANDLERS: Record<JobKind, JobHandler> = {
-  ingest_appstore: ingestAppstore,
-  ingest_website: ingestWebsite,
-  ingest_github: ingestGithub,
-};
-
-export function createJobRunner(parts: {
-  config: Config;
-  store: Store;
-  logger: Logger;
-  metrics: Metrics;
-  bus: InvalidationBus;
-  onCreditsCharged?: JobRunnerOptions['onCreditsCharged'];
-}): JobRunner {
-  return new JobRunner({ ...parts, db: parts.store.db, handlers: JOB_HANDLERS, settings: parts.config.jobs });
-}
 
 /** Jobs, ingest and project sources (SPEC 8.1–8.3). */
 export function registerJobsFeature(app: App, deps: Deps): void {
