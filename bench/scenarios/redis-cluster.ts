@@ -9,8 +9,8 @@ import { armRows, type Scenario } from '../lib/scenario.ts';
  */
 export const scenario: Scenario = {
   name: 'redis-cluster',
-  order: 8,
-  title: 'Scenario 8: the rate limiter on Redis Cluster against a single Redis',
+  order: 10,
+  title: 'Scenario 10: the rate limiter on Redis Cluster against a single Redis',
   async run(ctx) {
     const cluster = await startRedisCluster();
     try {

@@ -8,8 +8,8 @@ import { armRows, type Scenario } from '../lib/scenario.ts';
  */
 export const scenario: Scenario = {
   name: 'tracing',
-  order: 7,
-  title: 'Scenario 7: GET /v1/whoami with traces off and on (OTLP/HTTP)',
+  order: 9,
+  title: 'Scenario 9: GET /v1/whoami with traces off and on (OTLP/HTTP)',
   async run(ctx) {
     let exports = 0;
     const sink = createServer((request, response) => {
