@@ -69,15 +69,18 @@ describe('NUL characters are refused, never stored (finding 7)', () => {
     const organizationName = await admin(t.app, 'POST', '/admin/v1/organizations', { name: 'Acme\u0000' });
     const organizationRename = await admin(t.app, 'PATCH', `/admin/v1/organizations/${key.organizationId}`, { name: '\u0000' });
     const auditAction = await admin(t.app, 'GET', '/admin/v1/audit?action=key.create%00');
+    // An unpaired surrogate cannot be stored in jsonb (the audit entry records the fields): refused alike.
+    const surrogate = await t.app.inject({ method: 'POST', url: '/v1/projects', headers: withKey(key.key, { 'content-type': 'application/json' }), payload: '{"name":"ok","customerExternalId":"\\ud800"}' });
     for (const [response, path] of [
       [keyName, 'body.name'],
       [webhookUrl, 'body.url'],
       [organizationName, 'body.name'],
       [organizationRename, 'body.name'],
       [auditAction, 'query.action'],
+      [surrogate, 'body.customerExternalId'],
     ] as const) {
       expect(response.statusCode, response.body).toBe(422);
-      expect(response.json().error.details.issues).toEqual([{ path, message: 'must not contain NUL characters' }]);
+      expect(response.json().error.details.issues).toEqual([{ path, message: 'must not contain NUL characters or unpaired surrogates' }]);
     }
   });
 });

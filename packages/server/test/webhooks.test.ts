@@ -487,7 +487,7 @@ describe('durability and outbound rules (a store without an always-on instance)'
       const endpoint = await createEndpoint(quiet.app, key, `${receiver.origin}${receiverPath}`);
       await canceledJob(quiet, organizationId, key);
       // A "dead instance": it claims the delivery and is never heard from again.
-      const claimed = await claimDueDeliveries(own.db, { token: randomUUID(), leaseMs: 3_000, limit: 10 });
+      const claimed = await claimDueDeliveries(own.db, { token: randomUUID(), leaseMs: 3_000, limit: 10, perOrganization: 10 });
       expect(claimed).toHaveLength(1);
       survivor = await instance({ store: own });
       await sleep(500);

@@ -1,15 +1,20 @@
 /**
  * Request schemas are checked when a route is compiled, so a route whose input could be unbounded fails at start-up
  * instead of in production (DESIGN 2: every array and string in a schema has a bound). The same pass makes every
- * free-text string refuse NUL, which PostgreSQL text cannot hold: without it a NUL in a name reaches the database and
- * comes back as a 500.
+ * string refuse NUL, which PostgreSQL text cannot hold, and unpaired UTF-16 surrogates, which jsonb refuses (the audit
+ * entry records the fields): without it such a name reaches the database and comes back as a 500.
  */
 
 type Schema = Record<string, unknown>;
 
-/** Strings without a pattern of their own get this one. Its issue reads as NUL_MESSAGE (validation.ts). */
-export const NO_NUL_PATTERN = '^[^\\u0000]*$';
-export const NUL_MESSAGE = 'must not contain NUL characters';
+/** The keyword every string gets (validation.ts defines it), and what its issue says. */
+export const TEXT_KEYWORD = 'wellFormedText';
+export const TEXT_MESSAGE = 'must not contain NUL characters or unpaired surrogates';
+
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Text PostgreSQL can store, as text and inside jsonb. */
+export const isStorableText = (text: string): boolean => !text.includes('\u0000') && !UNPAIRED_SURROGATE.test(text);
 
 export class UnboundedSchemaError extends Error {}
 
@@ -19,7 +24,7 @@ const typesOf = (schema: Schema): unknown[] => (Array.isArray(schema.type) ? sch
 const isEnumerated = (schema: Schema) => 'const' in schema || Array.isArray(schema.enum);
 
 /**
- * A copy of `schema` with NUL refused in free-text strings; throws UnboundedSchemaError naming the first string
+ * A copy of `schema` with unstorable text refused in every string; throws UnboundedSchemaError naming the first string
  * without `maxLength`, array without `maxItems`, or open object (one that takes properties it does not list) without
  * `maxProperties`. `openObjectsAllowed` is for path parameters, whose names are fixed by the route.
  */
@@ -35,7 +40,7 @@ export function boundedRequestSchema(schema: unknown, where: string, openObjects
     const types = typesOf(copy);
     if (types.includes('string') && !isEnumerated(copy)) {
       if (typeof copy.maxLength !== 'number') throw new UnboundedSchemaError(`${where}: the string at ${path} has no maxLength`);
-      if (copy.pattern === undefined) copy.pattern = NO_NUL_PATTERN;
+      copy[TEXT_KEYWORD] = true;
     }
     if (types.includes('array') && typeof copy.maxItems !== 'number') throw new UnboundedSchemaError(`${where}: the array at ${path} has no maxItems`);
     if (types.includes('object') && !openObjectsAllowed && copy.additionalProperties !== false && typeof copy.maxProperties !== 'number') {

@@ -5,7 +5,7 @@ import formats from 'ajv-formats';
 const addFormats = formats as unknown as { default: (ajv: Ajv) => Ajv };
 import type { FastifySchemaCompiler } from 'fastify';
 import { LOCALE_FORMATS } from './locale-formats.ts';
-import { boundedRequestSchema, NO_NUL_PATTERN, NUL_MESSAGE } from './request-schema-bounds.ts';
+import { boundedRequestSchema, isStorableText, TEXT_KEYWORD, TEXT_MESSAGE } from './request-schema-bounds.ts';
 
 /**
  * Bodies are validated strictly (a number is not a string, unknown fields are refused); query strings and
@@ -18,6 +18,7 @@ function buildAjv(coerceTypes: boolean): Ajv {
   const ajv = new Ajv({ allErrors: false, removeAdditional: false, useDefaults: true, coerceTypes, strict: false });
   addFormats.default(ajv);
   for (const [name, { validate }] of Object.entries(LOCALE_FORMATS)) ajv.addFormat(name, { type: 'string', validate });
+  ajv.addKeyword({ keyword: TEXT_KEYWORD, type: 'string', schemaType: 'boolean', errors: false, validate: (on: boolean, text: string) => !on || isStorableText(text) });
   return ajv;
 }
 
@@ -75,7 +76,7 @@ function messageOf(error: ErrorObject): string {
   const params = error.params as Record<string, unknown>;
   if (error.keyword === 'additionalProperties') return 'is not a known field';
   if (error.keyword === 'required') return 'is required';
-  if (error.keyword === 'pattern' && params.pattern === NO_NUL_PATTERN) return NUL_MESSAGE;
+  if (error.keyword === TEXT_KEYWORD) return TEXT_MESSAGE;
   if (error.keyword === 'enum') return `must be one of: ${((params.allowedValues as unknown[] | undefined) ?? []).map(String).join(', ')}`;
   if (error.keyword === 'format' && LOCALE_FORMATS[String(params.format)]?.message) return LOCALE_FORMATS[String(params.format)]!.message;
   return error.message ?? 'is not valid';

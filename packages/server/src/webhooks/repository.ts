@@ -94,19 +94,38 @@ export interface ClaimedDelivery extends WebhookDelivery {
  * due when it is pending, its next attempt time has come, and nobody holds a live lease on it (an instance that
  * died mid-attempt loses it when the lease runs out). SKIP LOCKED lets instances claim side by side without ever
  * taking the same row, so one attempt is never made twice at once.
+ *
+ * Organizations are served in turn, not first come first served: each organization's due deliveries are numbered
+ * after the attempts it already has in flight (live leases, on any instance), the claim takes turn 1 of every
+ * organization before anyone's turn 2, and never a turn past `perOrganization`. So receivers of one organization that
+ * never answer hold at most that many slots, and another organization's delivery goes out at the next claim. (Two
+ * instances claiming at the same moment may each let an organization reach the cap: bounded by the instance count.)
  */
-export async function claimDueDeliveries(db: Db, claim: { token: string; leaseMs: number; limit: number }): Promise<ClaimedDelivery[]> {
+export async function claimDueDeliveries(
+  db: Db,
+  claim: { token: string; leaseMs: number; limit: number; perOrganization: number },
+): Promise<ClaimedDelivery[]> {
   if (claim.limit <= 0) return [];
   const { rows } = await sql<ClaimedDelivery>`
+    WITH in_flight AS (
+      SELECT organization_id, count(*)::int AS attempts FROM webhook_deliveries
+      WHERE status = 'pending' AND lease_expires_at >= now()
+      GROUP BY organization_id
+    ), due AS (
+      SELECT d.id, d.next_attempt_at,
+             row_number() OVER (PARTITION BY d.organization_id ORDER BY d.next_attempt_at, d.id) + coalesce(f.attempts, 0) AS turn
+      FROM webhook_deliveries d LEFT JOIN in_flight f ON f.organization_id = d.organization_id
+      WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND (d.lease_expires_at IS NULL OR d.lease_expires_at < now())
+    ), chosen AS (
+      SELECT id FROM due WHERE turn <= ${claim.perOrganization} ORDER BY turn, next_attempt_at LIMIT ${claim.limit}
+    )
     UPDATE webhook_deliveries d
     SET lease_token = ${claim.token}, lease_expires_at = ${msFromNow(claim.leaseMs)}, attempts = d.attempts + 1, updated_at = now()
     FROM webhook_endpoints e
     WHERE e.id = d.endpoint_id AND d.id IN (
-      SELECT id FROM webhook_deliveries
-      WHERE status = 'pending' AND next_attempt_at <= now() AND (lease_expires_at IS NULL OR lease_expires_at < now())
-      ORDER BY next_attempt_at
-      LIMIT ${claim.limit}
-      FOR UPDATE SKIP LOCKED
+      SELECT w.id FROM webhook_deliveries w
+      WHERE w.id IN (SELECT id FROM chosen) AND w.status = 'pending' AND (w.lease_expires_at IS NULL OR w.lease_expires_at < now())
+      FOR UPDATE OF w SKIP LOCKED
     )
     RETURNING d.*, e.url, e.secret, e.enabled AS endpoint_enabled`.execute(db);
   return rows;

@@ -62,19 +62,35 @@ export interface SentPing {
 
 /**
  * Sends a signed test.ping now, under the same rules as every delivery: an outbound call, so it is made before the
- * unit of work's transaction opens (SPEC 6), and `recordTestPing` logs it inside.
+ * unit of work's transaction opens (SPEC 6), and `recordTestPing` logs it inside. An organization has at most
+ * `testPingConcurrency` pings out at once per instance: a receiver that never answers holds each for the whole
+ * timeout, so more are refused at once (429) rather than piled up.
  */
 export async function sendTestPing(deps: Pick<Deps, 'store' | 'webhooks' | 'config' | 'now'>, organizationId: string, id: string): Promise<SentPing> {
-  const endpoint = await webhookEndpointOf(deps.store.db, organizationId, id);
-  const occurredAt = new Date(deps.now());
-  const webhookId = newWebhookId();
-  const body = pingBody(endpoint.id, occurredAt);
-  const result = await sendWebhook(endpoint, { webhookId, body }, {
-    timeoutMs: deps.webhooks.settings.timeoutMs,
-    allowPrivate: deps.config.upstreams.allowPrivate,
-    now: deps.now,
-  });
-  return { endpoint, webhookId, occurredAt, body, result };
+  const release = deps.webhooks.testPings.tryTake(organizationId);
+  if (!release) {
+    const limit = deps.webhooks.testPings.limit;
+    throw new ApiError(
+      'RATE_LIMITED',
+      `This organization already has ${limit} test pings waiting for an answer; retry when one has finished.`,
+      { reason: 'test_pings_in_flight', limit },
+      { 'retry-after': String(Math.ceil(deps.webhooks.settings.timeoutMs / 1000)) },
+    );
+  }
+  try {
+    const endpoint = await webhookEndpointOf(deps.store.db, organizationId, id);
+    const occurredAt = new Date(deps.now());
+    const webhookId = newWebhookId();
+    const body = pingBody(endpoint.id, occurredAt);
+    const result = await sendWebhook(endpoint, { webhookId, body }, {
+      timeoutMs: deps.webhooks.settings.timeoutMs,
+      allowPrivate: deps.config.upstreams.allowPrivate,
+      now: deps.now,
+    });
+    return { endpoint, webhookId, occurredAt, body, result };
+  } finally {
+    release();
+  }
 }
 
 /**

@@ -19,12 +19,20 @@ import type { Metrics } from '../observability/metrics.ts';
 import { Poller } from '../queue/poller.ts';
 import { jobEventBody } from './events.ts';
 import { DEFAULT_RETRY_POLICY, nextStep, type AttemptResult, type RetryPolicy } from './retry-policy.ts';
+import { InFlightLimit } from './in-flight-limit.ts';
 import { sendWebhook } from './sender.ts';
 import { tracing } from '../observability/tracing.ts';
 
 export interface DeliveryWorkerSettings extends RetryPolicy {
   /** Attempts this instance makes at once; 0 makes an instance that delivers nothing (test pings still work). */
   concurrency: number;
+  /**
+   * Attempts in flight for one organization, counted across every instance by their leases: one organization's
+   * receivers that never answer hold at most this many slots, and the claim serves organizations in turn.
+   */
+  perOrganizationConcurrency: number;
+  /** Test pings one organization may have waiting for an answer on this instance (more are refused with 429). */
+  testPingConcurrency: number;
   /** How often due deliveries are looked for (a job event on this instance also wakes the worker at once). */
   pollMs: number;
   /** One attempt, connect to answer. */
@@ -40,6 +48,8 @@ export interface DeliveryWorkerSettings extends RetryPolicy {
 export const DEFAULT_DELIVERY_SETTINGS: DeliveryWorkerSettings = {
   ...DEFAULT_RETRY_POLICY,
   concurrency: 8,
+  perOrganizationConcurrency: 2,
+  testPingConcurrency: 2,
   pollMs: 1_000,
   // Standard Webhooks recommends 15 to 30 s for receivers to answer.
   timeoutMs: 15_000,
@@ -76,6 +86,8 @@ class Shutdown extends Error {}
  */
 export class DeliveryWorker {
   readonly settings: DeliveryWorkerSettings;
+  /** Test pings in flight per organization (webhooks/service.ts). */
+  readonly testPings: InFlightLimit;
   private readonly active = new Map<string, InFlight>();
   private readonly attempts: Counter<'outcome'>;
   private readonly poller: Poller;
@@ -87,6 +99,7 @@ export class DeliveryWorker {
     const settings: DeliveryWorkerSettings = { ...DEFAULT_DELIVERY_SETTINGS, ...Object.fromEntries(given) };
     settings.leaseMs = Math.max(settings.leaseMs, settings.timeoutMs + 5_000);
     this.settings = settings;
+    this.testPings = new InFlightLimit(settings.testPingConcurrency);
     this.attempts = new Counter({
       name: 'gatehouse_webhook_attempts_total',
       help: 'Webhook delivery attempts by outcome (delivered, retry, failed)',
@@ -132,7 +145,12 @@ export class DeliveryWorker {
         const room = this.settings.concurrency - this.active.size;
         if (room <= 0) return;
         const token = randomUUID();
-        const claimed = await claimDueDeliveries(this.options.db, { token, leaseMs: this.settings.leaseMs, limit: room });
+        const claimed = await claimDueDeliveries(this.options.db, {
+          token,
+          leaseMs: this.settings.leaseMs,
+          limit: room,
+          perOrganization: this.settings.perOrganizationConcurrency,
+        });
         for (const row of claimed) this.launch(row, token);
         if (claimed.length < room) return;
       }
