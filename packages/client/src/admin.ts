@@ -14,7 +14,11 @@ import type {
   CreatedApiKey,
   CreateOrganizationParams,
   CreatePlanParams,
+  IssuedLink,
   KillSwitchState,
+  OperatorRole,
+  PartnerRole,
+  Team,
   Organization,
   Page,
   PageParams,
@@ -165,6 +169,34 @@ class AdminRequests {
   }
 }
 
+class Operators {
+  constructor(private readonly c: Caller) {}
+
+  /** The operator accounts and pending operator invitations (SPEC 13.2). */
+  list(options?: RequestOptions): Promise<Team> {
+    return this.c.call('GET', '/admin/v1/operators', {}, options);
+  }
+
+  /** Invites an operator: the one-time link is mailed, or in the answer when the server has no SMTP. */
+  invite(params: { email: string; role: OperatorRole }, options?: RequestOptions): Promise<IssuedLink> {
+    return this.c.call('POST', '/admin/v1/operators', { body: params, retryable: false }, options);
+  }
+}
+
+class Invitations {
+  constructor(private readonly c: Caller) {}
+
+  /** Invites a partner user to an organization (SPEC 13.1: an organization's first owner is invited by an operator). */
+  create(organizationId: string, params: { email: string; role: PartnerRole }, options?: RequestOptions): Promise<IssuedLink> {
+    return this.c.call('POST', path`/admin/v1/organizations/${organizationId}/invitations`, { body: params, retryable: false }, options);
+  }
+
+  /** An organization's partner users and pending invitations. */
+  team(organizationId: string, options?: RequestOptions): Promise<Team> {
+    return this.c.call('GET', path`/admin/v1/organizations/${organizationId}/people`, {}, options);
+  }
+}
+
 /** The operator client for /admin/v1 (SPEC 10.1); the `gatehouse` CLI is built on it. */
 export class GatehouseAdmin extends ClientBase {
   readonly plans: Plans;
@@ -174,6 +206,8 @@ export class GatehouseAdmin extends ClientBase {
   readonly audit: Audit;
   readonly usage: AdminUsage;
   readonly requests: AdminRequests;
+  readonly operators: Operators;
+  readonly invitations: Invitations;
 
   constructor(options: GatehouseAdminOptions) {
     if (!options.adminToken) throw new TypeError('GatehouseAdmin: adminToken is required');
@@ -185,6 +219,8 @@ export class GatehouseAdmin extends ClientBase {
     this.audit = new Audit(this.caller);
     this.usage = new AdminUsage(this.caller);
     this.requests = new AdminRequests(this.caller);
+    this.operators = new Operators(this.caller);
+    this.invitations = new Invitations(this.caller);
   }
 
   /** SPEC 8.9 for any key: its checks against a route, without running it or using a rate-limit token. */

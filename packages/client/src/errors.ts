@@ -6,6 +6,7 @@ export type ApiErrorCode =
   | 'BILLING_EXHAUSTED'
   | 'INSUFFICIENT_CREDITS'
   | 'FORBIDDEN_SCOPE'
+  | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'PAYLOAD_TOO_LARGE'

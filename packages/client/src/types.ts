@@ -307,6 +307,34 @@ export interface KillSwitchState {
   enabled: boolean;
 }
 
+export type PartnerRole = 'owner' | 'developer' | 'viewer';
+export type OperatorRole = 'operator' | 'support';
+
+/** An invitation or reset link (SPEC 13.3): `link` is the one-time URL, in this answer only, when no mail was sent. */
+export interface IssuedLink {
+  id: string;
+  email: string;
+  role: PartnerRole | OperatorRole;
+  expiresAt: string;
+  link: string | null;
+  mailed: boolean;
+}
+
+export interface Person {
+  id: string;
+  email: string;
+  kind: 'partner' | 'operator';
+  role: PartnerRole | OperatorRole;
+  organizationId: string | null;
+  secondFactor: boolean;
+  createdAt: string;
+}
+
+export interface Team {
+  members: Person[];
+  invitations: { id: string; email: string; role: PartnerRole | OperatorRole; createdAt: string; expiresAt: string }[];
+}
+
 export interface AuditEntry {
   id: string;
   occurredAt: string;

@@ -20,13 +20,17 @@ import type { App } from './http/typed-app.ts';
 import { registerJobsFeature } from './jobs/index.ts';
 import { installIdempotency, type IdempotencyOptions } from './idempotency/plugin.ts';
 import { installUnitOfWork } from './http/unit-of-work.ts';
-import { maskKeys } from './observability/logger.ts';
+import { loggedUrl } from './observability/key-mask.ts';
 import { installRequestTracing } from './observability/request-tracing.ts';
 import { tracing } from './observability/tracing.ts';
 import { registerWebhooksFeature } from './webhooks/index.ts';
 import { collectPartnerRoutes, registerExplainRoutes } from './explain/index.ts';
 import { installUsageRecording, registerUsageFeature } from './usage/index.ts';
 import { registerProjectRoutes } from './projects/routes.ts';
+import { registerConsoleAccountRoutes } from './people/console-account-routes.ts';
+import { CONSOLE_API, installConsoleAuth } from './people/console-auth.ts';
+import { registerConsolePartnerRoutes } from './people/console-partner-routes.ts';
+import { collectConsoleOpenApi } from './people/openapi.ts';
 import './http/route-config.ts';
 
 /** Request ids: a per-process random part and a counter, cheaper than a UUID per request and still unique. */
@@ -102,7 +106,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
           requestId: request.id,
           apiKeyId: request.principal?.apiKeyId,
           method: request.method,
-          url: maskKeys(request.url),
+          url: loggedUrl(request.url),
           status: reply.statusCode,
           ms: Math.round(reply.elapsedTime * 10) / 10,
         },
@@ -124,7 +128,9 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await installAdminAuth(app, deps);
   await app.register(swagger, openApiOptions());
 
+  const consoleOpenApi = collectConsoleOpenApi(app as unknown as FastifyInstance);
   await installKeyPipeline(app, deps);
+  installConsoleAuth(app as unknown as FastifyInstance, deps);
   const partnerRoutes = collectPartnerRoutes(app);
   installUsageRecording(app, deps);
   installUnitOfWork(app, deps, installIdempotency(app, deps, options.idempotency));
@@ -136,9 +142,12 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   registerProjectRoutes(app, deps);
   registerUsageFeature(app, deps);
   registerExplainRoutes(app, deps, partnerRoutes);
-  registerAdminApi(app, deps, partnerRoutes);
+  await registerAdminApi(app, deps, partnerRoutes);
+  registerConsoleAccountRoutes(app as unknown as FastifyInstance, deps);
+  registerConsolePartnerRoutes(app, deps);
   options.extraRoutes?.(app as unknown as FastifyInstance);
 
   app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());
+  app.get(`${CONSOLE_API}/openapi.json`, { config: { console: { who: 'anyone' } }, schema: { hide: true } }, async () => consoleOpenApi());
   return app as unknown as FastifyInstance;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { DEFAULT_PEOPLE_SETTINGS, type PeopleSettings } from './people/settings.ts';
 import type { DeliveryWorkerSettings } from './webhooks/worker.ts';
 
 export type EndpointClass = 'read-light' | 'write-light' | 'long-running';
@@ -68,6 +69,12 @@ export interface Config {
   requestLogDays?: number;
   /** Usage counting and the request log (GATEHOUSE_USAGE_RECORDING, default on; off only to measure what they cost). */
   usageRecording?: boolean;
+  /** SPEC 11: where people reach the console, for invitation and reset links and the `Origin` check; default http://HOST:PORT. */
+  publicUrl?: string;
+  /** SPEC 13.3: `smtp://` or `smtps://` server for invitation and reset mail; unset, links are shown once to whoever made them. */
+  smtpUrl?: string;
+  /** People and sessions tuning; anything absent takes DEFAULT_PEOPLE_SETTINGS (src/people/settings.ts). */
+  people?: Partial<PeopleSettings>;
 }
 
 export class ConfigError extends Error {}
@@ -90,6 +97,20 @@ function intFrom(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+/** An absolute URL of one of the given protocols, or undefined when unset; anything else is a startup error. */
+function urlFrom(env: NodeJS.ProcessEnv, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a URL`);
+  }
+  if (!protocols.includes(url.protocol)) throw new ConfigError(`${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+  return raw;
 }
 
 function booleanFrom(env: NodeJS.ProcessEnv, name: string): boolean {
@@ -201,5 +222,14 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     },
     requestLogDays: intFrom(env, 'GATEHOUSE_REQUEST_LOG_DAYS', 7, 1, 365),
     usageRecording: (env.GATEHOUSE_USAGE_RECORDING ?? '').toLowerCase() !== 'false' && env.GATEHOUSE_USAGE_RECORDING !== '0',
+    publicUrl: urlFrom(env, 'GATEHOUSE_PUBLIC_URL', ['http:', 'https:']),
+    smtpUrl: urlFrom(env, 'GATEHOUSE_SMTP_URL', ['smtp:', 'smtps:']),
+    people: {
+      argon2MemoryKiB: intFrom(env, 'GATEHOUSE_ARGON2_MEMORY_KIB', DEFAULT_PEOPLE_SETTINGS.argon2MemoryKiB, 1_024, 1_048_576),
+      argon2TimeCost: intFrom(env, 'GATEHOUSE_ARGON2_TIME_COST', DEFAULT_PEOPLE_SETTINGS.argon2TimeCost, 1, 10),
+      signInFailuresPerAccount: intFrom(env, 'GATEHOUSE_SIGNIN_FAILURES_PER_ACCOUNT', DEFAULT_PEOPLE_SETTINGS.signInFailuresPerAccount, 1, 1_000_000),
+      signInFailuresPerAddress: intFrom(env, 'GATEHOUSE_SIGNIN_FAILURES_PER_ADDRESS', DEFAULT_PEOPLE_SETTINGS.signInFailuresPerAddress, 1, 1_000_000),
+      mailFrom: env.GATEHOUSE_MAIL_FROM || DEFAULT_PEOPLE_SETTINGS.mailFrom,
+    },
   };
 }

@@ -23,6 +23,8 @@ import { tracing } from './observability/tracing.ts';
 import { createUsageRecording } from './usage/index.ts';
 import type { UsageRecording } from './usage/recording.ts';
 import { createDeliveryWorker } from './webhooks/create-worker.ts';
+import type { Mailer } from './people/mailer.ts';
+import { createPeopleRuntime, type PeopleRuntime } from './people/runtime.ts';
 import type { DeliveryWorker } from './webhooks/worker.ts';
 
 /** Everything the app needs, built in one place (DESIGN: wire dependencies once, build the app apart from listening). */
@@ -47,6 +49,8 @@ export interface Deps {
   limiter: RateLimiter;
   /** Webhook deliveries (SPEC 8.6). */
   webhooks: DeliveryWorker;
+  /** People, sessions and the console's sign-in (SPEC 13). */
+  people: PeopleRuntime;
   now: () => number;
   /** Draining for shutdown (main.ts sets it on SIGTERM). */
   lifecycle: Lifecycle;
@@ -65,6 +69,10 @@ export interface DepsOverrides {
   usageAutoFlush?: boolean;
   /** Holds 429s to throttled authentication failures; tests give it a small bound. */
   tarpit?: Tarpit;
+  /** Where invitation and reset mail goes instead of GATEHOUSE_SMTP_URL (tests that read what would be sent). */
+  mailer?: Mailer;
+  /** The key that seals TOTP secrets at rest, until the deployment secret provides it. */
+  peopleSealingKey?: Buffer;
 }
 
 /**
@@ -151,6 +159,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     cacheEntries: () => ({ ...verifier.cacheEntries(), usage: usage.trackedKeys }),
   });
 
+  // The TOTP sealing key comes from the deployment secret (SPEC 11, GATEHOUSE_SECRET); until that exists here, a
+  // second factor cannot be set up (409 second_factor_unavailable) unless a test passes a key.
+  const people = createPeopleRuntime(config, now, overrides.peopleSealingKey ?? null, overrides.mailer);
+
   return {
     config,
     store,
@@ -168,9 +180,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     jobs,
     limiter,
     webhooks,
+    people,
     now,
     lifecycle: new Lifecycle(),
     async close() {
+      people.close();
       await webhooks.stop();
       await jobs.stop();
       await limiter.close();

@@ -19,6 +19,14 @@ type OnRequestHook = (request: FastifyRequest, reply: FastifyReply, done: HookHa
 
 const routeHooks = (hooks: unknown): unknown[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);
 
+/** The admin token check (constant time), also for the one console route that takes the token (SPEC 13.2: the first operator). */
+export async function adminTokenChecker(deps: Pick<Deps, 'config' | 'store'>): Promise<(token: string | undefined) => boolean> {
+  const expectedHash = deps.config.adminToken
+    ? tokenDigest(deps.config.adminToken)
+    : Buffer.from((await readSetting<string>(deps.store.db, SETTING_ADMIN_TOKEN_HASH)) ?? '', 'base64url');
+  return (token) => tokenMatches(token, expectedHash);
+}
+
 /**
  * SPEC 10.1: the admin API takes the operator token only, never a partner key. The configured token, or the hash
  * kept in the store when it was generated on first start; compared in constant time.
@@ -30,9 +38,7 @@ const routeHooks = (hooks: unknown): unknown[] => (hooks === undefined ? [] : Ar
  * when the app is ready, an admin route that does not start with this hook fails the start-up.
  */
 export async function installAdminAuth(app: FastifyInstance, deps: Deps): Promise<void> {
-  const expectedHash = deps.config.adminToken
-    ? tokenDigest(deps.config.adminToken)
-    : Buffer.from((await readSetting<string>(deps.store.db, SETTING_ADMIN_TOKEN_HASH)) ?? '', 'base64url');
+  const isAdminToken = await adminTokenChecker(deps);
 
   // Per client address, like failed keys (SPEC 10.1), so the token cannot be guessed at the speed of the socket.
   const failures = new FailureThrottle(deps.config.authFailuresPerMinute, deps.now);
@@ -40,7 +46,7 @@ export async function installAdminAuth(app: FastifyInstance, deps: Deps): Promis
   const authenticateAdmin: OnRequestHook = (request, _reply, done) => {
     const token = presentedCredential(request.headers, 'x-admin-token');
     // Checked first: the right token is never refused because of other requests' failures.
-    if (tokenMatches(token, expectedHash)) {
+    if (isAdminToken(token)) {
       request.adminActor = 'admin';
       return done();
     }

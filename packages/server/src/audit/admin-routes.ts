@@ -49,7 +49,7 @@ export const presentAuditEntry = (entry: AuditEntry) => ({
 
 export function registerAuditRoutes(app: App, deps: Deps): void {
   app.get(
-    '/admin/v1/audit',
+    '/audit',
     { config: { audit: 'admin.audit.read' }, schema: { querystring: AuditQuery, response: { 200: Page(AuditEntrySchema) } } },
     async (request) => {
       const { query } = request;

@@ -7,7 +7,7 @@ import type { Deps } from '../deps.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { Page, Uuid } from '../http/schemas.ts';
 
-const PartnerAuditQuery = Type.Object(
+export const PartnerAuditQuery = Type.Object(
   {
     apiKeyId: Type.Optional(Uuid),
     action: Type.Optional(Type.String({ maxLength: 100 })),

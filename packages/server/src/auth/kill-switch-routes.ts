@@ -6,12 +6,12 @@ import { unitOfWork } from '../http/unit-of-work.ts';
 const KillSwitch = Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false });
 
 export function registerKillSwitchRoutes(app: App, deps: Deps): void {
-  app.get('/admin/v1/kill-switch', { config: { audit: 'admin.kill_switch.read' }, schema: { response: { 200: KillSwitch } } }, async () => ({
+  app.get('/kill-switch', { config: { audit: 'admin.kill_switch.read' }, schema: { response: { 200: KillSwitch } } }, async () => ({
     enabled: await deps.globalSwitch.refresh(),
   }));
 
   app.put(
-    '/admin/v1/kill-switch',
+    '/kill-switch',
     { config: { audit: 'admin.kill_switch.set' }, schema: { body: KillSwitch, response: { 200: KillSwitch } } },
     async (request, reply) =>
       unitOfWork(request, reply, async (unit) => {

@@ -7,6 +7,7 @@ import { registerKeyCommands } from './keys.ts';
 import { registerKillSwitchCommands } from './kill-switch.ts';
 import { registerMigrateCommand } from './migrate.ts';
 import { registerCreditCommands, registerOrgCommands } from './orgs.ts';
+import { registerOperatorCommands } from './people.ts';
 import { registerPlanCommands } from './plans.ts';
 import { registerScanCommand } from './scan.ts';
 import { registerServeCommand } from './serve.ts';
@@ -57,6 +58,7 @@ export function buildProgram(io: CliIo, status: { code: number }): Command {
   registerKillSwitchCommands(program, run);
   registerAuditCommands(program, run);
   registerUsageCommands(program, run);
+  registerOperatorCommands(program, run);
 
   registerScanCommand(program, run);
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { Organization, UpdateOrganizationParams } from './client.ts';
 import { absoluteInteger, addListOptions, boolean, CliError, planName, positiveAmount, type ListOptions, type Run } from './context.ts';
 import { record, table } from './output.ts';
+import { addOrgInviteCommand } from './people.ts';
 
 export const organizationRecord = (org: Organization) =>
   record([
@@ -25,7 +26,8 @@ interface OrgFields {
 
 /** SPEC 10.2: organizations, their plan, tier (rate limits), credits and API access. */
 export function registerOrgCommands(program: Command, run: Run): void {
-  const orgs = program.command('orgs').alias('organizations').description('organizations: create, list, show, change plan, tier, credits, API access');
+  const orgs = program.command('orgs').alias('organizations').description('organizations: create, list, show, change plan, tier, credits, API access, invite');
+  addOrgInviteCommand(orgs, run);
 
   orgs
     .command('create')

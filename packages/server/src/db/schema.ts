@@ -1,3 +1,4 @@
+import type { PeopleTables } from '../people/schema.ts';
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 /** Timestamps are read as Date and may be written as Date or ISO text. */
@@ -19,6 +20,8 @@ export interface OrganizationsTable {
   rate_limit_tier: Generated<string>;
   credit_balance: Generated<number>;
   api_access_revoked: Generated<boolean>;
+  /** SPEC 13.3: every partner user of the organization must have a second factor. */
+  require_second_factor: Generated<boolean>;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
@@ -246,7 +249,7 @@ export interface UsageTables {
 }
 
 /** Every feature adds its tables here as one more interface in the `extends` list. */
-export interface Database extends CoreTables, ProjectTables, IdempotencyTables, JobTables, WebhookTables, UsageTables {}
+export interface Database extends CoreTables, ProjectTables, IdempotencyTables, JobTables, WebhookTables, UsageTables, PeopleTables {}
 
 export type Plan = Selectable<PlansTable>;
 export type Organization = Selectable<OrganizationsTable>;

@@ -47,7 +47,7 @@ export function registerExplainRoutes(app: FastifyInstance, deps: Deps, routes: 
 
 /** SPEC 10.1: the same for any key, for operators. */
 export function registerAdminExplainRoutes(app: FastifyInstance, deps: Deps, routes: PartnerRouteTable): void {
-  app.post('/admin/v1/explain', { config: { audit: 'admin.explain' }, schema: { body: AdminExplainBody, response: { 200: ExplanationSchema } } }, async (request) => {
+  app.post('/explain', { config: { audit: 'admin.explain', operatorAccess: 'read' }, schema: { body: AdminExplainBody, response: { 200: ExplanationSchema } } }, async (request) => {
     const body = request.body as typeof AdminExplainBody.static;
     const key = await loadKeyState(deps.store.db, body.apiKeyId, deps.config.keyPrefix);
     if (!key) throw notFound('API key');

@@ -6,6 +6,7 @@ export const ERROR_STATUS = {
   BILLING_EXHAUSTED: 402,
   INSUFFICIENT_CREDITS: 402,
   FORBIDDEN_SCOPE: 403,
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
@@ -28,6 +29,7 @@ export const ERROR_MEANINGS: Record<ErrorCode, string> = {
   BILLING_EXHAUSTED: "The organization's plan does not include API access (details.minTier names the lowest plan that does).",
   INSUFFICIENT_CREDITS: 'The organization has fewer credits than the job costs (details.required, details.creditBalance).',
   FORBIDDEN_SCOPE: 'The key is restricted and lacks the scope this operation needs (details.requiredScope).',
+  FORBIDDEN: 'Console only: the signed-in person’s role does not allow this, or the CSRF token or Origin is missing or wrong (details.reason).',
   NOT_FOUND: 'No such resource in this organization (another organization’s resource answers the same).',
   CONFLICT: 'The resource is in a state that refuses this change (details.reason), or a request with this Idempotency-Key is still running.',
   PAYLOAD_TOO_LARGE: 'The body is over the server’s limit (1 MiB by default).',
@@ -60,6 +62,8 @@ export class ApiError extends Error {
 }
 
 export const notFound = (what = 'Resource'): ApiError => new ApiError('NOT_FOUND', `${what} not found.`);
+/** SPEC 4: a signed-in person without the role, or a failed CSRF or Origin check (SPEC 13.5). */
+export const forbidden = (reason: string, message: string): ApiError => new ApiError('FORBIDDEN', message, { reason });
 export const conflict = (reason: string, message: string): ApiError => new ApiError('CONFLICT', message, { reason });
 
 export function errorBody(code: ErrorCode, message: string, requestId: string, details?: Record<string, unknown>): ErrorBody {

@@ -64,5 +64,7 @@ declare module 'fastify' {
     auditDetails?: Record<string, unknown>;
     /** Set by the admin authentication hook. */
     adminActor?: string;
+    /** Who acted, for a route that authenticates no one first (accepting an invitation: the person it created). */
+    auditActor?: string;
   }
 }

@@ -293,7 +293,8 @@ export class UnitsOfWork {
  * A request that never authenticated (no key, a wrong key, a wrong admin token) writes no audit entry: anyone could
  * write those without limit (SPEC 10.1). The refusals are counted in /metrics instead (gatehouse_auth_refusals_total).
  */
-const authenticated = (request: FastifyRequest) => request.principal !== undefined || request.adminActor !== undefined;
+const authenticated = (request: FastifyRequest) =>
+  request.principal !== undefined || request.adminActor !== undefined || request.person !== undefined || request.auditActor !== undefined;
 
 /** SPEC 10.3: who did what to which target, under which request, with which outcome. */
 export function auditRecordOf(request: FastifyRequest, action: string, status: number): AuditRecord {
@@ -301,9 +302,10 @@ export function auditRecordOf(request: FastifyRequest, action: string, status: n
   const target = request.auditTarget;
   const paramsId = (request.params as Record<string, unknown> | undefined)?.id;
   return {
-    organizationId: target?.organizationId ?? principal?.organizationId ?? null,
+    organizationId: target?.organizationId ?? principal?.organizationId ?? request.person?.organization_id ?? null,
     apiKeyId: principal?.apiKeyId ?? null,
-    actor: principal ? `key:${principal.apiKeyId}` : `${request.adminActor}`,
+    // SPEC 13.5: what a signed-in person does is audited under that person.
+    actor: principal ? `key:${principal.apiKeyId}` : request.person ? `person:${request.person.id}` : `${request.auditActor ?? request.adminActor}`,
     action,
     targetType: target?.type ?? null,
     targetId: target?.id ?? (typeof paramsId === 'string' ? paramsId : null),

@@ -17,7 +17,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
   const prefix = deps.config.keyPrefix;
 
   app.post(
-    '/admin/v1/organizations/:id/keys',
+    '/organizations/:id/keys',
     { config: { audit: 'admin.key.create' }, schema: { params: IdParams, body: NewKeyBody, response: { 201: CreatedApiKeySchema } } },
     async (request, reply) => {
       const { id } = request.params;
@@ -36,7 +36,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
   );
 
   app.get(
-    '/admin/v1/organizations/:id/keys',
+    '/organizations/:id/keys',
     { config: { audit: 'admin.key.list' }, schema: { params: IdParams, querystring: PageQuery, response: { 200: Page(ApiKeySchema) } } },
     async (request) => {
       const { id } = request.params;
@@ -49,14 +49,15 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
   );
 
   const switches = [
-    { path: 'kill', action: 'admin.key.kill', change: { kind: 'kill', on: true } },
-    { path: 'unkill', action: 'admin.key.unkill', change: { kind: 'kill', on: false } },
-    { path: 'revoke', action: 'admin.key.revoke', change: { kind: 'revoke' } },
+    { path: 'kill', action: 'admin.key.kill', change: { kind: 'kill', on: true }, access: 'switch' },
+    { path: 'unkill', action: 'admin.key.unkill', change: { kind: 'kill', on: false }, access: 'switch' },
+    { path: 'revoke', action: 'admin.key.revoke', change: { kind: 'revoke' }, access: 'write' },
   ] as const;
-  for (const { path, action, change } of switches) {
+  // SPEC 13.2: support flips a key's kill switch both ways; revoking (permanent) is for operators.
+  for (const { path, action, change, access } of switches) {
     app.post(
-      `/admin/v1/keys/:id/${path}`,
-      { config: { audit: action }, schema: { params: IdParams, response: { 200: ApiKeySchema } } },
+      `/keys/:id/${path}`,
+      { config: { audit: action, operatorAccess: access }, schema: { params: IdParams, response: { 200: ApiKeySchema } } },
       async (request, reply) =>
         unitOfWork(request, reply, async (unit) => {
           const { id } = request.params;
@@ -70,8 +71,8 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
 
   // For `gatehouse scan --kill`: the scanner knows a leaked key by its key_id and never sends the secret anywhere.
   app.post(
-    '/admin/v1/keys/by-key-id/:keyId/kill',
-    { config: { audit: 'admin.key.kill' }, schema: { params: KeyIdParams, response: { 200: ApiKeySchema } } },
+    '/keys/by-key-id/:keyId/kill',
+    { config: { audit: 'admin.key.kill', operatorAccess: 'switch' }, schema: { params: KeyIdParams, response: { 200: ApiKeySchema } } },
     async (request, reply) =>
       unitOfWork(request, reply, async (unit) => {
         const existing = await findApiKeyRowByKeyId(unit.db, request.params.keyId);
@@ -81,9 +82,10 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
       }),
   );
 
-  // The CLI names a key by its UUID, its key_id or its display prefix; the last two find the UUID here.
+  // The CLI names a key by its UUID, its key_id or its display prefix, and the console's key search takes a pasted
+  // prefix: the last two find the key here.
   app.get(
-    '/admin/v1/keys/by-key-id/:keyId',
+    '/keys/by-key-id/:keyId',
     { config: { audit: 'admin.key.read' }, schema: { params: KeyIdParams, response: { 200: ApiKeySchema } } },
     async (request) => {
       const row = await findApiKeyRowByKeyId(deps.store.db, request.params.keyId);
@@ -94,7 +96,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
   );
 
   app.get(
-    '/admin/v1/keys/:id',
+    '/keys/:id',
     { config: { audit: 'admin.key.read' }, schema: { params: IdParams, response: { 200: ApiKeySchema } } },
     async (request) => {
       const { id } = request.params;

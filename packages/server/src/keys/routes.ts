@@ -9,7 +9,7 @@ import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuer
 import type { App } from '../http/typed-app.ts';
 import { unitOfWork } from '../http/unit-of-work.ts';
 
-const RollBody = Type.Object(
+export const RollBody = Type.Object(
   {
     overlapSeconds: Type.Optional(
       Type.Integer({
@@ -22,7 +22,7 @@ const RollBody = Type.Object(
   { additionalProperties: false },
 );
 
-const RolledApiKeySchema = Type.Intersect([CreatedApiKeySchema, Type.Object({ previousKey: ApiKeySchema })]);
+export const RolledApiKeySchema = Type.Intersect([CreatedApiKeySchema, Type.Object({ previousKey: ApiKeySchema })]);
 
 /**
  * SPEC 8.5: partners manage their own organization's keys. A key may revoke or kill itself (a leaked key is often

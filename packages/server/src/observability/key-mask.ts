@@ -4,3 +4,15 @@ const FULL_KEY = /([a-z][a-z0-9]{1,7}_(?:live|test)_[0-9A-Z]{16})_[A-Za-z0-9_-]{
 export function maskKeys(text: string): string {
   return text.replace(FULL_KEY, '$1_[REDACTED]');
 }
+
+/**
+ * A request URL as the request log line shows it. Console URLs lose their query string: a person may paste a
+ * password or a link's token where it does not belong, and nothing there is worth that risk (SPEC 13).
+ */
+export function loggedUrl(url: string): string {
+  if (url.startsWith('/console')) {
+    const query = url.indexOf('?');
+    return query < 0 ? url : `${url.slice(0, query)}?[REDACTED]`;
+  }
+  return maskKeys(url);
+}

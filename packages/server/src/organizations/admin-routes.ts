@@ -105,7 +105,7 @@ const presentOne = async (db: Db, row: Organization) => (await presentOrganizati
 export function registerOrganizationRoutes(app: App, deps: Deps): void {
   const db = deps.store.db;
   app.post(
-    '/admin/v1/organizations',
+    '/organizations',
     { config: { audit: 'admin.organization.create' }, schema: { body: CreateBody, response: { 201: OrganizationSchema } } },
     async (request, reply) =>
       unitOfWork(request, reply, async (unit) => {
@@ -123,7 +123,7 @@ export function registerOrganizationRoutes(app: App, deps: Deps): void {
   );
 
   app.get(
-    '/admin/v1/organizations',
+    '/organizations',
     { config: { audit: 'admin.organization.list' }, schema: { querystring: PageQuery, response: { 200: Page(OrganizationSchema) } } },
     async (request) => {
       const { limit, cursor } = request.query;
@@ -134,7 +134,7 @@ export function registerOrganizationRoutes(app: App, deps: Deps): void {
   );
 
   app.get(
-    '/admin/v1/organizations/:id',
+    '/organizations/:id',
     { config: { audit: 'admin.organization.read' }, schema: { params: IdParams, response: { 200: OrganizationSchema } } },
     async (request) => {
       const { id } = request.params;
@@ -146,8 +146,9 @@ export function registerOrganizationRoutes(app: App, deps: Deps): void {
   );
 
   app.patch(
-    '/admin/v1/organizations/:id',
-    { config: { audit: 'admin.organization.update' }, schema: { params: IdParams, body: PatchBody, response: { 200: OrganizationSchema } } },
+    '/organizations/:id',
+    // SPEC 13.2: support turns an organization's API access off and on, and changes nothing else here.
+    { config: { audit: 'admin.organization.update', operatorAccess: 'switch', supportFields: ['apiAccessRevoked'] }, schema: { params: IdParams, body: PatchBody, response: { 200: OrganizationSchema } } },
     async (request, reply) =>
       unitOfWork(request, reply, async (unit) => {
         const { id } = request.params;
@@ -175,7 +176,7 @@ export function registerOrganizationRoutes(app: App, deps: Deps): void {
   // A top-up is added in the database, never computed by the caller: two at once both count, and a balance read
   // a moment ago cannot be written back over a charge.
   app.post(
-    '/admin/v1/organizations/:id/credits',
+    '/organizations/:id/credits',
     { config: { audit: 'admin.organization.credits_add' }, schema: { params: IdParams, body: TopUpBody, response: { 200: TopUpSchema } } },
     async (request, reply) =>
       unitOfWork(request, reply, async (unit) => {

@@ -18,13 +18,13 @@ const PlanBody = Type.Object(
 const present = (plan: Plan) => ({ id: plan.id, name: plan.name, rank: plan.rank, features: plan.features });
 
 export function registerPlanRoutes(app: App, deps: Deps): void {
-  app.get('/admin/v1/plans', { config: { audit: 'admin.plan.list' }, schema: { response: { 200: Type.Object({ data: Type.Array(PlanSchema) }) } } }, async () => ({
+  app.get('/plans', { config: { audit: 'admin.plan.list' }, schema: { response: { 200: Type.Object({ data: Type.Array(PlanSchema) }) } } }, async () => ({
     data: (await listPlans(deps.store.db)).map(present),
   }));
 
   /** Creates a plan, or redefines the plan with that name; every instance re-reads plans at once. */
   app.post(
-    '/admin/v1/plans',
+    '/plans',
     { config: { audit: 'admin.plan.upsert' }, schema: { body: PlanBody, response: { 201: PlanSchema } } },
     async (request, reply) =>
       unitOfWork(request, reply, async (unit) => {

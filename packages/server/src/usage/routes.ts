@@ -73,7 +73,7 @@ export function registerUsageRoutes(app: FastifyInstance, deps: Deps): void {
 /** SPEC 10.1: usage across organizations, and the support lookup of any request id. */
 export function registerAdminUsageRoutes(app: FastifyInstance, deps: Deps): void {
   app.get(
-    '/admin/v1/usage',
+    '/usage',
     {
       config: { audit: 'admin.usage.read' },
       schema: { querystring: AdminUsageQuery, response: { 200: Type.Object({ data: Type.Array(AdminUsageRowSchema) }) } },
@@ -85,7 +85,7 @@ export function registerAdminUsageRoutes(app: FastifyInstance, deps: Deps): void
   );
 
   app.get(
-    '/admin/v1/requests/:requestId',
+    '/requests/:requestId',
     { config: { audit: 'admin.requests.read' }, schema: { params: RequestIdParams, response: { 200: AdminRequestLogRowSchema } } },
     async (request) => {
       const { requestId } = request.params as typeof RequestIdParams.static;

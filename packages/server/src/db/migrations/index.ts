@@ -8,6 +8,7 @@ import * as keyDigests from './0010_key_digests.ts';
 import * as usage from './0013_usage.ts';
 import * as usageBucketIndex from './0013a_usage_bucket_index.ts';
 import * as jobsApiKey from './0013b_jobs_api_key.ts';
+import * as people from './0014_people.ts';
 
 /** Every migration, in order. Names sort in the order they run; add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0013_usage': usage,
   '0013a_usage_bucket_index': usageBucketIndex,
   '0013b_jobs_api_key': jobsApiKey,
+  '0014_people': people,
 };

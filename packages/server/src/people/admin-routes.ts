@@ -1,0 +1,100 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Deps } from '../deps.ts';
+import { findOrganization } from '../organizations/repository.ts';
+import { notFound } from '../http/errors.ts';
+import { IdParams, Uuid } from '../http/schemas.ts';
+import { invite } from './links.ts';
+import { EmailSchema, IssuedLinkSchema, OperatorRoleSchema, PartnerRoleSchema, PersonSchema, TeamSchema } from './schemas.ts';
+import { changeRole, listTeam, removePerson, withdrawInvitation } from './team.ts';
+import { normalizeEmail } from './sign-in.ts';
+
+const PartnerInvitationBody = Type.Object({ email: EmailSchema, role: PartnerRoleSchema }, { additionalProperties: false });
+const OperatorBody = Type.Object({ email: EmailSchema, role: OperatorRoleSchema }, { additionalProperties: false });
+const OperatorRoleBody = Type.Object({ role: OperatorRoleSchema }, { additionalProperties: false });
+
+/** Who made something, for links and audit: the signed-in person on the console, else the admin token. */
+export const actorOf = (request: FastifyRequest): string => (request.person ? `person:${request.person.id}` : (request.adminActor ?? 'admin'));
+
+/**
+ * SPEC 10.1's invitation and operator rows, mounted with the rest of the admin API (under /admin/v1 for the admin
+ * token and /console/api/ops for operators signed in to the console).
+ */
+export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): void {
+  app.post(
+    '/organizations/:id/invitations',
+    { config: { audit: 'admin.invitation.create' }, schema: { params: IdParams, body: PartnerInvitationBody, response: { 201: IssuedLinkSchema } } },
+    async (request, reply: FastifyReply) => {
+      const { id } = request.params as typeof IdParams.static;
+      const body = request.body as typeof PartnerInvitationBody.static;
+      const organization = await findOrganization(deps.store.db, id);
+      if (!organization) throw notFound('Organization');
+      const issued = await invite(deps, {
+        email: normalizeEmail(body.email),
+        kind: 'partner',
+        organizationId: id,
+        organizationName: organization.name,
+        role: body.role,
+        createdBy: actorOf(request),
+      });
+      request.auditTarget = { type: 'invitation', id: issued.id, organizationId: id };
+      return reply.code(201).send(issued);
+    },
+  );
+
+  app.get(
+    '/organizations/:id/people',
+    { config: { audit: 'admin.people.list' }, schema: { params: IdParams, response: { 200: TeamSchema } } },
+    async (request) => {
+      const { id } = request.params as typeof IdParams.static;
+      if (!(await findOrganization(deps.store.db, id))) throw notFound('Organization');
+      request.auditTarget = { type: 'organization', id, organizationId: id };
+      return listTeam(deps, id);
+    },
+  );
+
+  app.get('/operators', { config: { audit: 'admin.operator.list' }, schema: { response: { 200: TeamSchema } } }, async () => listTeam(deps, null));
+
+  app.post(
+    '/operators',
+    { config: { audit: 'admin.operator.invite' }, schema: { body: OperatorBody, response: { 201: IssuedLinkSchema } } },
+    async (request, reply) => {
+      const body = request.body as typeof OperatorBody.static;
+      const issued = await invite(deps, { email: normalizeEmail(body.email), kind: 'operator', organizationId: null, role: body.role, createdBy: actorOf(request) });
+      request.auditTarget = { type: 'invitation', id: issued.id };
+      return reply.code(201).send(issued);
+    },
+  );
+
+  app.patch(
+    '/operators/:id',
+    { config: { audit: 'admin.operator.update' }, schema: { params: IdParams, body: OperatorRoleBody, response: { 200: PersonSchema } } },
+    async (request) => {
+      const { id } = request.params as typeof IdParams.static;
+      request.auditTarget = { type: 'person', id };
+      return changeRole(deps, null, id, (request.body as typeof OperatorRoleBody.static).role);
+    },
+  );
+
+  app.delete(
+    '/operators/:id',
+    { config: { audit: 'admin.operator.remove' }, schema: { params: IdParams, response: { 204: Type.Null() } } },
+    async (request, reply) => {
+      const { id } = request.params as typeof IdParams.static;
+      request.auditTarget = { type: 'person', id };
+      await removePerson(deps, null, id);
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete(
+    '/operators/invitations/:id',
+    { config: { audit: 'admin.operator.invitation.withdraw' }, schema: { params: Type.Object({ id: Uuid }), response: { 204: Type.Null() } } },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      request.auditTarget = { type: 'invitation', id };
+      await withdrawInvitation(deps, null, id);
+      return reply.code(204).send();
+    },
+  );
+}
