@@ -169,7 +169,7 @@ export function runConsoleMatrix(cases: ConsoleRouteCase[] = CONSOLE_ROUTES): vo
     for (const role of OPERATORS) await invited(t.app, null, EMAILS[role], role);
     await invited(t.app, other.id, 'owner@elsewhere.test', 'owner');
     context = { app: t.app, organizationId: home.id, fresh: () => `p${Date.now().toString(36)}${counter++}` };
-  });
+  }, 180_000);
   afterAll(async () => t?.close());
 
   it('has a row for every /console/api route, and no row for a route that does not exist', () => {

@@ -15,7 +15,7 @@ const clock = new TestClock();
 const mail = new MailBox();
 beforeAll(async () => {
   t = await startPeopleApp({ clock, config: { logLevel: 'trace' }, deps: { mailer: mail } });
-});
+}, 180_000);
 afterAll(async () => t?.close());
 
 async function everyRowAsText(): Promise<string> {

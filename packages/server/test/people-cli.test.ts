@@ -23,7 +23,7 @@ let env: Record<string, string>;
 beforeAll(async () => {
   t = await startListeningApp({ config: FAST_PEOPLE });
   env = { GATEHOUSE_URL: t.baseUrl, GATEHOUSE_ADMIN_TOKEN: ADMIN_TOKEN };
-});
+}, 180_000);
 afterAll(async () => t?.close());
 
 const accept = (link: string) =>

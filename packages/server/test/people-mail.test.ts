@@ -71,7 +71,7 @@ describe('invitation and reset mail through GATEHOUSE_SMTP_URL (SPEC 13.3)', () 
     smtp = await startSmtp();
     t = await startPeopleApp({ config: { smtpUrl: smtp.url, people: { mailFrom: 'Gatehouse <noreply@gatehouse.test>' } } });
     organizationId = (await createOrganization(t.app, { name: 'Mailed Org' })).id;
-  });
+  }, 180_000);
   afterAll(async () => {
     await t?.close();
     await smtp?.close();

@@ -14,7 +14,7 @@ describe('TOTP second factor with recovery codes (SPEC 13.3)', () => {
   beforeAll(async () => {
     t = await startPeopleApp({ clock });
     organizationId = (await createOrganization(t.app, { name: 'Second factor' })).id;
-  });
+  }, 180_000);
   afterAll(async () => t?.close());
 
   const signInWith = (email: string, extra: Record<string, string>) =>

@@ -16,7 +16,7 @@ describe('console sessions (SPEC 13.5)', () => {
     t = await startPeopleApp({ clock });
     organizationId = (await createOrganization(t.app, { name: 'Sessions' })).id;
     owner = await personWithSession(t.app, organizationId, 'owner@sessions.test', 'owner');
-  });
+  }, 180_000);
   afterAll(async () => t?.close());
 
   const keyCount = async () => (await asPerson(t.app, owner, 'GET', '/console/api/org/keys')).json().data.length;
@@ -55,7 +55,7 @@ describe('console sessions (SPEC 13.5)', () => {
     expect(response.headers['set-cookie']).toBeUndefined();
   });
 
-  it('sets the cookie HttpOnly, SameSite=Lax, Path=/console, and Secure only for an https public URL', async () => {
+  it('sets the cookie HttpOnly, SameSite=Lax, Path=/console, and Secure only for an https public URL', { timeout: 180_000 }, async () => {
     const response = await t.app.inject({ method: 'POST', url: '/console/api/sign-in', headers: { origin: ORIGIN }, payload: { email: 'owner@sessions.test', password: PASSWORD } });
     const cookie = String(response.headers['set-cookie']);
     expect(cookie).toMatch(/^gh_session=[A-Za-z0-9_-]{43}; Max-Age=604800; Path=\/console; HttpOnly; SameSite=Lax$/);
@@ -195,7 +195,7 @@ describe('console sessions (SPEC 13.5)', () => {
     expect(entries.find((e: { action: string; actor: string }) => e.action === 'person.sign_in' && e.actor === `person:${owner.personId}`)).toMatchObject({ status: 200 });
   });
 
-  it('creates the first operator for whoever presents the admin token, only while none exists', async () => {
+  it('creates the first operator for whoever presents the admin token, only while none exists', { timeout: 180_000 }, async () => {
     const fresh = await startPeopleApp();
     try {
       expect((await fresh.app.inject({ url: '/console/api/setup' })).json()).toEqual({ operatorExists: false });

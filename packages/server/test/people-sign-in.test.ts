@@ -22,7 +22,7 @@ describe('sign-in throttling (SPEC 13.3)', () => {
     const organization = await createOrganization(t.app);
     await invited(t.app, organization.id, 'target@throttle.test', 'viewer');
     await invited(t.app, organization.id, 'bystander@throttle.test', 'viewer');
-  });
+  }, 180_000);
   afterAll(async () => t?.close());
 
   it('refuses an account after its failures, even the right password, until the window passes; other accounts go on', async () => {
@@ -56,7 +56,7 @@ describe('no account enumeration (SPEC 13.3)', () => {
     const organization = await createOrganization(t.app);
     await invited(t.app, organization.id, 'known@enumeration.test', 'viewer');
     await signIn(t.app, 'known@enumeration.test');
-  });
+  }, 180_000);
   afterAll(async () => t?.close());
 
   it('answers an unknown email and a wrong password with the same status and body', async () => {
