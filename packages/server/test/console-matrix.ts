@@ -117,6 +117,7 @@ export const CONSOLE_ROUTES: ConsoleRouteCase[] = [
   { method: 'GET', url: `${ops}/organizations`, allowed: OPERATORS },
   { method: 'GET', url: `${ops}/organizations/:id`, allowed: OPERATORS, resource: organization },
   { method: 'PATCH', url: `${ops}/organizations/:id`, body: { apiAccessRevoked: false }, allowed: OPERATORS, resource: organization },
+  { method: 'POST', url: `${ops}/organizations/:id/credits`, body: { amount: 1 }, allowed: ['operator'], resource: organization },
   { method: 'POST', url: `${ops}/organizations/:id/keys`, body: { name: 'ops key' }, allowed: ['operator'], resource: organization },
   { method: 'GET', url: `${ops}/organizations/:id/keys`, allowed: OPERATORS, resource: organization },
   { method: 'POST', url: `${ops}/organizations/:id/invitations`, body: newEmail('matrix.test', 'viewer'), allowed: ['operator'], resource: organization },

@@ -7,8 +7,8 @@ export const EmailSchema = Type.String({ format: 'email', minLength: 3, maxLengt
 /** Length is checked by the password rules (SPEC 13.3), so a short one is told why, not just that it is invalid. */
 export const PasswordSchema = Type.String({ minLength: 1, maxLength: MAX_PASSWORD_LENGTH });
 /** A one-time link's token: 43 characters of base64url. */
-export const LinkTokenSchema = Type.String({ pattern: '^[A-Za-z0-9_-]{43}$' });
-export const TotpCodeSchema = Type.String({ pattern: '^[0-9]{6}$' });
+export const LinkTokenSchema = Type.String({ pattern: '^[A-Za-z0-9_-]{43}$', maxLength: 43 });
+export const TotpCodeSchema = Type.String({ pattern: '^[0-9]{6}$', maxLength: 6 });
 export const RecoveryCodeSchema = Type.String({ minLength: 10, maxLength: 32 });
 export const PartnerRoleSchema = Type.Union([Type.Literal('owner'), Type.Literal('developer'), Type.Literal('viewer')]);
 export const OperatorRoleSchema = Type.Union([Type.Literal('operator'), Type.Literal('support')]);
