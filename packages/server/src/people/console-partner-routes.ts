@@ -28,7 +28,7 @@ import { createWebhookEndpoint, recordTestPing, removeWebhookEndpoint, sendTestP
 import { PartnerAuditQuery } from '../audit/routes.ts';
 import { listRequests, requestById } from '../usage/repository.ts';
 import { REQUEST_ID_PATTERN, RequestIdParams, RequestLogRowSchema, RequestsQuery, UsageQuery, UsageRowSchema } from '../usage/schemas.ts';
-import { organizationUsage, presentRequestLogRow, presentUsageRow } from '../usage/service.ts';
+import { organizationUsage, presentRequestLogRow } from '../usage/service.ts';
 import { actorOf } from './admin-routes.ts';
 import { CONSOLE_API } from './console-auth.ts';
 import { invite, issueReset } from './links.ts';
@@ -216,7 +216,9 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
   untyped.get(
     `${api}/usage`,
     { config: reads, schema: { tags: ['usage'], querystring: UsageQuery, response: { 200: Type.Object({ data: Type.Array(UsageRowSchema) }) } } },
-    async (request) => ({ data: (await organizationUsage(deps, organizationOf(request), request.query as typeof UsageQuery.static)).map(presentUsageRow) }),
+    // The usage feature answers with the JSON the store built; it is sent as it is, as /v1/usage sends it.
+    async (request, reply) =>
+      reply.type('application/json; charset=utf-8').send(await organizationUsage(deps, organizationOf(request), request.query as typeof UsageQuery.static)),
   );
 
   untyped.get(`${api}/requests`, { config: reads, schema: { tags: ['usage'], querystring: RequestsQuery, response: { 200: Page(RequestLogRowSchema) } } }, async (request) => {
