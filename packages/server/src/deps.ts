@@ -12,6 +12,7 @@ import type { JobRunner } from './jobs/runner.ts';
 import { KeyDigester } from './keys/digest.ts';
 import { SecretHasher } from './keys/hashing.ts';
 import { resolveDeploymentSecrets, type DeploymentSecrets } from './secrets/deployment-secret.ts';
+import { deriveKey } from './secrets/derive.ts';
 import { Tarpit } from './auth/tarpit.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createRateLimiter } from './limits/create-limiter.ts';
@@ -71,8 +72,6 @@ export interface DepsOverrides {
   tarpit?: Tarpit;
   /** Where invitation and reset mail goes instead of GATEHOUSE_SMTP_URL (tests that read what would be sent). */
   mailer?: Mailer;
-  /** The key that seals TOTP secrets at rest, until the deployment secret provides it. */
-  peopleSealingKey?: Buffer;
 }
 
 /**
@@ -159,9 +158,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     cacheEntries: () => ({ ...verifier.cacheEntries(), usage: usage.trackedKeys }),
   });
 
-  // The TOTP sealing key comes from the deployment secret (SPEC 11, GATEHOUSE_SECRET); until that exists here, a
-  // second factor cannot be set up (409 second_factor_unavailable) unless a test passes a key.
-  const people = createPeopleRuntime(config, now, overrides.peopleSealingKey ?? null, overrides.mailer);
+  // TOTP secrets are sealed under a key of the deployment secret (SPEC 11): a copy of the store alone cannot open them.
+  const people = createPeopleRuntime(config, now, deriveKey(secrets.current.bytes, 'totpSecret'), overrides.mailer);
 
   return {
     config,

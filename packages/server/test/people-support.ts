@@ -1,5 +1,4 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
 import type { Config } from '../src/config.ts';
 import type { Mail, Mailer } from '../src/people/mailer.ts';
@@ -40,7 +39,7 @@ export async function startPeopleApp(options: TestAppOptions & { clock?: TestClo
   return startTestApp({
     ...options,
     config: { ...FAST_PEOPLE, ...options.config, people: { ...FAST_PEOPLE.people, ...options.config?.people } },
-    deps: { peopleSealingKey: randomBytes(32), ...(options.clock ? { now: options.clock.now } : {}), ...options.deps },
+    deps: { ...(options.clock ? { now: options.clock.now } : {}), ...options.deps },
   });
 }
 

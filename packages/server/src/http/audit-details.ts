@@ -40,13 +40,18 @@ function auditedValue(value: unknown): unknown {
 }
 
 /**
- * What a change asked for: the body's fields, bounded (long text cut, URLs without query). Bodies here never carry
- * secrets (keys travel in headers, and generated secrets only in answers), so the fields are kept as sent.
+ * Fields that carry what a person knows or was sent (passwords, invitation and reset tokens, TOTP and recovery codes):
+ * an entry says they were given, never what they were. API keys travel in headers and generated secrets only in
+ * answers, so every other field is kept as sent.
  */
+const SECRET_FIELD = /(password|token|secret|code)s?$/i;
+
+/** What a change asked for: the body's fields, bounded (long text cut, URLs without query), secrets withheld. */
 function requestedChanges(body: unknown): Record<string, unknown> | null {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
   const fields = Object.entries(body);
-  return fields.length === 0 ? null : Object.fromEntries(fields.map(([field, value]) => [field, auditedValue(value)]));
+  if (fields.length === 0) return null;
+  return Object.fromEntries(fields.map(([field, value]) => [field, SECRET_FIELD.test(field) ? '[withheld]' : auditedValue(value)]));
 }
 
 /** The details of the request's audit entry for `action`, or null when there is nothing to add. */

@@ -10,11 +10,6 @@ type AccountDeps = Pick<Deps, 'store' | 'now' | 'people'>;
 
 const RECOVERY_CODES = 10;
 
-function sealerOf(deps: AccountDeps) {
-  if (!deps.people.sealer) throw conflict('second_factor_unavailable', 'This deployment has no key to keep second-factor secrets with yet.');
-  return deps.people.sealer;
-}
-
 async function personOrGone(deps: AccountDeps, personId: string): Promise<Person> {
   const person = await findPerson(deps.store.db, personId);
   if (!person) throw new ApiError('UNAUTHENTICATED', 'Sign in to continue.');
@@ -41,7 +36,7 @@ export async function changePassword(deps: AccountDeps, personId: string, sessio
 export async function beginTotp(deps: AccountDeps, personId: string): Promise<{ secret: string; otpauthUri: string }> {
   const person = await personOrGone(deps, personId);
   if (person.totp_enabled) throw conflict('second_factor_enabled', 'A second factor is already on; turn it off first to replace it.');
-  const sealer = sealerOf(deps);
+  const sealer = deps.people.sealer;
   const secret = newTotpSecret();
   await updatePerson(deps.store.db, person.id, { totp_secret_sealed: sealer.seal(secret), totp_last_step: null });
   return { secret, otpauthUri: totpUri(secret, person.email) };
@@ -52,7 +47,7 @@ export async function enableTotp(deps: AccountDeps, personId: string, code: stri
   const person = await personOrGone(deps, personId);
   if (person.totp_enabled) throw conflict('second_factor_enabled', 'A second factor is already on.');
   if (!person.totp_secret_sealed) throw conflict('second_factor_not_started', 'Start the second-factor setup first.');
-  const step = totpStep(sealerOf(deps).open(person.totp_secret_sealed), code, deps.now());
+  const step = totpStep(deps.people.sealer.open(person.totp_secret_sealed), code, deps.now());
   if (step === null || !(await claimTotpStep(deps.store.db, person.id, step))) throw invalidInput('body.code', 'is not the current code');
   const recoveryCodes = Array.from({ length: RECOVERY_CODES }, newRecoveryCode);
   await deps.store.db.transaction().execute(async (trx) => {

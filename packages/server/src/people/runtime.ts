@@ -29,15 +29,15 @@ export interface PeopleRuntime {
   hasher: PasswordHasher;
   /** null: no GATEHOUSE_SMTP_URL, links are shown once to whoever made them. */
   mailer: Mailer | null;
-  /** null while no key to seal TOTP secrets with is configured: a second factor cannot be set up then. */
-  sealer: SecretSealer | null;
+  /** Seals TOTP secrets at rest under a key derived from the deployment secret. */
+  sealer: SecretSealer;
   /** Failed sign-ins (SPEC 13.3), in fixed windows, per account and per client address. */
   failuresByAccount: FailureThrottle;
   failuresByAddress: FailureThrottle;
   close(): void;
 }
 
-export function createPeopleRuntime(config: Config, now: () => number, sealingKey: Buffer | null, mailer?: Mailer): PeopleRuntime {
+export function createPeopleRuntime(config: Config, now: () => number, sealingKey: Buffer, mailer?: Mailer): PeopleRuntime {
   const settings = { ...DEFAULT_PEOPLE_SETTINGS, ...config.people };
   const publicUrl = (config.publicUrl ?? `http://${config.host}:${config.port}`).replace(/\/+$/, '');
   const chosenMailer = mailer ?? (config.smtpUrl ? smtpMailer(config.smtpUrl, settings.mailFrom) : null);
@@ -48,7 +48,7 @@ export function createPeopleRuntime(config: Config, now: () => number, sealingKe
     secureCookie: publicUrl.startsWith('https:'),
     hasher: new PasswordHasher(settings),
     mailer: chosenMailer,
-    sealer: sealingKey ? aesGcmSealer(sealingKey) : null,
+    sealer: aesGcmSealer(sealingKey),
     failuresByAccount: new FailureThrottle(settings.signInFailuresPerAccount, now, settings.failureWindowMs),
     failuresByAddress: new FailureThrottle(settings.signInFailuresPerAddress, now, settings.failureWindowMs),
     close: () => chosenMailer?.close(),

@@ -74,7 +74,7 @@ async function checkSecondFactor(
     return;
   }
   if (!input.totpCode) throw new ApiError('UNAUTHENTICATED', 'A second-factor code is required.', { secondFactor: 'required' });
-  const secret = person.totp_secret_sealed && deps.people.sealer ? deps.people.sealer.open(person.totp_secret_sealed) : null;
+  const secret = person.totp_secret_sealed ? deps.people.sealer.open(person.totp_secret_sealed) : null;
   const step = secret ? totpStep(secret, input.totpCode, deps.now()) : null;
   // A code already used (its step, or an earlier one) is refused: a replay within its 90-second life gets nothing.
   if (step === null || !(await claimTotpStep(deps.store.db, person.id, step))) fail('The second-factor code is not valid.', { secondFactor: 'invalid' });

@@ -10,6 +10,8 @@ export const SECRET_PURPOSES = {
   keyDigest: 'gatehouse/key-digest/v1',
   /** The public id of a secret, stored beside what was made with it to tell which secret that was. */
   secretId: 'gatehouse/secret-id/v1',
+  /** AES-256-GCM key that seals people's TOTP secrets at rest (SPEC 13.3). */
+  totpSecret: 'gatehouse/totp-secret/v1',
 } as const;
 
 export type SecretPurpose = keyof typeof SECRET_PURPOSES;
