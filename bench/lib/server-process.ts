@@ -100,8 +100,9 @@ function readHandshake(child: ChildProcess, label: string): Promise<Handshake> {
     const lines = createInterface({ input: child.stdout! });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`server ${label}: no handshake within 180 s`));
-    }, 180_000);
+      reject(new Error(`server ${label}: no handshake within 900 s`));
+      // Seeding 100,000 real bcrypt hashes takes minutes on a busy 2-core machine.
+    }, 900_000);
     const onExit = (code: number | null) => {
       clearTimeout(timer);
       reject(new Error(`server ${label} exited with ${code} before its handshake`));

@@ -18,7 +18,7 @@ export const scenario: Scenario = {
     const warn = await ctx.startServer({ label: 'warn', env: { LOG_LEVEL: 'warn' }, options: { freshKeys: runs } });
     const { connections } = ctx;
 
-    // A key nobody has presented yet: 10,000 requests should cost exactly one bcrypt verification.
+    // A key nobody has presented yet: 10,000 requests cost no bcrypt at all (it was digested when issued).
     const before = (await info.metric(HASH_VERIFICATIONS)) ?? 0;
     const tenThousand = await runLoad({ url: `${info.baseUrl}/v1/whoami`, headers: { 'x-api-key': info.keys.new!.key }, connections, amount: 10_000 });
     const bcryptCalls = ((await info.metric(HASH_VERIFICATIONS)) ?? 0) - before;
@@ -58,10 +58,10 @@ export const scenario: Scenario = {
           actual: `${ratio.toFixed(3)} (server CPU per response implies ${cpuRatio.toFixed(3)}; at LOG_LEVEL=warn ${warnRatio.toFixed(3)}; against a whoami-shaped answer without key or limiter ${(whoami.rps / shape.rps).toFixed(3)}, and that answer itself ${(shape.rps / healthz.rps).toFixed(3)} of healthz)`,
           met: ratio >= 0.85,
         },
-        { goal: '1 bcrypt verification for 10,000 requests with one key', actual: String(bcryptCalls), met: bcryptCalls === 1 },
+        { goal: 'no bcrypt verification for 10,000 requests with one new key (digested when issued)', actual: String(bcryptCalls), met: bcryptCalls === 0 },
       ],
       notes: [
-        `Each whoami run uses a key verified just before it, so every run starts from the same state (a key in use is verified again in the background 45 s into its minute; that bcrypt, about 0.2 s of one core at the default cost 12, would otherwise fall into some runs and not others).`,
+        `Each whoami run uses a key presented once just before it (a bulk-inserted key with a digest: one read by key_id, no bcrypt), so every run starts from the same state.`,
         `GET /bench/whoami-shape (a route only the bench server has) answers what whoami answers, the seven rate-limit headers set by the same function and a body of the same schema and size (760 bytes in all against healthz's 224), with no key and no limiter: the part of the gap that is the answer's shape (SPEC 3 and 5 fix both), not the pipeline.`,
         `${connections} connections, no pipelining; every log line serialized and written (to /dev/null, so the VM's disk writeback does not swing the figures), LOG_LEVEL=info (the default) unless marked.`,
         `whoami answered 200 to every measured request${non200 > 0 ? ` except ${non200}` : ''}; the 10,000-request run: ${JSON.stringify(tenThousand.statusCounts)}.`,

@@ -1,4 +1,4 @@
-import type { Insertable, Kysely } from 'kysely';
+import { sql, type Insertable, type Kysely } from 'kysely';
 import type { StoredDigest } from './digest.ts';
 import type { ApiKeyRow, ApiKeysTable, Database } from '../db/schema.ts';
 import { olderThan, type KeysetPosition } from '../db/keyset.ts';
@@ -79,12 +79,14 @@ export const findApiKeyRowByKeyId = (db: Db, keyId: string): Promise<ApiKeyRow |
 
 /** Write-behind of `last_used_at`; a late flush never moves it backwards. */
 export async function touchApiKeys(db: Db, usage: ReadonlyMap<string, Date>): Promise<void> {
-  for (const [id, at] of usage) {
-    await db
-      .updateTable('api_keys')
-      .set({ last_used_at: at })
-      .where('id', '=', id)
-      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
-      .execute();
+  // One statement per thousand keys, not one per key: with many keys in use this runs thousands of times a minute.
+  const entries = [...usage];
+  for (let start = 0; start < entries.length; start += 1000) {
+    const batch = entries.slice(start, start + 1000);
+    await sql`
+      UPDATE api_keys AS k SET last_used_at = u.at
+      FROM unnest(${batch.map(([id]) => id)}::uuid[], ${batch.map(([, at]) => at.toISOString())}::timestamptz[]) AS u(id, at)
+      WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)
+    `.execute(db);
   }
 }
