@@ -161,7 +161,9 @@ describe('SPEC 2 checks 2 to 7, and their order', () => {
 
     expect((await admin(t.app, 'POST', '/admin/v1/plans', { name: 'growth', rank: 1, features: ['api_access'] })).statusCode).toBe(201);
     try {
-      expect(expectError(await whoami(withKey(key.key)), 402, 'BILLING_EXHAUSTED').details).toEqual({ minTier: 'growth' });
+      // The lowest plan with api_access is re-read when the plans invalidation arrives: in force within a second (SPEC 7).
+      const minTierNow = async () => expectError(await whoami(withKey(key.key)), 402, 'BILLING_EXHAUSTED').details;
+      await expect.poll(minTierNow, { timeout: 1000, interval: 20 }).toEqual({ minTier: 'growth' });
       await admin(t.app, 'PATCH', `/admin/v1/organizations/${organization.id}`, { plan: 'growth' });
       expect((await whoami(withKey(key.key))).statusCode).toBe(200);
     } finally {
