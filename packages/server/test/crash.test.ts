@@ -67,6 +67,8 @@ describe.runIf(usingPostgres)('crashes: SIGKILL under idempotent writes', () => 
       GATEHOUSE_JOB_LEASE_MS: '2000',
       GATEHOUSE_WEBHOOK_CONCURRENCY: '0',
       REDIS_URL: '',
+      // The clients send as fast as the machine allows: no tier's limit may turn an answer into a 429.
+      GATEHOUSE_RATE_LIMITS: JSON.stringify(Object.fromEntries(['standard', 'pilot', 'partner'].map((tier) => [tier, { 'read-light': 1_000_000, 'write-light': 1_000_000, 'long-running': 1_000_000 }]))),
     };
     server = await startServerProcess(env);
   }, 120_000);
@@ -169,7 +171,7 @@ describe.runIf(usingPostgres)('crashes: SIGKILL under idempotent writes', () => 
         // One audit entry per effect (replays are marked as such and not counted), and none without an effect (the
         // ingest target, created before the kills without a key, is left out).
         const audited = await rows(
-          `SELECT target_id FROM audit_entries WHERE action = $1 AND status < 300 AND details IS NULL AND organization_id = $2 AND target_id <> $3`,
+          `SELECT target_id FROM audit_entries WHERE action = $1 AND status < 300 AND (details IS NULL OR NOT details ? 'idempotentReplayOf') AND organization_id = $2 AND target_id <> $3`,
           [effects[kind.name].action, organization.id, project.id],
         );
         expect(audited.map((row) => row.target_id).sort(), kind.name).toEqual(made.map((row) => row.id).sort());

@@ -38,7 +38,7 @@ describe.runIf(usingPostgres)('a rolling restart: SIGTERM to one of two instance
       GATEHOUSE_SECRET: TEST_SECRET,
       GATEHOUSE_ADMIN_TOKEN: ADMIN_TOKEN,
       GATEHOUSE_DRAIN_MS: '1500',
-      GATEHOUSE_RATE_LIMITS: JSON.stringify({ partner: { 'read-light': 1_000_000, 'write-light': 100_000, 'long-running': 100_000 } }),
+      GATEHOUSE_RATE_LIMITS: JSON.stringify(Object.fromEntries(['standard', 'pilot', 'partner'].map((tier) => [tier, { 'read-light': 1_000_000, 'write-light': 1_000_000, 'long-running': 1_000_000 }]))),
       GATEHOUSE_APPSTORE_LOOKUP_URL: `${upstream.origin}/lookup`,
       GATEHOUSE_ALLOW_PRIVATE_UPSTREAMS: 'true',
       GATEHOUSE_JOB_CONCURRENCY: String(jobConcurrency),
