@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, createOrganization, issueKey, partnerWithKey, withKey } from './factories.ts';
+import { admin, createOrganization, issueKey, partnerWithKey, secretOf, withKey } from './factories.ts';
 import { startTestApp, type TestApp } from './harness.ts';
 
 // A clock the tests move, so expiry is tested without sleeping.
@@ -13,7 +13,6 @@ afterAll(async () => t.close());
 type Method = 'GET' | 'POST' | 'DELETE';
 const call = (key: string, method: Method, url: string, payload?: object) =>
   t.app.inject({ method, url, headers: withKey(key), ...(payload === undefined ? {} : { payload }) });
-const secretOf = (key: string) => key.split('_').slice(3).join('_');
 
 describe('POST /v1/api-keys', () => {
   it('creates a key, returns the plain key this once, and the key works', async () => {

@@ -48,3 +48,8 @@ export async function partnerWithKey(app: FastifyInstance, fields: Parameters<ty
 export function withKey(key: string, extra: Record<string, string> = {}): Record<string, string> {
   return { 'x-api-key': key, ...extra };
 }
+
+/** The secret part of a key: everything after `<prefix>_<env>_<key_id>_` (base64url, so it may hold `_` itself). */
+export function secretOf(key: string): string {
+  return key.split('_').slice(3).join('_');
+}

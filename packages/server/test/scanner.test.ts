@@ -5,12 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyIdOfDisplayPrefix, scanCommand, type KillOutcome } from '../src/cli/scan.ts';
 import { generateKey, type KeyEnv } from '../src/keys/format.ts';
 import { findKeysInFile } from '../src/scanner/find-keys.ts';
-import { admin, issueKey, partnerWithKey, withKey } from './factories.ts';
+import { admin, issueKey, partnerWithKey, secretOf, withKey } from './factories.ts';
 import { startTestApp, type TestApp } from './harness.ts';
 
 const fresh = (env: KeyEnv = 'live', prefix = 'lp') => generateKey(prefix, env).key;
 const displayPrefixOf = (key: string) => key.split('_').slice(0, 3).join('_');
-const secretOf = (key: string) => key.split('_').slice(3).join('_');
 
 /** Changes one character in the middle of the secret: the checksum no longer holds. */
 function badChecksum(key: string): string {
