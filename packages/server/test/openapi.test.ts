@@ -142,6 +142,12 @@ describe('the OpenAPI document against the registered routes', () => {
     expect(list.parameters?.find((parameter) => parameter.name === 'limit')?.required).toBe(false);
     expect(document.paths['/v1/projects']!.post!.parameters?.some((parameter) => parameter.name === 'Idempotency-Key' && parameter.in === 'header')).toBe(true);
     expect(list.responses?.['429']?.headers?.['Retry-After']).toBeDefined();
+    // A store outage can meet any operation, so every one lists 503 with both of its codes.
+    for (const [path, item] of Object.entries(document.paths)) {
+      for (const operation of Object.values(item!)) {
+        expect(operation.responses?.['503']?.description, path).toMatch(/KILL_SWITCH.*UNAVAILABLE|UNAVAILABLE.*KILL_SWITCH/s);
+      }
+    }
     expect(literalUnions(document)).toEqual([]);
     const appstore = document.components.schemas.IngestAppstoreRequest as { anyOf: { required: string[] }[] };
     expect(appstore.anyOf.map((branch) => branch.required)).toEqual([['iosBundleId'], ['androidPackageName']]);

@@ -73,7 +73,8 @@ export function errorCodesFor(route: RouteLike): ErrorCode[] {
   const method = methodOf(route);
   const schema = (route.schema ?? {}) as JsonObject;
   const config = route.config ?? {};
-  const codes = new Set<ErrorCode>(['UNAUTHENTICATED', 'PAYMENT_REQUIRED', 'BILLING_EXHAUSTED', 'RATE_LIMITED', 'INTERNAL', 'KILL_SWITCH']);
+  // Every operation reads the store, so every one can answer UNAVAILABLE while it is unreachable (SPEC 11).
+  const codes = new Set<ErrorCode>(['UNAUTHENTICATED', 'PAYMENT_REQUIRED', 'BILLING_EXHAUSTED', 'RATE_LIMITED', 'INTERNAL', 'KILL_SWITCH', 'UNAVAILABLE']);
   if (config.scope) codes.add('FORBIDDEN_SCOPE');
   if (route.url.includes(':')) codes.add('NOT_FOUND');
   // A mutating request may carry a body even where the route reads none: it is parsed (400) and bounded (413).
