@@ -15,7 +15,7 @@ interface Operation {
   summary?: string;
   description?: string;
   parameters?: { name: string; in: string; required?: boolean }[];
-  responses?: Record<string, { content?: { 'application/json'?: { schema?: Json } }; headers?: Json }>;
+  responses?: Record<string, { description?: string; content?: { 'application/json'?: { schema?: Json } }; headers?: Json }>;
   'x-gatehouse-endpoint-class'?: string;
   'x-gatehouse-scope'?: string | null;
 }
