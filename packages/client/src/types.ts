@@ -349,6 +349,8 @@ export interface AuditEntry {
   status: number | null;
   /** For a change: `changes` (the fields it asked for), and `before` / `after` where the server records them. */
   details: Record<string, unknown> | null;
+  /** The address the request came from (behind the deployment's trusted proxies, the real client); null when not from a request. */
+  clientAddress: string | null;
 }
 
 export interface AuditListParams extends PageParams {

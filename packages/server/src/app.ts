@@ -60,6 +60,8 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     // One line per request is written in onResponse below, with the fields SPEC 11 asks for.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: requestIds(),
+    // SPEC 13.4: request.ip is the client address everywhere (throttles, allowedCidrs, logs, request log, audit).
+    ...(deps.config.trustProxy ? { trustProxy: deps.config.trustProxy } : {}),
     requestIdHeader: false,
     bodyLimit: deps.config.bodyLimitBytes,
     // Answered in the envelope by the hook below instead of Fastify's own body.
@@ -107,6 +109,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
           apiKeyId: request.principal?.apiKeyId,
           method: request.method,
           url: loggedUrl(request.url),
+          clientAddress: request.ip,
           status: reply.statusCode,
           ms: Math.round(reply.elapsedTime * 10) / 10,
         },

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { DEFAULT_PEOPLE_SETTINGS, type PeopleSettings } from './people/settings.ts';
 import type { DeliveryWorkerSettings } from './webhooks/worker.ts';
+import { parseTrustProxy, TrustProxyError, type TrustProxy } from './net/client-address.ts';
 
 export type EndpointClass = 'read-light' | 'write-light' | 'long-running';
 export const ENDPOINT_CLASSES: readonly EndpointClass[] = ['read-light', 'write-light', 'long-running'];
@@ -34,6 +35,8 @@ export interface Config {
    */
   secret: string | undefined;
   secretPrevious: string | undefined;
+  /** GATEHOUSE_TRUST_PROXY (SPEC 13.4): which peers' X-Forwarded-For is believed; absent = nobody's. */
+  trustProxy?: TrustProxy | undefined;
   keyPrefix: string;
   bcryptCost: number;
   logLevel: string;
@@ -113,6 +116,15 @@ function urlFrom(env: NodeJS.ProcessEnv, name: string, protocols: string[]): str
   return raw;
 }
 
+function trustProxyFrom(env: NodeJS.ProcessEnv): TrustProxy | undefined {
+  try {
+    return parseTrustProxy(env.GATEHOUSE_TRUST_PROXY);
+  } catch (error) {
+    if (error instanceof TrustProxyError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
 function booleanFrom(env: NodeJS.ProcessEnv, name: string): boolean {
   const raw = (env[name] ?? '').toLowerCase();
   return raw === '1' || raw === 'true' || raw === 'yes';
@@ -190,6 +202,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     adminToken: env.GATEHOUSE_ADMIN_TOKEN || undefined,
     secret: env.GATEHOUSE_SECRET || undefined,
     secretPrevious: env.GATEHOUSE_SECRET_PREVIOUS || undefined,
+    trustProxy: trustProxyFrom(env),
     keyPrefix,
     bcryptCost: intFrom(env, 'GATEHOUSE_BCRYPT_COST', 12, 10, 14),
     logLevel: env.LOG_LEVEL || 'info',

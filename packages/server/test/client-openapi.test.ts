@@ -178,6 +178,7 @@ const AUDIT_ENTRY = {
   requestId: true,
   status: true,
   details: true,
+  clientAddress: true,
 } satisfies Record<keyof AuditEntry, true>;
 const PARTNER_AUDIT_PARAMS = { ...PAGE_PARAMS, apiKeyId: true, action: true } satisfies Record<keyof PartnerAuditListParams, true>;
 const EXPLANATION = { route: true, endpointClass: true, requiredScope: true, checks: true, wouldAnswer: true } satisfies Record<keyof Explanation, true>;

@@ -19,6 +19,8 @@ export const AuditEntrySchema = Type.Object({
   status: Type.Union([Type.Integer(), Type.Null()]),
   /** For a change: `changes` (the fields it asked for), and `before` / `after` where the route records them. */
   details: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  /** SPEC 13.4: the address the request came from (behind trusted proxies, the real client); null when not from a request. */
+  clientAddress: Type.Union([Type.String(), Type.Null()]),
 });
 
 const AuditQuery = Type.Object(
@@ -45,6 +47,7 @@ export const presentAuditEntry = (entry: AuditEntry) => ({
   requestId: entry.request_id,
   status: entry.status,
   details: entry.details,
+  clientAddress: entry.client_address,
 });
 
 export function registerAuditRoutes(app: App, deps: Deps): void {

@@ -14,6 +14,7 @@ export interface AuditRecord {
   requestId?: string | null;
   status?: number | null;
   details?: Record<string, unknown> | null;
+  clientAddress?: string | null;
 }
 
 /** The row an audit record becomes (also written by the idempotency statement that keeps an answer with its entry). */
@@ -27,6 +28,7 @@ export const auditValues = (record: AuditRecord) => ({
   request_id: record.requestId ?? null,
   status: record.status ?? null,
   details: record.details ? JSON.stringify(record.details) : null,
+  client_address: record.clientAddress ?? null,
 });
 
 export async function insertAuditEntry(db: Db, record: AuditRecord): Promise<void> {

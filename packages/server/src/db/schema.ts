@@ -20,6 +20,8 @@ export interface OrganizationsTable {
   rate_limit_tier: Generated<string>;
   credit_balance: Generated<number>;
   api_access_revoked: Generated<boolean>;
+  /** SPEC 7: credits.low is sent when the balance falls below this; null = never. */
+  low_credit_threshold: ColumnType<number | null, number | null | undefined, number | null>;
   /** SPEC 13.3: every partner user of the organization must have a second factor. */
   require_second_factor: Generated<boolean>;
   created_at: CreatedAt;
@@ -43,6 +45,10 @@ export interface ApiKeysTable {
   created_at: CreatedAt;
   last_used_at: Timestamp | null;
   revoked_at: Timestamp | null;
+  /** Check 5a of SPEC 2: canonical CIDRs the key may be used from; empty = anywhere. */
+  allowed_cidrs: ColumnType<string[], string[] | undefined, string[]>;
+  /** The shortest key.expiring notice (hours) sent for the current expires_at; 0 = none. */
+  expiring_notice: Generated<number>;
 }
 
 export interface AuditEntriesTable {
@@ -58,6 +64,8 @@ export interface AuditEntriesTable {
   request_id: string | null;
   status: number | null;
   details: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  /** SPEC 13.4: the client address of the request (behind trusted proxies, the real client). */
+  client_address: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export interface SettingsTable {
@@ -152,7 +160,12 @@ export interface WebhookEndpointsTable {
   organization_id: string;
   url: string;
   events: string[];
+  /** Plain text only on rows made before sealing, until the next start seals them (SPEC 8.6). */
   secret: string;
+  /** AES-256-GCM: iv, ciphertext, tag (see webhooks/sealed-secrets.ts). */
+  secret_sealed: Uint8Array | null;
+  /** The id of the deployment secret it was sealed under (secrets/derive.ts secretIdOf). */
+  secret_key_id: string | null;
   enabled: Generated<boolean>;
   failing_since: Timestamp | null;
   disabled_at: Timestamp | null;

@@ -312,6 +312,7 @@ export function auditRecordOf(request: FastifyRequest, action: string, status: n
     requestId: request.id,
     status,
     details: auditDetailsOf(request, action),
+    clientAddress: request.ip ?? null,
   };
 }
 
