@@ -19,6 +19,10 @@ async function startSmtp(): Promise<{ url: string; inbox: Received[]; next: (to:
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
+    // A mailbox the server refuses, as a real one refuses an unknown user: the invitation must not outlive it.
+    onRcptTo(address, _session, callback) {
+      callback(address.address.endsWith('@refused.test') ? Object.assign(new Error('mailbox unavailable'), { responseCode: 550 }) : undefined);
+    },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -123,6 +127,17 @@ describe('invitation and reset mail through GATEHOUSE_SMTP_URL (SPEC 13.3)', () 
     expectError(await asPerson(t.app, before, 'GET', '/console/api/session'), 401, 'UNAUTHENTICATED');
     await signIn(t.app, 'new.owner@mailed.test', newPassword);
     expect(smtp.inbox.some((m) => m.to.includes('nobody@mailed.test'))).toBe(false);
+  });
+
+  it('keeps no invitation, and audits none, when the mail server refuses the mail (one unit of work with the mail)', async () => {
+    const refused = await admin(t.app, 'POST', `/admin/v1/organizations/${organizationId}/invitations`, { email: 'ghost@refused.test', role: 'viewer' });
+    expectError(refused, 503, 'UNAVAILABLE');
+    const team = await admin(t.app, 'GET', `/admin/v1/organizations/${organizationId}/people`);
+    expect(team.json().invitations.map((invitation: { email: string }) => invitation.email)).not.toContain('ghost@refused.test');
+    const audit = await admin(t.app, 'GET', `/admin/v1/audit?action=admin.invitation.create&limit=100`);
+    expect(audit.statusCode, audit.body).toBe(200);
+    expect(audit.json().data.length).toBeGreaterThan(0);
+    expect(JSON.stringify(audit.json())).not.toContain(refused.headers['x-request-id']);
   });
 
   it('mails operator invitations too, and an owner’s invitations to the team', async () => {

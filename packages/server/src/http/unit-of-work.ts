@@ -55,6 +55,9 @@ export interface Answer {
   contentType?: string;
 }
 
+/** A 204 answer from a unit of work (sent as it is: no body to serialize). */
+export const NO_CONTENT: Answer = Object.freeze({ status: 204, body: '', contentType: 'application/json; charset=utf-8' });
+
 type Work<P> = (unit: UnitOfWork, prepared: P) => Promise<Answer>;
 type Before<P> = (unit: Pick<UnitOfWork, 'audit'>) => Promise<P>;
 type WorkWithBefore<P> = { before: Before<P>; run: Work<P> };

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { findOrganization } from '../organizations/repository.ts';
 import { notFound } from '../http/errors.ts';
+import { NO_CONTENT, unitOfWork } from '../http/unit-of-work.ts';
 import { IdParams, Uuid } from '../http/schemas.ts';
 import { invite } from './links.ts';
 import { EmailSchema, IssuedLinkSchema, OperatorRoleSchema, PartnerRoleSchema, PersonSchema, TeamSchema } from './schemas.ts';
@@ -27,18 +28,20 @@ export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): voi
     async (request, reply: FastifyReply) => {
       const { id } = request.params as typeof IdParams.static;
       const body = request.body as typeof PartnerInvitationBody.static;
-      const organization = await findOrganization(deps.store.db, id);
-      if (!organization) throw notFound('Organization');
-      const issued = await invite(deps, {
-        email: normalizeEmail(body.email),
-        kind: 'partner',
-        organizationId: id,
-        organizationName: organization.name,
-        role: body.role,
-        createdBy: actorOf(request),
+      return unitOfWork(request, reply, async (unit) => {
+        const organization = await findOrganization(unit.db, id);
+        if (!organization) throw notFound('Organization');
+        const issued = await invite(deps, unit.db, {
+          email: normalizeEmail(body.email),
+          kind: 'partner',
+          organizationId: id,
+          organizationName: organization.name,
+          role: body.role,
+          createdBy: actorOf(request),
+        });
+        unit.audit({ type: 'invitation', id: issued.id, organizationId: id });
+        return { status: 201, body: issued };
       });
-      request.auditTarget = { type: 'invitation', id: issued.id, organizationId: id };
-      return reply.code(201).send(issued);
     },
   );
 
@@ -60,19 +63,23 @@ export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): voi
     { config: { audit: 'admin.operator.invite' }, schema: { body: OperatorBody, response: { 201: IssuedLinkSchema } } },
     async (request, reply) => {
       const body = request.body as typeof OperatorBody.static;
-      const issued = await invite(deps, { email: normalizeEmail(body.email), kind: 'operator', organizationId: null, role: body.role, createdBy: actorOf(request) });
-      request.auditTarget = { type: 'invitation', id: issued.id };
-      return reply.code(201).send(issued);
+      return unitOfWork(request, reply, async (unit) => {
+        const issued = await invite(deps, unit.db, { email: normalizeEmail(body.email), kind: 'operator', organizationId: null, role: body.role, createdBy: actorOf(request) });
+        unit.audit({ type: 'invitation', id: issued.id });
+        return { status: 201, body: issued };
+      });
     },
   );
 
   app.patch(
     '/operators/:id',
     { config: { audit: 'admin.operator.update' }, schema: { params: IdParams, body: OperatorRoleBody, response: { 200: PersonSchema } } },
-    async (request) => {
+    async (request, reply) => {
       const { id } = request.params as typeof IdParams.static;
-      request.auditTarget = { type: 'person', id };
-      return changeRole(deps, null, id, (request.body as typeof OperatorRoleBody.static).role);
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'person', id });
+        return { body: await changeRole(unit.db, null, id, (request.body as typeof OperatorRoleBody.static).role) };
+      });
     },
   );
 
@@ -81,9 +88,11 @@ export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): voi
     { config: { audit: 'admin.operator.remove' }, schema: { params: IdParams, response: { 204: Type.Null() } } },
     async (request, reply) => {
       const { id } = request.params as typeof IdParams.static;
-      request.auditTarget = { type: 'person', id };
-      await removePerson(deps, null, id);
-      return reply.code(204).send();
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'person', id });
+        await removePerson(unit.db, null, id);
+        return NO_CONTENT;
+      });
     },
   );
 
@@ -92,9 +101,11 @@ export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): voi
     { config: { audit: 'admin.operator.invitation.withdraw' }, schema: { params: Type.Object({ id: Uuid }), response: { 204: Type.Null() } } },
     async (request, reply) => {
       const { id } = request.params as { id: string };
-      request.auditTarget = { type: 'invitation', id };
-      await withdrawInvitation(deps, null, id);
-      return reply.code(204).send();
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'invitation', id });
+        await withdrawInvitation(unit.db, new Date(deps.now()), null, id);
+        return NO_CONTENT;
+      });
     },
   );
 }

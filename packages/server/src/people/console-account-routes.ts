@@ -1,5 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import { adminTokenChecker } from '../admin/admin-auth.ts';
 import type { Deps } from '../deps.ts';
 import { findOrganization } from '../organizations/repository.ts';
@@ -7,14 +9,15 @@ import { presentOrganizations } from '../organizations/admin-routes.ts';
 import { presentedCredential } from '../http/credentials.ts';
 import { ApiError, conflict, notFound } from '../http/errors.ts';
 import { IdParams } from '../http/schemas.ts';
-import { beginTotp, changePassword, disableTotp, enableTotp } from './account.ts';
+import { NO_CONTENT, unitOfWork } from '../http/unit-of-work.ts';
+import { beginTotp, disableTotp, enableTotp, prepareNewPassword, requirePassword, storeNewPassword } from './account.ts';
 import { CONSOLE_API } from './console-auth.ts';
-import { acceptInvitation, checkPassword, completeReset, issueReset } from './links.ts';
+import { acceptInvitation, checkPassword, completeReset, issueReset, type NewPassword } from './links.ts';
 import { anyOperatorExists, deleteSession, lockFirstOperator, findPersonByEmail, insertPerson, listSessions } from './repository.ts';
 import type { ConsoleAccess } from './roles.ts';
 import { EmailSchema, LinkTokenSchema, PasswordSchema, PersonSchema, RecoveryCodeSchema, TotpCodeSchema } from './schemas.ts';
 import { endSessionOfToken, sessionCutoffs, setSessionCookie, type SignedIn } from './sessions.ts';
-import { normalizeEmail, signIn } from './sign-in.ts';
+import { checkSignIn, normalizeEmail, startSignedInSession } from './sign-in.ts';
 import { presentPerson } from './team.ts';
 import { csrfTokenFor } from './tokens.ts';
 
@@ -58,9 +61,9 @@ const signedIn = (request: FastifyRequest): SignedIn => {
   return request.person;
 };
 
-async function sessionView(deps: Deps, found: Omit<SignedIn, 'session_last_seen_at' | 'session_created_at'>, token: string) {
-  const organization = found.organization_id ? await findOrganization(deps.store.db, found.organization_id) : undefined;
-  const presented = organization ? (await presentOrganizations(deps.store.db, [organization]))[0]! : undefined;
+async function sessionView(db: Kysely<Database>, found: Omit<SignedIn, 'session_last_seen_at' | 'session_created_at'>, token: string) {
+  const organization = found.organization_id ? await findOrganization(db, found.organization_id) : undefined;
+  const presented = organization ? (await presentOrganizations(db, [organization]))[0]! : undefined;
   return {
     person: presentPerson(found),
     organization: organization && presented ? { id: organization.id, name: organization.name, plan: presented.plan, requireSecondFactor: organization.require_second_factor } : null,
@@ -73,41 +76,50 @@ async function sessionView(deps: Deps, found: Omit<SignedIn, 'session_last_seen_
 /** SPEC 13.3, 13.5: signing in and out, one's sessions, password and second factor; invitations, resets, first operator. */
 export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): void {
   const isAdminToken = adminTokenChecker(deps);
+  const hashedPassword = async (password: string): Promise<NewPassword> => ({ password, hash: await deps.people.hasher.hash(password) });
 
   app.post(
     `${CONSOLE_API}/sign-in`,
     { config: { ...anyone, audit: 'person.sign_in' }, schema: { summary: 'Sign in; sets the gh_session cookie', tags, body: SignInBody, response: { 200: SessionSchema } } },
     async (request, reply) => {
       const body = request.body as typeof SignInBody.static;
-      const { person: signedInPerson, token, sessionId } = await signIn(deps, {
+      const input = {
         ...body,
         clientAddress: request.ip,
         userAgent: typeof request.headers['user-agent'] === 'string' ? request.headers['user-agent'] : null,
         previousToken: request.sessionToken,
+      };
+      return unitOfWork(request, reply, {
+        before: () => checkSignIn(deps, input),
+        run: async (unit, signedInPerson) => {
+          const now = deps.now();
+          const { token, sessionId } = await startSignedInSession(unit.db, now, signedInPerson, input);
+          setSessionCookie(deps, reply, token);
+          const organization = signedInPerson.organization_id ? await findOrganization(unit.db, signedInPerson.organization_id) : undefined;
+          const view = { ...signedInPerson, session_id: sessionId, require_second_factor: organization?.require_second_factor ?? null };
+          request.person = { ...view, session_last_seen_at: new Date(now), session_created_at: new Date(now) };
+          unit.audit({ type: 'person', id: signedInPerson.id, ...(signedInPerson.organization_id ? { organizationId: signedInPerson.organization_id } : {}) });
+          return { body: await sessionView(unit.db, view, token) };
+        },
       });
-      setSessionCookie(deps, reply, token);
-      const organization = signedInPerson.organization_id ? await findOrganization(deps.store.db, signedInPerson.organization_id) : undefined;
-      const view = { ...signedInPerson, session_id: sessionId, require_second_factor: organization?.require_second_factor ?? null };
-      request.person = { ...view, session_last_seen_at: new Date(deps.now()), session_created_at: new Date(deps.now()) };
-      request.auditTarget = { type: 'person', id: signedInPerson.id, ...(signedInPerson.organization_id ? { organizationId: signedInPerson.organization_id } : {}) };
-      return sessionView(deps, view, token);
     },
   );
 
   app.post(
     `${CONSOLE_API}/sign-out`,
     { config: { ...person, audit: 'person.sign_out' }, schema: { summary: 'End this session', tags, response: { 204: Type.Null() } } },
-    async (request, reply) => {
-      await endSessionOfToken(deps, request.sessionToken!);
-      setSessionCookie(deps, reply, null);
-      return reply.code(204).send();
-    },
+    async (request, reply) =>
+      unitOfWork(request, reply, async (unit) => {
+        await endSessionOfToken(unit.db, request.sessionToken!);
+        setSessionCookie(deps, reply, null);
+        return NO_CONTENT;
+      }),
   );
 
   app.get(
     `${CONSOLE_API}/session`,
     { config: person, schema: { summary: 'Who is signed in, and the CSRF token of this session', tags, response: { 200: SessionSchema } } },
-    async (request) => sessionView(deps, signedIn(request), request.sessionToken!),
+    async (request) => sessionView(deps.store.db, signedIn(request), request.sessionToken!),
   );
 
   app.get(
@@ -137,10 +149,12 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
     async (request, reply) => {
       const me = signedIn(request);
       const { id } = request.params as typeof IdParams.static;
-      request.auditTarget = { type: 'session', id };
-      if (!(await deleteSession(deps.store.db, me.id, id))) throw notFound('Session');
-      if (id === me.session_id) setSessionCookie(deps, reply, null);
-      return reply.code(204).send();
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'session', id });
+        if (!(await deleteSession(unit.db, me.id, id))) throw notFound('Session');
+        if (id === me.session_id) setSessionCookie(deps, reply, null);
+        return NO_CONTENT;
+      });
     },
   );
 
@@ -153,9 +167,16 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
     async (request, reply) => {
       const me = signedIn(request);
       const body = request.body as typeof PasswordChangeBody.static;
-      request.auditTarget = { type: 'person', id: me.id };
-      await changePassword(deps, me.id, me.session_id, body.currentPassword, body.newPassword);
-      return reply.code(204).send();
+      return unitOfWork(request, reply, {
+        before: (unit) => {
+          unit.audit({ type: 'person', id: me.id });
+          return prepareNewPassword(deps, me.id, body.currentPassword, body.newPassword);
+        },
+        run: async (unit, passwordHash) => {
+          await storeNewPassword(unit.db, me.id, me.session_id, passwordHash);
+          return NO_CONTENT;
+        },
+      });
     },
   );
 
@@ -165,7 +186,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
       config: { ...person, audit: 'person.second_factor.setup' },
       schema: { summary: 'Start a TOTP second factor: the secret, shown this once', tags, response: { 200: Type.Object({ secret: Type.String(), otpauthUri: Type.String() }) } },
     },
-    async (request) => beginTotp(deps, signedIn(request).id),
+    async (request, reply) => unitOfWork(request, reply, async (unit) => ({ body: await beginTotp(deps, unit.db, signedIn(request).id) })),
   );
 
   app.post(
@@ -179,7 +200,8 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
         response: { 200: Type.Object({ recoveryCodes: Type.Array(Type.String()) }) },
       },
     },
-    async (request) => enableTotp(deps, signedIn(request).id, (request.body as { code: string }).code),
+    async (request, reply) =>
+      unitOfWork(request, reply, async (unit) => ({ body: await enableTotp(deps, unit.db, signedIn(request).id, (request.body as { code: string }).code) })),
   );
 
   app.post(
@@ -190,8 +212,13 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
     },
     async (request, reply) => {
       const me = signedIn(request);
-      await disableTotp(deps, me.id, (request.body as { password: string }).password, Boolean(me.require_second_factor));
-      return reply.code(204).send();
+      return unitOfWork(request, reply, {
+        before: () => requirePassword(deps, me.id, (request.body as { password: string }).password),
+        run: async (unit) => {
+          await disableTotp(unit.db, me.id, Boolean(me.require_second_factor));
+          return NO_CONTENT;
+        },
+      });
     },
   );
 
@@ -203,10 +230,15 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
     },
     async (request, reply) => {
       const body = request.body as typeof LinkBody.static;
-      const created = await acceptInvitation(deps, body.token, body.password);
-      request.auditTarget = { type: 'person', id: created.id };
-      request.auditActor = `person:${created.id}`;
-      return reply.code(201).send(created);
+      return unitOfWork(request, reply, {
+        before: () => hashedPassword(body.password),
+        run: async (unit, password) => {
+          const created = await acceptInvitation(unit.db, new Date(deps.now()), body.token, password);
+          unit.audit({ type: 'person', id: created.id });
+          request.auditActor = `person:${created.id}`;
+          return { status: 201, body: created };
+        },
+      });
     },
   );
 
@@ -228,7 +260,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
       if (deps.people.mailer) {
         setImmediate(() => {
           void findPersonByEmail(deps.store.db, email)
-            .then((found) => (found ? issueReset(deps, found, 'self') : undefined))
+            .then((found) => (found ? deps.store.db.transaction().execute((trx) => issueReset(deps, trx, found, 'self')) : undefined))
             .catch((error: unknown) => deps.logger.warn({ err: { message: (error as Error).message } }, 'password reset mail failed'));
         });
       }
@@ -242,12 +274,17 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
       config: { ...anyone, audit: 'person.password.reset' },
       schema: { summary: 'Set a new password through a reset link (the link works once); every session of the person ends', tags, body: LinkBody, response: { 200: Done } },
     },
-    async (request) => {
+    async (request, reply) => {
       const body = request.body as typeof LinkBody.static;
-      const done = await completeReset(deps, body.token, body.password);
-      request.auditTarget = { type: 'person', id: done.id };
-      request.auditActor = `person:${done.id}`;
-      return done;
+      return unitOfWork(request, reply, {
+        before: () => hashedPassword(body.password),
+        run: async (unit, password) => {
+          const done = await completeReset(unit.db, new Date(deps.now()), body.token, password);
+          unit.audit({ type: 'person', id: done.id });
+          request.auditActor = `person:${done.id}`;
+          return { body: done };
+        },
+      });
     },
   );
 
@@ -277,18 +314,22 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
       }
       const body = request.body as typeof SetupBody.static;
       const email = normalizeEmail(body.email);
-      checkPassword(body.password, email);
-      const hashed = await deps.people.hasher.hash(body.password);
-      const created = await deps.store.db.transaction().execute(async (trx) => {
-        // One first operator even when two browsers submit at once: the second waits here, then finds the first.
-        await lockFirstOperator(trx);
-        if (await anyOperatorExists(trx)) throw conflict('operator_exists', 'An operator account exists already; operators invite the others.');
-        return insertPerson(trx, { email, kind: 'operator', organizationId: null, role: 'operator', passwordHash: hashed });
-      });
-      if (!created) throw conflict('person_exists', 'That email address already has an account.');
-      request.auditTarget = { type: 'person', id: created.id };
       request.adminActor = 'admin';
-      return reply.code(201).send(presentPerson(created));
+      return unitOfWork(request, reply, {
+        before: () => {
+          checkPassword(body.password, email);
+          return deps.people.hasher.hash(body.password);
+        },
+        run: async (unit, passwordHash) => {
+          // One first operator even when two browsers submit at once: the second waits here, then finds the first.
+          await lockFirstOperator(unit.db);
+          if (await anyOperatorExists(unit.db)) throw conflict('operator_exists', 'An operator account exists already; operators invite the others.');
+          const created = await insertPerson(unit.db, { email, kind: 'operator', organizationId: null, role: 'operator', passwordHash });
+          if (!created) throw conflict('person_exists', 'That email address already has an account.');
+          unit.audit({ type: 'person', id: created.id });
+          return { status: 201, body: presentPerson(created) };
+        },
+      });
     },
   );
 }

@@ -13,7 +13,7 @@ import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
 import { presentApiKey } from '../keys/present.ts';
 import { changeApiKey, createApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, prepareNewKey, prepareRoll, rollApiKey } from '../keys/service.ts';
-import { unitOfWork } from '../http/unit-of-work.ts';
+import { NO_CONTENT, unitOfWork } from '../http/unit-of-work.ts';
 import type { App } from '../http/typed-app.ts';
 import {
   CreatedWebhookEndpointSchema,
@@ -173,7 +173,7 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'webhook_endpoint', id, organizationId });
         await removeWebhookEndpoint(unit.db, organizationId, id);
-        return { status: 204, body: '', contentType: 'application/json; charset=utf-8' };
+        return NO_CONTENT;
       });
     },
   );
@@ -247,17 +247,19 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     async (request, reply) => {
       const organizationId = organizationOf(request);
       const body = request.body as typeof InvitationBody.static;
-      const organization = await findOrganization(deps.store.db, organizationId);
-      const issued = await invite(deps, {
-        email: normalizeEmail(body.email),
-        kind: 'partner',
-        organizationId,
-        organizationName: organization?.name ?? 'your organization',
-        role: body.role,
-        createdBy: actorOf(request),
+      return unitOfWork(request, reply, async (unit) => {
+        const organization = await findOrganization(unit.db, organizationId);
+        const issued = await invite(deps, unit.db, {
+          email: normalizeEmail(body.email),
+          kind: 'partner',
+          organizationId,
+          organizationName: organization?.name ?? 'your organization',
+          role: body.role,
+          createdBy: actorOf(request),
+        });
+        unit.audit({ type: 'invitation', id: issued.id, organizationId });
+        return { status: 201, body: issued };
       });
-      request.auditTarget = { type: 'invitation', id: issued.id, organizationId };
-      return reply.code(201).send(issued);
     },
   );
 
@@ -266,19 +268,23 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     { config: { ...team, audit: 'team.invitation.withdraw' }, schema: { tags: ['team'], params: IdParams, response: { 204: Type.Null() } } },
     async (request, reply) => {
       const { id } = request.params as typeof IdParams.static;
-      request.auditTarget = { type: 'invitation', id };
-      await withdrawInvitation(deps, organizationOf(request), id);
-      return reply.code(204).send();
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'invitation', id });
+        await withdrawInvitation(unit.db, new Date(deps.now()), organizationOf(request), id);
+        return NO_CONTENT;
+      });
     },
   );
 
   untyped.patch(
     `${api}/team/members/:id`,
     { config: { ...team, audit: 'team.role.change' }, schema: { tags: ['team'], params: IdParams, body: RoleBody, response: { 200: PersonSchema } } },
-    async (request) => {
+    async (request, reply) => {
       const { id } = request.params as typeof IdParams.static;
-      request.auditTarget = { type: 'person', id };
-      return changeRole(deps, organizationOf(request), id, (request.body as typeof RoleBody.static).role);
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'person', id });
+        return { body: await changeRole(unit.db, organizationOf(request), id, (request.body as typeof RoleBody.static).role) };
+      });
     },
   );
 
@@ -287,9 +293,11 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     { config: { ...team, audit: 'team.remove' }, schema: { tags: ['team'], params: IdParams, response: { 204: Type.Null() } } },
     async (request, reply) => {
       const { id } = request.params as typeof IdParams.static;
-      request.auditTarget = { type: 'person', id };
-      await removePerson(deps, organizationOf(request), id);
-      return reply.code(204).send();
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'person', id });
+        await removePerson(unit.db, organizationOf(request), id);
+        return NO_CONTENT;
+      });
     },
   );
 
@@ -298,10 +306,12 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     { config: { ...team, audit: 'team.password_reset' }, schema: { tags: ['team'], params: IdParams, response: { 201: IssuedLinkSchema } } },
     async (request, reply) => {
       const { id } = request.params as typeof IdParams.static;
-      const member = await findPersonIn(deps.store.db, organizationOf(request), id);
-      if (!member) throw notFound('Person');
-      request.auditTarget = { type: 'person', id };
-      return reply.code(201).send(await issueReset(deps, member, actorOf(request)));
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'person', id });
+        const member = await findPersonIn(unit.db, organizationOf(request), id);
+        if (!member) throw notFound('Person');
+        return { status: 201, body: await issueReset(deps, unit.db, member, actorOf(request)) };
+      });
     },
   );
 
@@ -311,13 +321,15 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
       config: { ...team, audit: 'team.second_factor.require' },
       schema: { summary: 'Require a second factor of every team member', tags: ['team'], body: Type.Object({ required: Type.Boolean() }, { additionalProperties: false }), response: { 200: Type.Object({ required: Type.Boolean() }) } },
     },
-    async (request) => {
+    async (request, reply) => {
       const { required } = request.body as { required: boolean };
-      if (required && !request.person?.totp_enabled) throw conflict('second_factor_missing', 'Turn on your own second factor before requiring one of the team.');
       const organizationId = organizationOf(request);
-      request.auditTarget = { type: 'organization', id: organizationId, organizationId };
-      await setRequireSecondFactor(deps.store.db, organizationId, required);
-      return { required };
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'organization', id: organizationId, organizationId });
+        if (required && !request.person?.totp_enabled) throw conflict('second_factor_missing', 'Turn on your own second factor before requiring one of the team.');
+        await setRequireSecondFactor(unit.db, organizationId, required);
+        return { body: { required } };
+      });
     },
   );
 }

@@ -1,3 +1,5 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { ApiError, conflict } from '../http/errors.ts';
 import { passwordProblem } from './passwords.ts';
@@ -30,14 +32,19 @@ export function invalidInput(path: string, message: string): ApiError {
  */
 const linkUrl = (deps: LinkDeps, purpose: PersonLink['purpose'], token: string) => `${deps.people.publicUrl}/console/${PAGES[purpose]}#token=${token}`;
 
+/**
+ * Stores a link in the caller's transaction and mails it before that transaction commits: a mail the server refused
+ * rolls the link (and its audit entry) back, so no link exists that nobody received.
+ */
 async function issue(
   deps: LinkDeps,
+  trx: Kysely<Database>,
   fields: Omit<PersonLink, 'id' | 'used_at' | 'token_digest' | 'created_at' | 'expires_at'>,
   mail: (url: string) => { subject: string; text: string },
 ): Promise<IssuedLink> {
   const token = newToken();
   const now = deps.now();
-  const row = await insertLink(deps.store.db, {
+  const row = await insertLink(trx, {
     ...fields,
     token_digest: tokenDigest(token),
     created_at: new Date(now),
@@ -68,11 +75,12 @@ export interface InvitationInput {
 }
 
 /** SPEC 13.1, 13.2: an invitation to a new account. An email that already has one is a 409. */
-export async function invite(deps: LinkDeps, input: InvitationInput): Promise<IssuedLink> {
-  if (await findPersonByEmail(deps.store.db, input.email)) throw conflict('person_exists', 'That email address already has an account.');
+export async function invite(deps: LinkDeps, trx: Kysely<Database>, input: InvitationInput): Promise<IssuedLink> {
+  if (await findPersonByEmail(trx, input.email)) throw conflict('person_exists', 'That email address already has an account.');
   const where = input.kind === 'operator' ? 'as a Gatehouse operator' : `to ${input.organizationName ?? 'an organization'} on Gatehouse`;
   return issue(
     deps,
+    trx,
     { purpose: 'invitation', email: input.email, kind: input.kind, organization_id: input.organizationId, role: input.role, person_id: null, created_by: input.createdBy },
     (url) => ({
       subject: 'Your Gatehouse invitation',
@@ -82,9 +90,10 @@ export async function invite(deps: LinkDeps, input: InvitationInput): Promise<Is
 }
 
 /** A password reset link for an existing person. */
-export async function issueReset(deps: LinkDeps, person: { id: string; email: string; kind: PersonKind; organization_id: string | null; role: Role }, createdBy: string) {
+export async function issueReset(deps: LinkDeps, trx: Kysely<Database>, person: { id: string; email: string; kind: PersonKind; organization_id: string | null; role: Role }, createdBy: string) {
   return issue(
     deps,
+    trx,
     { purpose: 'reset', email: person.email, kind: person.kind, organization_id: person.organization_id, role: person.role, person_id: person.id, created_by: createdBy },
     (url) => ({
       subject: 'Reset your Gatehouse password',
@@ -100,33 +109,33 @@ export function checkPassword(password: string, email: string): void {
 
 const linkRefused = () => new ApiError('NOT_FOUND', 'This link is not valid: it was used already, has expired, or never existed.');
 
-/**
- * Accepts an invitation: the link is used up and the account created in one transaction, so a link works once and
- * a failure leaves it usable. Accepting sets the password (SPEC 13.3); signing in comes next.
- */
-export async function acceptInvitation(deps: LinkDeps, token: string, password: string): Promise<{ id: string; email: string }> {
-  const hashed = await deps.people.hasher.hash(password);
-  return deps.store.db.transaction().execute(async (trx) => {
-    const link = await consumeLink(trx, 'invitation', tokenDigest(token), new Date(deps.now()));
-    if (!link) throw linkRefused();
-    checkPassword(password, link.email);
-    const person = await insertPerson(trx, { email: link.email, kind: link.kind, organizationId: link.organization_id, role: link.role, passwordHash: hashed });
-    if (!person) throw conflict('person_exists', 'That email address already has an account.');
-    return { id: person.id, email: person.email };
-  });
+/** A password set through a link: its hash, made before the link's transaction (hashing is slow work). */
+export interface NewPassword {
+  password: string;
+  hash: string;
 }
 
-/** Completes a reset: a new password, and every session of the person ends (SPEC 13.5). */
-export async function completeReset(deps: LinkDeps, token: string, password: string): Promise<{ id: string; email: string }> {
-  const hashed = await deps.people.hasher.hash(password);
-  return deps.store.db.transaction().execute(async (trx) => {
-    const link = await consumeLink(trx, 'reset', tokenDigest(token), new Date(deps.now()));
-    if (!link || !link.person_id) throw linkRefused();
-    checkPassword(password, link.email);
-    const person = await updatePerson(trx, link.person_id, { password_hash: hashed });
-    if (!person) throw linkRefused();
-    await deleteSessionsOf(trx, person.id);
-    return { id: person.id, email: person.email };
-  });
+/**
+ * Accepts an invitation: the link is used up and the account created in the caller's transaction, so a link works
+ * once and a failure leaves it usable. Accepting sets the password (SPEC 13.3); signing in comes next.
+ */
+export async function acceptInvitation(trx: Kysely<Database>, now: Date, token: string, password: NewPassword): Promise<{ id: string; email: string }> {
+  const link = await consumeLink(trx, 'invitation', tokenDigest(token), now);
+  if (!link) throw linkRefused();
+  checkPassword(password.password, link.email);
+  const person = await insertPerson(trx, { email: link.email, kind: link.kind, organizationId: link.organization_id, role: link.role, passwordHash: password.hash });
+  if (!person) throw conflict('person_exists', 'That email address already has an account.');
+  return { id: person.id, email: person.email };
+}
+
+/** Completes a reset: a new password, and every session of the person ends (SPEC 13.5); in the caller's transaction. */
+export async function completeReset(trx: Kysely<Database>, now: Date, token: string, password: NewPassword): Promise<{ id: string; email: string }> {
+  const link = await consumeLink(trx, 'reset', tokenDigest(token), now);
+  if (!link || !link.person_id) throw linkRefused();
+  checkPassword(password.password, link.email);
+  const person = await updatePerson(trx, link.person_id, { password_hash: password.hash });
+  if (!person) throw linkRefused();
+  await deleteSessionsOf(trx, person.id);
+  return { id: person.id, email: person.email };
 }
 

@@ -1,4 +1,6 @@
 import type { FastifyReply } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { deleteSessionByDigest, findLiveSession, insertSession, touchSession } from './repository.ts';
 import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS } from './settings.ts';
@@ -17,11 +19,13 @@ export function sessionCutoffs(nowMs: number): { now: Date; idleSince: Date } {
   return { now: new Date(nowMs), idleSince: new Date(nowMs - SESSION_IDLE_MS) };
 }
 
-/** A new session: a fresh random token every time (never one the client brought, so no fixation), stored as a digest. */
-export async function startSession(deps: SessionDeps, personId: string, client: { address: string | null; userAgent: string | null }) {
+/**
+ * A new session, in the caller's transaction: a fresh random token every time (never one the client brought, so no
+ * fixation), stored as a digest.
+ */
+export async function startSession(trx: Kysely<Database>, now: number, personId: string, client: { address: string | null; userAgent: string | null }) {
   const token = newToken();
-  const now = deps.now();
-  const session = await insertSession(deps.store.db, {
+  const session = await insertSession(trx, {
     tokenDigest: tokenDigest(token),
     personId,
     now: new Date(now),
@@ -41,8 +45,8 @@ export async function resolveSession(deps: SessionDeps, token: string) {
   return found;
 }
 
-export async function endSessionOfToken(deps: SessionDeps, token: string): Promise<void> {
-  await deleteSessionByDigest(deps.store.db, tokenDigest(token));
+export async function endSessionOfToken(db: Kysely<Database>, token: string): Promise<void> {
+  await deleteSessionByDigest(db, tokenDigest(token));
 }
 
 /** Reads the session token from a Cookie header (RFC 6265 pairs); the first gh_session wins. */

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../http/errors.ts';
 import { secondsUp } from '../limits/headers.ts';
@@ -30,11 +32,12 @@ export const normalizeEmail = (email: string): string => email.trim().toLowerCas
 const accountSubject = (email: string) => createHash('sha256').update(email).digest('base64url');
 
 /**
- * SPEC 13.3 sign-in. Whether the email has an account or not, the same work is done (a lookup, one argon2
- * verification, a failure recorded for the account and the address) and the same answer given. A second factor is
- * asked for only after the password is right, so it tells nothing to someone without it.
+ * SPEC 13.3 sign-in, the checks: whether the email has an account or not, the same work is done (a lookup, one
+ * argon2 verification, a failure recorded for the account and the address) and the same answer given. A second
+ * factor is asked for only after the password is right, so it tells nothing to someone without it. The session is
+ * started by `startSignedInSession`, in the request's unit of work.
  */
-export async function signIn(deps: SignInDeps, input: SignInInput): Promise<{ person: Person; token: string; sessionId: string }> {
+export async function checkSignIn(deps: SignInDeps, input: SignInInput): Promise<Person> {
   const { people } = deps;
   const email = normalizeEmail(input.email);
   const account = accountSubject(email);
@@ -56,10 +59,14 @@ export async function signIn(deps: SignInDeps, input: SignInInput): Promise<{ pe
   if (!person || !passwordMatches) return fail(WRONG_CREDENTIALS);
 
   if (person.totp_enabled) await checkSecondFactor(deps, person, input, fail);
+  return person;
+}
 
-  if (input.previousToken) await endSessionOfToken(deps, input.previousToken);
-  const { token, session } = await startSession(deps, person.id, { address: input.clientAddress, userAgent: input.userAgent });
-  return { person, token, sessionId: session.id };
+/** The session of a checked sign-in; the token the browser brought, whatever it was, ends (no fixation). */
+export async function startSignedInSession(trx: Kysely<Database>, now: number, person: Person, input: SignInInput): Promise<{ token: string; sessionId: string }> {
+  if (input.previousToken) await endSessionOfToken(trx, input.previousToken);
+  const { token, session } = await startSession(trx, now, person.id, { address: input.clientAddress, userAgent: input.userAgent });
+  return { token, sessionId: session.id };
 }
 
 async function checkSecondFactor(

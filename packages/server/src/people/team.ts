@@ -1,3 +1,5 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { conflict, notFound } from '../http/errors.ts';
 import { countOwners, deletePerson, lockOrganization, deleteSessionsOf, findPersonIn, listPendingInvitations, listPeopleIn, revokeInvitation, updatePerson } from './repository.ts';
@@ -32,37 +34,34 @@ export async function listTeam(deps: TeamDeps, team: TeamOf) {
 }
 
 /**
- * A new role ends every session of the person (SPEC 13.5), in the same transaction. An organization never loses
- * its last owner: its row is locked first, so two demotions at once cannot each leave the other as the last.
+ * A new role ends every session of the person (SPEC 13.5), in the caller's transaction (the request's unit of work).
+ * An organization never loses its last owner: its row is locked first, so two demotions at once cannot each leave
+ * the other as the last.
  */
-export async function changeRole(deps: TeamDeps, team: TeamOf, personId: string, role: Role) {
-  return deps.store.db.transaction().execute(async (trx) => {
-    if (team !== null) await lockOrganization(trx, team);
-    const person = await findPersonIn(trx, team, personId);
-    if (!person) throw notFound('Person');
-    if (person.role === role) return presentPerson(person);
-    const updated = await updatePerson(trx, person.id, { role });
-    if (team !== null && person.role === 'owner' && (await countOwners(trx, team)) === 0) {
-      throw conflict('last_owner', 'An organization keeps at least one owner.');
-    }
-    await deleteSessionsOf(trx, person.id);
-    return presentPerson(updated!);
-  });
+export async function changeRole(trx: Kysely<Database>, team: TeamOf, personId: string, role: Role) {
+  if (team !== null) await lockOrganization(trx, team);
+  const person = await findPersonIn(trx, team, personId);
+  if (!person) throw notFound('Person');
+  if (person.role === role) return presentPerson(person);
+  const updated = await updatePerson(trx, person.id, { role });
+  if (team !== null && person.role === 'owner' && (await countOwners(trx, team)) === 0) {
+    throw conflict('last_owner', 'An organization keeps at least one owner.');
+  }
+  await deleteSessionsOf(trx, person.id);
+  return presentPerson(updated!);
 }
 
-/** Removing a person ends their sessions with them (the rows cascade). */
-export async function removePerson(deps: TeamDeps, team: TeamOf, personId: string): Promise<void> {
-  await deps.store.db.transaction().execute(async (trx) => {
-    if (team !== null) await lockOrganization(trx, team);
-    const person = await findPersonIn(trx, team, personId);
-    if (!person) throw notFound('Person');
-    await deletePerson(trx, person.id);
-    if (team !== null && person.role === 'owner' && (await countOwners(trx, team)) === 0) {
-      throw conflict('last_owner', 'An organization keeps at least one owner.');
-    }
-  });
+/** Removing a person ends their sessions with them (the rows cascade); in the caller's transaction. */
+export async function removePerson(trx: Kysely<Database>, team: TeamOf, personId: string): Promise<void> {
+  if (team !== null) await lockOrganization(trx, team);
+  const person = await findPersonIn(trx, team, personId);
+  if (!person) throw notFound('Person');
+  await deletePerson(trx, person.id);
+  if (team !== null && person.role === 'owner' && (await countOwners(trx, team)) === 0) {
+    throw conflict('last_owner', 'An organization keeps at least one owner.');
+  }
 }
 
-export async function withdrawInvitation(deps: TeamDeps, team: TeamOf, id: string): Promise<void> {
-  if (!(await revokeInvitation(deps.store.db, team, id, new Date(deps.now())))) throw notFound('Invitation');
+export async function withdrawInvitation(trx: Kysely<Database>, now: Date, team: TeamOf, id: string): Promise<void> {
+  if (!(await revokeInvitation(trx, team, id, now))) throw notFound('Invitation');
 }

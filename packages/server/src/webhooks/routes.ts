@@ -5,7 +5,7 @@ import type { Deps } from '../deps.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Page, PageQuery } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
-import { unitOfWork } from '../http/unit-of-work.ts';
+import { NO_CONTENT, unitOfWork } from '../http/unit-of-work.ts';
 import {
   CreatedWebhookEndpointSchema,
   NewWebhookEndpointBody,
@@ -77,7 +77,7 @@ export function registerWebhookRoutes(app: App, deps: Deps): void {
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'webhook_endpoint', id, organizationId });
         await removeWebhookEndpoint(unit.db, organizationId, id);
-        return { status: 204, body: '', contentType: 'application/json; charset=utf-8' };
+        return NO_CONTENT;
       });
     },
   );
