@@ -21,7 +21,7 @@ import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { queryTracingPlugin } from './observability/request-tracing.ts';
 import { tracing } from './observability/tracing.ts';
-import { createUsageRecording } from './usage/index.ts';
+import { createUsageRecording } from './usage/create-recording.ts';
 import type { UsageRecording } from './usage/recording.ts';
 import { createDeliveryWorker } from './webhooks/create-worker.ts';
 import type { Mailer } from './people/mailer.ts';
