@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partnerWithKey, withKey } from './factories.ts';
 import { startTestApp, type TestApp } from './harness.ts';
+import { UsageRecorder } from '../src/auth/usage-recorder.ts';
 
 /** SPEC 2: lastUsedAt is written behind, at most about once a minute per key. */
 describe('lastUsedAt write-behind', () => {
@@ -53,5 +54,32 @@ describe('lastUsedAt write-behind', () => {
     await t.deps.usage.flush();
     expect(await lastUsedAt(a.key.id)).toBe(aAt);
     expect(await lastUsedAt(b.key.id)).toBe(bAt);
+  });
+});
+
+describe('lastUsedAt with as many keys in use as the recorder tracks', () => {
+  it('queues each key once a minute, not once a pass, when the keys in use fill its bound exactly', async () => {
+    let clock = 1_900_000_000_000;
+    const t = await startTestApp({ deps: { now: () => clock } });
+    try {
+      const recorder = new UsageRecorder(t.deps.store.db, (error) => {
+        throw error;
+      }, { maxTracked: 3, now: () => clock });
+      const keys = ['a', 'b', 'c'];
+      for (let pass = 0; pass < 10; pass++) {
+        for (const key of keys) recorder.record(key);
+        clock += 1_000;
+      }
+      expect(recorder.queuedUses).toBe(3);
+      // A fourth key ends the window early (the bound holds); a minute on, every key is queued again.
+      recorder.record('d');
+      expect(recorder.queuedUses).toBe(4);
+      expect(recorder.trackedKeys).toBe(1);
+      clock += 60_000;
+      for (const key of keys) recorder.record(key);
+      expect(recorder.queuedUses).toBe(7);
+    } finally {
+      await t.close();
+    }
   });
 });

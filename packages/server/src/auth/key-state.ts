@@ -6,7 +6,6 @@ import type { StoredDigest } from '../keys/digest.ts';
 export interface KeyState {
   apiKeyId: string;
   keyId: string;
-  displayPrefix: string;
   name: string;
   env: 'live' | 'test';
   scopes: string[];
@@ -24,7 +23,7 @@ export interface KeyState {
 
 /** A key as the verifier reads it by key_id: its state, and what its secret is checked against. */
 export interface KeyRecord {
-  state: KeyState;
+  state: KeyStateRow;
   /** bcrypt, the record (SPEC 1.1): needed only when the key has no digest under a secret this instance knows. */
   secretHash: string;
   digest: StoredDigest | null;
@@ -53,13 +52,13 @@ const selectKeys = (db: Kysely<Database>) =>
       'p.features as plan_features',
     ]);
 
-type StateRow = Awaited<ReturnType<ReturnType<typeof selectKeys>['executeTakeFirstOrThrow']>>;
+/** A key's state as read, before the verifier's cache packs it (auth/key-cache.ts). */
+export type KeyStateRow = Awaited<ReturnType<ReturnType<typeof selectKeys>['executeTakeFirstOrThrow']>>;
 
-function toState(row: StateRow, keyPrefix: string): KeyState {
+function toState(row: KeyStateRow): KeyState {
   return {
     apiKeyId: row.id,
     keyId: row.key_id,
-    displayPrefix: `${keyPrefix}_${row.env}_${row.key_id}`,
     name: row.name,
     env: row.env,
     scopes: row.scopes,
@@ -77,21 +76,22 @@ function toState(row: StateRow, keyPrefix: string): KeyState {
 }
 
 /** The verifier's one indexed read (key_id is unique): state, bcrypt hash and digest together. */
-export async function loadKeyRecord(db: Kysely<Database>, keyId: string, keyPrefix: string): Promise<KeyRecord | undefined> {
+export async function loadKeyRecord(db: Kysely<Database>, keyId: string): Promise<KeyRecord | undefined> {
   const row = await selectKeys(db).select(['k.secret_hash', 'k.secret_digest', 'k.digest_secret_id']).where('k.key_id', '=', keyId).executeTakeFirst();
   if (!row) return undefined;
   const digest = row.secret_digest && row.digest_secret_id ? { digest: row.secret_digest, secretId: row.digest_secret_id } : null;
-  return { state: toState(row, keyPrefix), secretHash: row.secret_hash, digest };
+  return { state: row, secretHash: row.secret_hash, digest };
 }
 
 /** States of several keys in one query (the backstop re-read of keys in use); a key that is gone is absent. */
-export async function loadKeyStates(db: Kysely<Database>, apiKeyIds: readonly string[], keyPrefix: string): Promise<Map<string, KeyState>> {
+export async function loadKeyStateRows(db: Kysely<Database>, apiKeyIds: readonly string[]): Promise<Map<string, KeyStateRow>> {
   if (apiKeyIds.length === 0) return new Map();
   const rows = await selectKeys(db).where('k.id', 'in', apiKeyIds).execute();
-  return new Map(rows.map((row) => [row.id, toState(row, keyPrefix)]));
+  return new Map(rows.map((row) => [row.id, row]));
 }
 
 /** One key's state by its id (operators' tools; the pipeline reads by key_id through loadKeyRecord). */
-export async function loadKeyState(db: Kysely<Database>, apiKeyId: string, keyPrefix: string): Promise<KeyState | undefined> {
-  return (await loadKeyStates(db, [apiKeyId], keyPrefix)).get(apiKeyId);
+export async function loadKeyState(db: Kysely<Database>, apiKeyId: string): Promise<KeyState | undefined> {
+  const row = (await loadKeyStateRows(db, [apiKeyId])).get(apiKeyId);
+  return row ? toState(row) : undefined;
 }

@@ -1,16 +1,15 @@
 import type { Kysely } from 'kysely';
-import { LRUCache } from 'lru-cache';
 import type { Database } from '../db/schema.ts';
 import { setApiKeyDigest } from '../keys/repository.ts';
-import { sameDigest, type KeyDigester, type StoredDigest } from '../keys/digest.ts';
+import { type KeyDigester, type StoredDigest } from '../keys/digest.ts';
 import { MAX_KEY_LENGTH, parseKey, type ParsedKey } from '../keys/format.ts';
 import { HashQueueFullError, type SecretHasher } from '../keys/hashing.ts';
 import { FailureThrottle } from './failure-throttle.ts';
 import type { Invalidation, InvalidationBus } from './invalidation.ts';
-import { loadKeyRecord, loadKeyStates, type KeyRecord, type KeyState } from './key-state.ts';
+import { KeyCache, STATE_BACKSTOP_MS } from './key-cache.ts';
+import { loadKeyRecord, loadKeyStateRows, type KeyRecord, type KeyState } from './key-state.ts';
 
-/** SPEC 2: a key's state is re-read at least this often when no invalidation arrives (the backstop). */
-export const STATE_BACKSTOP_MS = 60_000;
+export { STATE_BACKSTOP_MS };
 /** A key in use has its state re-read in the background from this age on, in batches, so requests never wait. */
 const STATE_REFRESH_AFTER_MS = 45_000;
 const REFRESH_SWEEP_MS = 5_000;
@@ -19,7 +18,15 @@ const REFRESH_BATCH = 500;
 export const DEFAULT_MAX_CACHED_KEYS = 200_000;
 
 /** What an unknown key_id's HMAC is compared with: a miss does the work a wrong secret does (no timing oracle). */
-const ABSENT_DIGEST = new Uint8Array(32);
+const ABSENT_DIGEST = '\0'.repeat(32);
+
+/** Constant-time equality of a computed digest and a cached one (latin1, one character a byte). */
+function sameAsCached(presented: Buffer, cached: string): boolean {
+  if (presented.length !== cached.length) return false;
+  let difference = 0;
+  for (let index = 0; index < presented.length; index++) difference |= presented[index]! ^ cached.charCodeAt(index);
+  return difference === 0;
+}
 
 export type Verification =
   | { ok: true; state: KeyState }
@@ -44,25 +51,13 @@ export interface KeyVerifierOptions {
   maxCachedKeys?: number;
 }
 
-/** What an instance keeps per key it has read (SPEC 2, memory). Nothing here expires on a clock but the state. */
-interface CachedKey {
-  apiKeyId: string;
-  /** The digest as read; a secret never changes, so neither does this. */
-  digest: Uint8Array;
-  /** Dropped by every invalidation of the key, its organization or the plans; re-read after STATE_BACKSTOP_MS. */
-  state: KeyState | undefined;
-  stateReadAt: number;
-  /** Presented since its state was read: only keys in use are refreshed in the background. */
-  used: boolean;
-}
-
 /**
  * Turns a presented key into the key's current state (SPEC 2, hot path). A key is checked by one HMAC of its secret
  * against the digest stored beside its bcrypt hash: from memory when cached, else after one indexed read by key_id.
  * bcrypt runs only for a key with no digest under a secret this instance knows, once per deployment, and writes one.
  */
 export class KeyVerifier {
-  private readonly keys: LRUCache<string, CachedKey>;
+  private readonly keys: KeyCache;
   private readonly pendingReads = new Map<string, Promise<KeyRecord | undefined>>();
   private readonly pendingHashes = new Map<string, Promise<boolean>>();
   /** Bumped by every invalidation so a read that raced with one does not cache what it read. */
@@ -78,7 +73,7 @@ export class KeyVerifier {
 
   constructor(private readonly options: KeyVerifierOptions) {
     this.now = options.now ?? Date.now;
-    this.keys = new LRUCache({ max: options.maxCachedKeys ?? DEFAULT_MAX_CACHED_KEYS });
+    this.keys = new KeyCache(options.maxCachedKeys ?? DEFAULT_MAX_CACHED_KEYS, this.now());
     this.throttle = new FailureThrottle(options.authFailuresPerMinute, this.now);
     this.unsubscribe = options.bus.subscribe((event) => this.invalidate(event));
     this.sweeper = setInterval(() => void this.refreshStates(), REFRESH_SWEEP_MS);
@@ -96,10 +91,10 @@ export class KeyVerifier {
     this.digestsComputed++;
     const presented = this.options.digester.currentDigest(parsed.secret);
     const cached = this.keys.get(parsed.keyId);
-    if (cached?.state && this.now() - cached.stateReadAt < STATE_BACKSTOP_MS && sameDigest(presented, cached.digest)) {
+    if (cached && this.keys.isFresh(cached, this.now()) && sameAsCached(presented, cached.digest)) {
       this.options.metrics?.cacheHit();
-      cached.used = true;
-      return { ok: true, state: cached.state };
+      cached.markUsed();
+      return { ok: true, state: cached };
     }
     this.options.metrics?.cacheMiss();
     return this.verifyFromStore(parsed, presented, clientAddress);
@@ -110,24 +105,23 @@ export class KeyVerifier {
     const record = await this.read(parsed.keyId);
     const { digester } = this.options;
     if (!record) {
-      sameDigest(presented, ABSENT_DIGEST);
+      sameAsCached(presented, ABSENT_DIGEST);
       return this.fail(clientAddress, parsed.keyId);
     }
     let digest = record.digest;
     if (!digest || !digester.canCheck(digest.secretId)) {
       const proven = await this.proveByBcrypt(parsed, presented, record, clientAddress);
       if (proven !== true) return proven;
-      digest = await this.storeDigest(record.state.apiKeyId, parsed.secret);
+      digest = await this.storeDigest(record.state.id, parsed.secret);
     } else if (!digester.matches(parsed.secret, presented, digest)) {
       return this.fail(clientAddress, parsed.keyId);
     } else if (digest.secretId !== digester.currentId) {
       // Digested under the secret being rotated out: digested again under the current one, no bcrypt needed.
-      digest = await this.storeDigest(record.state.apiKeyId, parsed.secret);
+      digest = await this.storeDigest(record.state.id, parsed.secret);
     }
-    if (generation === this.generation) {
-      this.keys.set(parsed.keyId, { apiKeyId: record.state.apiKeyId, digest: digest.digest, state: record.state, stateReadAt: this.now(), used: true });
-    }
-    return { ok: true, state: record.state };
+    const entry = this.keys.build(record.state, Buffer.from(digest.digest).toString('latin1'), this.now(), generation === this.generation);
+    entry.markUsed();
+    return { ok: true, state: entry };
   }
 
   /**
@@ -161,7 +155,7 @@ export class KeyVerifier {
   private read(keyId: string): Promise<KeyRecord | undefined> {
     return this.coalesce(this.pendingReads, keyId, () => {
       this.storeReads++;
-      return loadKeyRecord(this.options.db, keyId, this.options.keyPrefix);
+      return loadKeyRecord(this.options.db, keyId);
     });
   }
 
@@ -173,24 +167,23 @@ export class KeyVerifier {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
-      const due: CachedKey[] = [];
-      const dueAt = this.now() - STATE_REFRESH_AFTER_MS;
-      for (const entry of this.keys.values()) if (entry.state && entry.used && entry.stateReadAt <= dueAt) due.push(entry);
+      const due = this.keys.dueForRefresh(this.now() - STATE_REFRESH_AFTER_MS);
       for (let start = 0; start < due.length; start += REFRESH_BATCH) {
         const batch = due.slice(start, start + REFRESH_BATCH);
         const generation = this.generation;
         const readAt = this.now();
-        const states = await loadKeyStates(
+        const rows = await loadKeyStateRows(
           this.options.db,
           batch.map((entry) => entry.apiKeyId),
-          this.options.keyPrefix,
         );
         // An invalidation during the read has dropped what it concerns; the next request reads those itself.
         if (generation !== this.generation) continue;
         for (const entry of batch) {
-          entry.state = states.get(entry.apiKeyId);
-          entry.stateReadAt = readAt;
-          entry.used = false;
+          const row = rows.get(entry.apiKeyId);
+          // Replaced by a newer entry (or evicted) meanwhile: that one is newer than this read.
+          if (this.keys.peek(entry.keyId) !== entry) continue;
+          if (row) this.keys.build(row, entry.digest, readAt, true);
+          else this.keys.delete(entry.keyId);
         }
       }
     } finally {
@@ -200,20 +193,7 @@ export class KeyVerifier {
 
   invalidate(event: Invalidation): void {
     this.generation++;
-    switch (event.kind) {
-      case 'key':
-        for (const entry of this.keys.values()) if (entry.apiKeyId === event.apiKeyId) entry.state = undefined;
-        break;
-      case 'organization':
-        for (const entry of this.keys.values()) if (entry.state?.organizationId === event.organizationId) entry.state = undefined;
-        break;
-      case 'plans':
-      case 'all':
-        for (const entry of this.keys.values()) entry.state = undefined;
-        break;
-      case 'global':
-        break;
-    }
+    this.keys.invalidate(event);
   }
 
   close(): void {
@@ -224,6 +204,11 @@ export class KeyVerifier {
   /** Entries held by each bounded cache, for /metrics. */
   cacheEntries(): Record<string, number> {
     return { keys: this.keys.size, failure_windows: this.throttle.size };
+  }
+
+  /** Organizations the cache holds for its keys (bounded by them). */
+  get cachedOrganizations(): number {
+    return this.keys.organizationCount;
   }
 
   private fail(clientAddress: string, keyId: string | undefined): Verification {

@@ -49,7 +49,7 @@ export function registerExplainRoutes(app: FastifyInstance, deps: Deps, routes: 
 export function registerAdminExplainRoutes(app: FastifyInstance, deps: Deps, routes: PartnerRouteTable): void {
   app.post('/explain', { config: { audit: 'admin.explain', operatorAccess: 'read' }, schema: { body: AdminExplainBody, response: { 200: ExplanationSchema } } }, async (request) => {
     const body = request.body as typeof AdminExplainBody.static;
-    const key = await loadKeyState(deps.store.db, body.apiKeyId, deps.config.keyPrefix);
+    const key = await loadKeyState(deps.store.db, body.apiKeyId);
     if (!key) throw notFound('API key');
     request.auditTarget = { type: 'api_key', id: key.apiKeyId, organizationId: key.organizationId };
     return explain(deps, routes, key, body.method, body.path, 'The key exists (an operator named it: no secret was presented).');

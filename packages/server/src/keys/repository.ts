@@ -78,14 +78,15 @@ export const findApiKeyRowByKeyId = (db: Db, keyId: string): Promise<ApiKeyRow |
   db.selectFrom('api_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
 
 /** Write-behind of `last_used_at`; a late flush never moves it backwards. */
-export async function touchApiKeys(db: Db, usage: ReadonlyMap<string, Date>): Promise<void> {
+/** `usage`: apiKeyId → when it was used (epoch milliseconds). */
+export async function touchApiKeys(db: Db, usage: ReadonlyMap<string, number>): Promise<void> {
   // One statement per thousand keys, not one per key: with many keys in use this runs thousands of times a minute.
   const entries = [...usage];
   for (let start = 0; start < entries.length; start += 1000) {
     const batch = entries.slice(start, start + 1000);
     await sql`
       UPDATE api_keys AS k SET last_used_at = u.at
-      FROM unnest(${batch.map(([id]) => id)}::uuid[], ${batch.map(([, at]) => at.toISOString())}::timestamptz[]) AS u(id, at)
+      FROM unnest(${batch.map(([id]) => id)}::uuid[], ${batch.map(([, at]) => new Date(at).toISOString())}::timestamptz[]) AS u(id, at)
       WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)
     `.execute(db);
   }

@@ -1,0 +1,156 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { describe, expect, it } from 'vitest';
+import { KeyCache, STATE_BACKSTOP_MS } from '../src/auth/key-cache.ts';
+import type { KeyStateRow } from '../src/auth/key-state.ts';
+import { generateKeyId } from '../src/keys/format.ts';
+
+/** SPEC 2, memory: the verifier's cache, its invalidations (none of which scans it) and its size per key. */
+
+const T0 = 1_900_000_000_000;
+
+/** A row as the store hands it over: every string its own copy (flattened, as the driver's are). */
+function row(organizationId: string, overrides: Partial<KeyStateRow> = {}): KeyStateRow {
+  const copy = (value: string) => Buffer.from(value).toString();
+  return {
+    id: copy(randomUUID()),
+    key_id: copy(generateKeyId()),
+    name: copy(`partner ${randomBytes(3).toString('hex')}`),
+    env: copy('live') as 'live',
+    scopes: [],
+    status: 'active',
+    kill_switch: false,
+    expires_at: null,
+    organization_id: copy(organizationId),
+    organization_name: copy('Acme Growth'),
+    api_access_revoked: false,
+    rate_limit_tier: copy('standard'),
+    credit_balance: 6000,
+    plan_name: copy('growth'),
+    plan_features: [copy('api_access'), copy('webhooks')],
+    ...overrides,
+  };
+}
+
+const digest = () => randomBytes(32).toString('latin1');
+
+describe('invalidations reach what they concern without scanning the cache', () => {
+  it('a key invalidation makes that key stale and no other, and keeps its digest', () => {
+    const cache = new KeyCache(100, T0);
+    const organizationId = randomUUID();
+    const [a, b] = [row(organizationId), row(organizationId)];
+    const entryA = cache.build(a, digest(), T0, true);
+    cache.build(b, digest(), T0, true);
+    cache.invalidate({ kind: 'key', apiKeyId: a.id });
+    expect(cache.isFresh(cache.get(a.key_id)!, T0)).toBe(false);
+    expect(cache.get(a.key_id)!.digest).toBe(entryA.digest);
+    expect(cache.isFresh(cache.get(b.key_id)!, T0)).toBe(true);
+    // A key the cache does not hold: nothing happens.
+    cache.invalidate({ kind: 'key', apiKeyId: randomUUID() });
+    expect(cache.isFresh(cache.get(b.key_id)!, T0)).toBe(true);
+  });
+
+  it("an organization invalidation makes every key of that organization stale through their shared state, and no other organization's", () => {
+    const cache = new KeyCache(100, T0);
+    const [mine, theirs] = [randomUUID(), randomUUID()];
+    const rows = [row(mine), row(mine), row(mine), row(theirs)];
+    const entries = rows.map((r) => cache.build(r, digest(), T0, true));
+    expect(entries[0]!.organization).toBe(entries[2]!.organization);
+    expect(cache.organizationCount).toBe(2);
+    cache.invalidate({ kind: 'organization', organizationId: mine });
+    expect(entries.map((entry) => cache.isFresh(entry, T0))).toEqual([false, false, false, true]);
+    // Read again: a new shared state for the organization, fresh.
+    const again = cache.build(rows[0]!, entries[0]!.digest, T0 + 1, true);
+    expect(cache.isFresh(again, T0 + 1)).toBe(true);
+    expect(again.organization).not.toBe(entries[0]!.organization);
+  });
+
+  it('a key read with different organization values makes the other keys of the organization read theirs again', () => {
+    const cache = new KeyCache(100, T0);
+    const organizationId = randomUUID();
+    const first = cache.build(row(organizationId), digest(), T0, true);
+    const second = cache.build(row(organizationId, { credit_balance: 5000 }), digest(), T0, true);
+    expect(cache.isFresh(first, T0)).toBe(false);
+    expect(cache.isFresh(second, T0)).toBe(true);
+    expect(second.creditBalance).toBe(5000);
+  });
+
+  it('plans and all invalidations make every entry stale', () => {
+    for (const kind of ['plans', 'all'] as const) {
+      const cache = new KeyCache(100, T0);
+      const entries = [row(randomUUID()), row(randomUUID())].map((r) => cache.build(r, digest(), T0, true));
+      cache.invalidate({ kind: 'global' });
+      expect(entries.every((entry) => cache.isFresh(entry, T0))).toBe(true);
+      cache.invalidate({ kind });
+      expect(entries.some((entry) => cache.isFresh(entry, T0))).toBe(false);
+    }
+  });
+
+  it('state expires after the 60-second backstop, and only keys in use are due for the background re-read', () => {
+    const cache = new KeyCache(100, T0);
+    const [used, idle] = [row(randomUUID()), row(randomUUID())].map((r) => cache.build(r, digest(), T0, true));
+    used!.markUsed();
+    expect(cache.isFresh(used!, T0 + STATE_BACKSTOP_MS - 1)).toBe(true);
+    expect(cache.isFresh(used!, T0 + STATE_BACKSTOP_MS)).toBe(false);
+    expect(cache.dueForRefresh(T0 + 45_000)).toEqual([used]);
+    expect(cache.dueForRefresh(T0 - 1)).toEqual([]);
+    expect(idle!.used).toBe(false);
+  });
+
+  it('the indexes hold no more than the cache: evicted keys leave them, and their organization with the last of them', () => {
+    const cache = new KeyCache(10, T0);
+    const evicted = row(randomUUID());
+    cache.build(evicted, digest(), T0, true);
+    const organizationId = randomUUID();
+    for (let i = 0; i < 10; i++) cache.build(row(organizationId), digest(), T0, true);
+    expect(cache.size).toBe(10);
+    expect(cache.get(evicted.key_id)).toBeUndefined();
+    expect(cache.organizationCount).toBe(1);
+    // An invalidation of the evicted key or organization finds nothing, and costs nothing.
+    cache.invalidate({ kind: 'key', apiKeyId: evicted.id });
+    cache.invalidate({ kind: 'organization', organizationId: evicted.organization_id });
+    expect(cache.organizationCount).toBe(1);
+  });
+
+  it('a key state handed to a request reads as a plain KeyState (JSON included)', () => {
+    const cache = new KeyCache(10, T0);
+    const r = row(randomUUID(), { scopes: ['projects:read'], kill_switch: true, status: 'revoked', expires_at: new Date(T0 + 1000) });
+    const entry = cache.build(r, digest(), T0, true);
+    expect(JSON.parse(JSON.stringify(entry))).toEqual({
+      apiKeyId: r.id,
+      keyId: r.key_id,
+      name: r.name,
+      env: 'live',
+      scopes: ['projects:read'],
+      status: 'revoked',
+      killSwitch: true,
+      expiresAt: T0 + 1000,
+      organizationId: r.organization_id,
+      organizationName: 'Acme Growth',
+      apiAccessRevoked: false,
+      rateLimitTier: 'standard',
+      creditBalance: 6000,
+      planName: 'growth',
+      planFeatures: ['api_access', 'webhooks'],
+    });
+  });
+});
+
+describe('memory', () => {
+  it('a cached key costs at most 512 bytes of heap (SPEC 2), its organization shared with the other keys', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const count = 50_000;
+    const organizationIds = Array.from({ length: 10 }, () => randomUUID());
+    const cache = new KeyCache(count, T0);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    // Rows built here, as the store's are per read: what they leave behind is what the cache keeps.
+    for (let i = 0; i < count; i++) cache.build(row(organizationIds[i % organizationIds.length]!), digest(), T0, true);
+    gc();
+    const perKey = (process.memoryUsage().heapUsed - before) / count;
+    expect(cache.size).toBe(count);
+    expect(perKey).toBeLessThanOrEqual(512);
+  });
+});
