@@ -28,14 +28,14 @@ function pass(server: ServerHandle, keys: string[], connections: number): Promis
  * Scenario 5: many partners (issue 14). 100,000 real keys (cost-4 bcrypt hashes and digests) in PostgreSQL:
  * whoami round-robin over 10,000 and over 100,000 of them, interleaved with one key. Then the same 10,000 keys after
  * a restart and on a second instance (bcrypt counted), and memory with 1,000,000 keys in the store and 100,000 cached.
- * BENCH_MANY_KEYS_SECONDS sets how long each arm runs in all (the issue asks for 180).
+ * Each arm runs 180 s in all (as the issue asks) with BENCH_FULL=1, 30 s otherwise; BENCH_MANY_KEYS_SECONDS overrides.
  */
 export const scenario: Scenario = {
   name: 'many-keys',
   order: 5,
   title: 'Scenario 5: many partners (10,000 and 100,000 keys round-robin; restarts; 1,000,000 in the store)',
   async run(ctx) {
-    const armSeconds = Number(process.env.BENCH_MANY_KEYS_SECONDS || 180);
+    const armSeconds = Number(process.env.BENCH_MANY_KEYS_SECONDS || (process.env.BENCH_FULL === '1' ? 180 : 30));
     const database = await ctx.createDatabase();
     const env = { DATABASE_URL: database.url, GATEHOUSE_BCRYPT_COST: '10' };
     const first = await ctx.startServer({
@@ -139,7 +139,7 @@ export const scenario: Scenario = {
       ],
       notes: [
         `PostgreSQL (a fresh database), in-memory limiter, GATEHOUSE_BCRYPT_COST=10. The ${HUNDRED_THOUSAND.toLocaleString('en-US')} keys are real keys with cost-4 bcrypt hashes and digests under the run's GATEHOUSE_SECRET, bulk-inserted; the rows added for 1,000,000 are inserted with generate_series and never presented.`,
-        `Each arm ran ${round(armSeconds / rounds, 1)} s × ${rounds} rounds (${armSeconds} s in all), interleaved, ${connections} connections.`,
+        `Each arm ran ${round(armSeconds / rounds, 1)} s × ${rounds} rounds (${armSeconds} s in all${armSeconds < 180 ? '; BENCH_FULL=1 runs the 180 s the issue asks for' : ''}), interleaved, ${connections} connections.`,
         `Memory: V8 heap after a forced full GC in the server, on an instance started on the 1,000,000-key store, before any key was presented, and after a pass over the 10,000 and one over the 100,000 keys.`,
       ],
       data: { arms, firstPass, onSecond, afterRestart, memoryNoneCached, memoryCached, bcryptDuringArms, bcryptOnSecond, bcryptAfterRestart, insertMs },

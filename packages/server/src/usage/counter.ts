@@ -5,7 +5,9 @@ import type { UsageIncrement } from './sink.ts';
 const MINUTE_MS = 60_000;
 const CLASSES: readonly EndpointClass[] = ['read-light', 'write-light', 'long-running'];
 
+/** One key's counts for one endpoint class and minute, with its organization (one object: the least a key costs). */
 interface Cell {
+  organizationId: string;
   minute: number;
   requests: number;
   status2xx: number;
@@ -15,13 +17,16 @@ interface Cell {
   creditsCharged: number;
 }
 
-interface KeyCells {
-  organizationId: string;
-  /** One open cell per endpoint class (CLASS_INDEX), for the minute being counted. */
-  open: (Cell | undefined)[];
-}
-
-const emptyCell = (minute: number): Cell => ({ minute, requests: 0, status2xx: 0, status4xx: 0, status5xx: 0, rateLimited: 0, creditsCharged: 0 });
+const emptyCell = (organizationId: string, minute: number): Cell => ({
+  organizationId,
+  minute,
+  requests: 0,
+  status2xx: 0,
+  status4xx: 0,
+  status5xx: 0,
+  rateLimited: 0,
+  creditsCharged: 0,
+});
 
 /**
  * SPEC 8.7: usage per (apiKeyId, endpointClass, minute), counted in this process's memory. A request costs a map
@@ -30,7 +35,8 @@ const emptyCell = (minute: number): Cell => ({ minute, requests: 0, status2xx: 0
  * by this instance.
  */
 export class UsageCounter {
-  private keys = new Map<string, KeyCells>();
+  /** Per endpoint class (CLASS_INDEX): apiKeyId → the open cell of the minute being counted. */
+  private cells: Map<string, Cell>[] = [new Map(), new Map(), new Map()];
   /** Cells of minutes that ended while their key kept being counted. */
   private closed: UsageIncrement[] = [];
 
@@ -46,17 +52,12 @@ export class UsageCounter {
   /** The open cell of a key and class for the minute of `nowMs`; a cell of an earlier minute is closed first. */
   private cellOf(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, nowMs: number): Cell {
     const minute = nowMs - (nowMs % MINUTE_MS);
-    let cells = this.keys.get(apiKeyId);
-    if (!cells) {
-      cells = { organizationId, open: [undefined, undefined, undefined] };
-      this.keys.set(apiKeyId, cells);
-    }
-    const index = CLASS_INDEX[endpointClass];
-    let cell = cells.open[index];
+    const cells = this.cells[CLASS_INDEX[endpointClass]]!;
+    let cell = cells.get(apiKeyId);
     if (cell === undefined || cell.minute !== minute) {
-      if (cell !== undefined) this.closed.push(incrementOf(cells.organizationId, apiKeyId, endpointClass, cell));
-      cell = emptyCell(minute);
-      cells.open[index] = cell;
+      if (cell !== undefined) this.closed.push(incrementOf(apiKeyId, endpointClass, cell));
+      cell = emptyCell(organizationId, minute);
+      cells.set(apiKeyId, cell);
     }
     return cell;
   }
@@ -66,22 +67,19 @@ export class UsageCounter {
     this.cellOf(organizationId, apiKeyId, endpointClass, nowMs).creditsCharged += credits;
   }
 
-  /** Keys counted since the last drain. */
+  /** Open cells (a key and an endpoint class counted in this minute) since the last drain. */
   get trackedKeys(): number {
-    return this.keys.size;
+    return this.cells[0]!.size + this.cells[1]!.size + this.cells[2]!.size;
   }
 
   /** Everything counted since the last drain, and forgets it. */
   drain(): UsageIncrement[] {
     const out = this.closed;
-    const keys = this.keys;
+    const cells = this.cells;
     this.closed = [];
-    this.keys = new Map();
-    for (const [apiKeyId, cells] of keys) {
-      for (let index = 0; index < CLASSES.length; index++) {
-        const cell = cells.open[index];
-        if (cell) out.push(incrementOf(cells.organizationId, apiKeyId, CLASSES[index]!, cell));
-      }
+    this.cells = [new Map(), new Map(), new Map()];
+    for (let index = 0; index < CLASSES.length; index++) {
+      for (const [apiKeyId, cell] of cells[index]!) out.push(incrementOf(apiKeyId, CLASSES[index]!, cell));
     }
     return out;
   }
@@ -92,6 +90,6 @@ export class UsageCounter {
   }
 }
 
-function incrementOf(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, cell: Cell): UsageIncrement {
-  return { organizationId, apiKeyId, endpointClass, ...cell };
+function incrementOf(apiKeyId: string, endpointClass: EndpointClass, cell: Cell): UsageIncrement {
+  return { apiKeyId, endpointClass, ...cell };
 }

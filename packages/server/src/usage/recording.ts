@@ -22,6 +22,13 @@ export interface UsageRecordingOptions {
   onError: (error: unknown, what: string) => void;
   /** How often counted usage is written (default 5 s). */
   usageFlushMs?: number;
+  /**
+   * Past this many keys counted since the last write (default 2,000), the timer writes usage only every
+   * `usageFlushManyKeysMs` (default 60 s): every key counted costs three upserts per write, so with many keys in use
+   * a write every 5 s would cost the store twelve times what one a minute does, for the same counts.
+   */
+  usageManyKeys?: number;
+  usageFlushManyKeysMs?: number;
   /** How often the request log's buffer is written (default 1 s). */
   requestLogFlushMs?: number;
   /** Rows the request log may hold in memory before it drops (default 50,000). */
@@ -45,10 +52,12 @@ export class UsageRecording {
   private usageFlushing: Promise<void> | undefined;
   private logFlushing: Promise<void> | undefined;
   private readonly batch: number;
+  private lastUsageWriteAt: number;
 
   constructor(private readonly options: UsageRecordingOptions) {
     this.requestLog = new RequestLogBuffer(options.requestLogCapacity ?? 50_000);
     this.batch = options.requestLogBatch ?? 2_000;
+    this.lastUsageWriteAt = options.now();
   }
 
   start(): void {
@@ -57,7 +66,7 @@ export class UsageRecording {
       timer.unref();
       this.timers.push(timer);
     };
-    every(this.options.usageFlushMs ?? 5_000, () => this.flushUsage(), 'usage flush');
+    every(this.options.usageFlushMs ?? 5_000, () => this.flushUsageWhenDue(), 'usage flush');
     every(this.options.requestLogFlushMs ?? 1_000, () => this.flushRequestLog(), 'request log flush');
     every(this.options.sweepMs ?? 600_000, () => this.sweep(), 'usage retention sweep');
   }
@@ -85,6 +94,16 @@ export class UsageRecording {
   /** Writes everything counted and buffered so far (tests, and shutdown). */
   async flush(): Promise<void> {
     await Promise.all([this.flushUsage(), this.flushRequestLog()]);
+  }
+
+  /**
+   * The timer's write: every tick while few keys were counted; once many were, only when the last write is
+   * `usageFlushManyKeysMs` old, so that with many keys in use a write covers many requests of each.
+   */
+  flushUsageWhenDue(): Promise<void> {
+    const many = this.counter.trackedKeys > (this.options.usageManyKeys ?? 2_000);
+    if (many && this.options.now() - this.lastUsageWriteAt < (this.options.usageFlushManyKeysMs ?? 60_000)) return Promise.resolve();
+    return this.flushUsage();
   }
 
   flushUsage(): Promise<void> {
@@ -121,6 +140,7 @@ export class UsageRecording {
   }
 
   private async writeUsage(): Promise<void> {
+    this.lastUsageWriteAt = this.options.now();
     const batch = this.counter.drain();
     if (batch.length === 0) return;
     try {
