@@ -146,7 +146,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   registerUsageFeature(app, deps);
   registerExplainRoutes(app, deps, partnerRoutes);
   await registerAdminApi(app, deps, partnerRoutes);
-  registerConsoleAccountRoutes(app as unknown as FastifyInstance, deps);
+  registerConsoleAccountRoutes(app, deps);
   registerConsolePartnerRoutes(app, deps);
   options.extraRoutes?.(app as unknown as FastifyInstance);
 

@@ -1,9 +1,9 @@
-import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { AuditEntrySchema, presentAuditEntry } from './admin-routes.ts';
 import { principalOf } from '../auth/pipeline.ts';
 import { listAuditEntries } from './repository.ts';
 import type { Deps } from '../deps.ts';
+import type { App } from '../http/typed-app.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { Page, Uuid } from '../http/schemas.ts';
 
@@ -18,7 +18,7 @@ export const PartnerAuditQuery = Type.Object(
 );
 
 /** SPEC 8.8: the audit entries of the caller's organization (its keys' actions and operators' actions on it). */
-export function registerPartnerAuditRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerPartnerAuditRoutes(app: App, deps: Deps): void {
   app.get(
     '/v1/audit',
     {
@@ -26,7 +26,7 @@ export function registerPartnerAuditRoutes(app: FastifyInstance, deps: Deps): vo
       schema: { summary: "The organization's audit log, newest first", tags: ['audit'], querystring: PartnerAuditQuery, response: { 200: Page(AuditEntrySchema) } },
     },
     async (request) => {
-      const query = request.query as typeof PartnerAuditQuery.static;
+      const query = request.query;
       const filter = { organizationId: principalOf(request).organizationId, apiKeyId: query.apiKeyId, action: query.action };
       const rows = await listAuditEntries(deps.store.db, filter, query.limit + 1, decodeCursor(query.cursor));
       return pageOf(rows, query.limit, (row) => ({ at: row.occurred_at, id: row.id }), presentAuditEntry);

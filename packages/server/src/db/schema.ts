@@ -1,3 +1,4 @@
+import type { EndpointClass } from '../config.ts';
 import type { PeopleTables } from '../people/schema.ts';
 import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
 
@@ -232,7 +233,7 @@ export interface UsageCountsTable {
   granularity: UsageGranularity;
   bucket: Timestamp;
   api_key_id: string;
-  endpoint_class: string;
+  endpoint_class: EndpointClass;
   /** bigint: read as text by pg, so the repository casts the sums it reads. */
   requests: ColumnType<string | number, number, never>;
   status_2xx: ColumnType<string | number, number, never>;
@@ -251,7 +252,7 @@ export interface RequestLogTable {
   route: string | null;
   status: number;
   error_code: string | null;
-  endpoint_class: string | null;
+  endpoint_class: EndpointClass | null;
   duration_ms: number;
   client_address: string | null;
 }

@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+
 import { loadKeyState } from '../auth/key-state.ts';
 import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
+import type { App } from '../http/typed-app.ts';
 import { notFound } from '../http/errors.ts';
 import { StringEnum, Uuid } from '../http/schemas.ts';
 import type { PartnerRouteTable } from './route-table.ts';
@@ -25,7 +26,7 @@ const ExplanationSchema = Type.Object({
 }, { title: 'Explanation' });
 
 /** SPEC 8.9, the partner side: the calling key against any route. */
-export function registerExplainRoutes(app: FastifyInstance, deps: Deps, routes: PartnerRouteTable): void {
+export function registerExplainRoutes(app: App, deps: Deps, routes: PartnerRouteTable): void {
   app.post(
     '/v1/explain',
     {
@@ -39,16 +40,16 @@ export function registerExplainRoutes(app: FastifyInstance, deps: Deps, routes: 
       },
     },
     async (request) => {
-      const body = request.body as typeof ExplainBody.static;
+      const body = request.body;
       return explain(deps, routes, principalOf(request), body.method, body.path, 'The key is valid: this request presented it.');
     },
   );
 }
 
 /** SPEC 10.1: the same for any key, for operators. */
-export function registerAdminExplainRoutes(app: FastifyInstance, deps: Deps, routes: PartnerRouteTable): void {
+export function registerAdminExplainRoutes(app: App, deps: Deps, routes: PartnerRouteTable): void {
   app.post('/explain', { config: { audit: 'admin.explain', operatorAccess: 'read' }, schema: { body: AdminExplainBody, response: { 200: ExplanationSchema } } }, async (request) => {
-    const body = request.body as typeof AdminExplainBody.static;
+    const body = request.body;
     const key = await loadKeyState(deps.store.db, body.apiKeyId);
     if (!key) throw notFound('API key');
     request.auditTarget = { type: 'api_key', id: key.apiKeyId, organizationId: key.organizationId };

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.ts';
+import type { App } from '../http/typed-app.ts';
 import { findOrganization } from '../organizations/repository.ts';
 import { notFound } from '../http/errors.ts';
 import { NO_CONTENT, unitOfWork } from '../http/unit-of-work.ts';
@@ -21,13 +22,13 @@ export const actorOf = (request: FastifyRequest): string => (request.person ? `p
  * SPEC 10.1's invitation and operator rows, mounted with the rest of the admin API (under /admin/v1 for the admin
  * token and /console/api/ops for operators signed in to the console).
  */
-export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerPeopleAdminRoutes(app: App, deps: Deps): void {
   app.post(
     '/organizations/:id/invitations',
     { config: { audit: 'admin.invitation.create' }, schema: { params: IdParams, body: PartnerInvitationBody, response: { 201: IssuedLinkSchema } } },
-    async (request, reply: FastifyReply) => {
-      const { id } = request.params as typeof IdParams.static;
-      const body = request.body as typeof PartnerInvitationBody.static;
+    async (request, reply) => {
+      const { id } = request.params;
+      const body = request.body;
       return unitOfWork(request, reply, async (unit) => {
         const organization = await findOrganization(unit.db, id);
         if (!organization) throw notFound('Organization');
@@ -49,7 +50,7 @@ export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): voi
     '/organizations/:id/people',
     { config: { audit: 'admin.people.list' }, schema: { params: IdParams, response: { 200: TeamSchema } } },
     async (request) => {
-      const { id } = request.params as typeof IdParams.static;
+      const { id } = request.params;
       if (!(await findOrganization(deps.store.db, id))) throw notFound('Organization');
       request.auditTarget = { type: 'organization', id, organizationId: id };
       return listTeam(deps, id);
@@ -62,7 +63,7 @@ export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): voi
     '/operators',
     { config: { audit: 'admin.operator.invite' }, schema: { body: OperatorBody, response: { 201: IssuedLinkSchema } } },
     async (request, reply) => {
-      const body = request.body as typeof OperatorBody.static;
+      const body = request.body;
       return unitOfWork(request, reply, async (unit) => {
         const issued = await invite(deps, unit.db, { email: normalizeEmail(body.email), kind: 'operator', organizationId: null, role: body.role, createdBy: actorOf(request) });
         unit.audit({ type: 'invitation', id: issued.id });
@@ -75,10 +76,10 @@ export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): voi
     '/operators/:id',
     { config: { audit: 'admin.operator.update' }, schema: { params: IdParams, body: OperatorRoleBody, response: { 200: PersonSchema } } },
     async (request, reply) => {
-      const { id } = request.params as typeof IdParams.static;
+      const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'person', id });
-        return { body: await changeRole(unit.db, null, id, (request.body as typeof OperatorRoleBody.static).role) };
+        return { body: await changeRole(unit.db, null, id, request.body.role) };
       });
     },
   );
@@ -87,7 +88,7 @@ export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): voi
     '/operators/:id',
     { config: { audit: 'admin.operator.remove' }, schema: { params: IdParams, response: { 204: Type.Null() } } },
     async (request, reply) => {
-      const { id } = request.params as typeof IdParams.static;
+      const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'person', id });
         await removePerson(unit.db, null, id);
@@ -100,7 +101,7 @@ export function registerPeopleAdminRoutes(app: FastifyInstance, deps: Deps): voi
     '/operators/invitations/:id',
     { config: { audit: 'admin.operator.invitation.withdraw' }, schema: { params: Type.Object({ id: Uuid }), response: { 204: Type.Null() } } },
     async (request, reply) => {
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'invitation', id });
         await withdrawInvitation(unit.db, new Date(deps.now()), null, id);

@@ -1,9 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { adminTokenChecker } from '../admin/admin-auth.ts';
 import type { Deps } from '../deps.ts';
+import type { App } from '../http/typed-app.ts';
 import { findOrganization } from '../organizations/repository.ts';
 import { presentOrganizations } from '../organizations/admin-routes.ts';
 import { presentedCredential } from '../http/credentials.ts';
@@ -74,7 +75,7 @@ async function sessionView(db: Kysely<Database>, found: Omit<SignedIn, 'session_
 }
 
 /** SPEC 13.3, 13.5: signing in and out, one's sessions, password and second factor; invitations, resets, first operator. */
-export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerConsoleAccountRoutes(app: App, deps: Deps): void {
   const isAdminToken = adminTokenChecker(deps);
   const hashedPassword = async (password: string): Promise<NewPassword> => ({ password, hash: await deps.people.hasher.hash(password) });
 
@@ -82,7 +83,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
     `${CONSOLE_API}/sign-in`,
     { config: { ...anyone, audit: 'person.sign_in' }, schema: { summary: 'Sign in; sets the gh_session cookie', tags, body: SignInBody, response: { 200: SessionSchema } } },
     async (request, reply) => {
-      const body = request.body as typeof SignInBody.static;
+      const body = request.body;
       const input = {
         ...body,
         clientAddress: request.ip,
@@ -148,7 +149,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
     { config: { ...person, audit: 'person.session.end' }, schema: { summary: 'End one of one’s own sessions', tags, params: IdParams, response: { 204: Type.Null() } } },
     async (request, reply) => {
       const me = signedIn(request);
-      const { id } = request.params as typeof IdParams.static;
+      const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'session', id });
         if (!(await deleteSession(unit.db, me.id, id))) throw notFound('Session');
@@ -166,7 +167,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
     },
     async (request, reply) => {
       const me = signedIn(request);
-      const body = request.body as typeof PasswordChangeBody.static;
+      const body = request.body;
       return unitOfWork(request, reply, {
         before: (unit) => {
           unit.audit({ type: 'person', id: me.id });
@@ -201,7 +202,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
       },
     },
     async (request, reply) =>
-      unitOfWork(request, reply, async (unit) => ({ body: await enableTotp(deps, unit.db, signedIn(request).id, (request.body as { code: string }).code) })),
+      unitOfWork(request, reply, async (unit) => ({ body: await enableTotp(deps, unit.db, signedIn(request).id, request.body.code) })),
   );
 
   app.post(
@@ -213,7 +214,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
     async (request, reply) => {
       const me = signedIn(request);
       return unitOfWork(request, reply, {
-        before: () => requirePassword(deps, me.id, (request.body as { password: string }).password),
+        before: () => requirePassword(deps, me.id, request.body.password),
         run: async (unit) => {
           await disableTotp(unit.db, me.id, Boolean(me.require_second_factor));
           return NO_CONTENT;
@@ -229,7 +230,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
       schema: { summary: 'Accept an invitation: set the password of the new account (the link works once)', tags, body: LinkBody, response: { 201: Done } },
     },
     async (request, reply) => {
-      const body = request.body as typeof LinkBody.static;
+      const body = request.body;
       return unitOfWork(request, reply, {
         before: () => hashedPassword(body.password),
         run: async (unit, password) => {
@@ -254,7 +255,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
       },
     },
     async (request, reply) => {
-      const email = normalizeEmail((request.body as { email: string }).email);
+      const email = normalizeEmail(request.body.email);
       // Only by mail: a link shown here would hand the account to whoever typed the address. Sent after the answer,
       // so the answer's timing does not tell whether there was an account to mail.
       if (deps.people.mailer) {
@@ -275,7 +276,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
       schema: { summary: 'Set a new password through a reset link (the link works once); every session of the person ends', tags, body: LinkBody, response: { 200: Done } },
     },
     async (request, reply) => {
-      const body = request.body as typeof LinkBody.static;
+      const body = request.body;
       return unitOfWork(request, reply, {
         before: () => hashedPassword(body.password),
         run: async (unit, password) => {
@@ -312,7 +313,7 @@ export function registerConsoleAccountRoutes(app: FastifyInstance, deps: Deps): 
         if (blockedMs > 0) throw new ApiError('RATE_LIMITED', 'Too many failed attempts. Retry later.', { retryAfterMs: blockedMs }, { 'retry-after': String(Math.ceil(blockedMs / 1000)) });
         throw new ApiError('UNAUTHENTICATED', 'A valid admin token is required.');
       }
-      const body = request.body as typeof SetupBody.static;
+      const body = request.body;
       const email = normalizeEmail(body.email);
       request.adminActor = 'admin';
       return unitOfWork(request, reply, {

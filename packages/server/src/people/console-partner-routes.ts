@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { AuditEntrySchema, presentAuditEntry } from '../audit/admin-routes.ts';
 import { OrganizationSchema, presentOrganizations } from '../organizations/admin-routes.ts';
 import type { Deps } from '../deps.ts';
+import { sendJsonText } from '../http/json-text.ts';
 import { listOrganizationApiKeys } from '../keys/repository.ts';
 import { listAuditEntries } from '../audit/repository.ts';
 import { findOrganization } from '../organizations/repository.ts';
@@ -61,8 +62,6 @@ function organizationOf(request: FastifyRequest): string {
 export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
   const prefix = deps.config.keyPrefix;
   const api = `${CONSOLE_API}/org`;
-  // The usage presenters and the people services predate the typed app; those routes are registered untyped.
-  const untyped = app as unknown as FastifyInstance;
 
   app.get(
     `${api}`,
@@ -207,31 +206,31 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
 
   // Audit (SPEC 8.8) ------------------------------------------------------------------------------------------------
   app.get(`${api}/audit`, { config: reads, schema: { tags: ['audit'], querystring: PartnerAuditQuery, response: { 200: Page(AuditEntrySchema) } } }, async (request) => {
-    const query = request.query as typeof PartnerAuditQuery.static;
+    const query = request.query;
     const rows = await listAuditEntries(deps.store.db, { ...query, organizationId: organizationOf(request) }, query.limit + 1, decodeCursor(query.cursor));
     return pageOf(rows, query.limit, (row) => ({ at: row.occurred_at, id: row.id }), presentAuditEntry);
   });
 
   // Usage and the request log (SPEC 8.7), on the usage feature's own queries ----------------------------------------
-  untyped.get(
+  app.get(
     `${api}/usage`,
     { config: reads, schema: { tags: ['usage'], querystring: UsageQuery, response: { 200: Type.Object({ data: Type.Array(UsageRowSchema) }) } } },
     // The usage feature answers with the JSON the store built; it is sent as it is, as /v1/usage sends it.
     async (request, reply) =>
-      reply.type('application/json; charset=utf-8').send(await organizationUsage(deps, organizationOf(request), request.query as typeof UsageQuery.static)),
+      sendJsonText(reply, await organizationUsage(deps, organizationOf(request), request.query)),
   );
 
-  untyped.get(`${api}/requests`, { config: reads, schema: { tags: ['usage'], querystring: RequestsQuery, response: { 200: Page(RequestLogRowSchema) } } }, async (request) => {
-    const query = request.query as typeof RequestsQuery.static;
+  app.get(`${api}/requests`, { config: reads, schema: { tags: ['usage'], querystring: RequestsQuery, response: { 200: Page(RequestLogRowSchema) } } }, async (request) => {
+    const query = request.query;
     const rows = await listRequests(deps.store.db, organizationOf(request), query, query.limit + 1, decodeCursor(query.cursor, REQUEST_ID_PATTERN));
     return pageOf(rows, query.limit, (row) => ({ at: row.occurred_at, id: row.request_id }), presentRequestLogRow);
   });
 
-  untyped.get(
+  app.get(
     `${api}/requests/:requestId`,
     { config: reads, schema: { tags: ['usage'], params: RequestIdParams, response: { 200: RequestLogRowSchema } } },
     async (request) => {
-      const { requestId } = request.params as typeof RequestIdParams.static;
+      const { requestId } = request.params;
       const row = await requestById(deps.store.db, requestId, organizationOf(request));
       if (!row) throw notFound('Request');
       return presentRequestLogRow(row);
@@ -239,14 +238,14 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
   );
 
   // Team (SPEC 13.1) ------------------------------------------------------------------------------------------------
-  untyped.get(`${api}/team`, { config: reads, schema: { tags: ['team'], response: { 200: TeamSchema } } }, async (request) => listTeam(deps, organizationOf(request)));
+  app.get(`${api}/team`, { config: reads, schema: { tags: ['team'], response: { 200: TeamSchema } } }, async (request) => listTeam(deps, organizationOf(request)));
 
-  untyped.post(
+  app.post(
     `${api}/team/invitations`,
     { config: { ...team, audit: 'team.invite' }, schema: { tags: ['team'], body: InvitationBody, response: { 201: IssuedLinkSchema } } },
     async (request, reply) => {
       const organizationId = organizationOf(request);
-      const body = request.body as typeof InvitationBody.static;
+      const body = request.body;
       return unitOfWork(request, reply, async (unit) => {
         const organization = await findOrganization(unit.db, organizationId);
         const issued = await invite(deps, unit.db, {
@@ -263,11 +262,11 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     },
   );
 
-  untyped.delete(
+  app.delete(
     `${api}/team/invitations/:id`,
     { config: { ...team, audit: 'team.invitation.withdraw' }, schema: { tags: ['team'], params: IdParams, response: { 204: Type.Null() } } },
     async (request, reply) => {
-      const { id } = request.params as typeof IdParams.static;
+      const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'invitation', id });
         await withdrawInvitation(unit.db, new Date(deps.now()), organizationOf(request), id);
@@ -276,23 +275,23 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     },
   );
 
-  untyped.patch(
+  app.patch(
     `${api}/team/members/:id`,
     { config: { ...team, audit: 'team.role.change' }, schema: { tags: ['team'], params: IdParams, body: RoleBody, response: { 200: PersonSchema } } },
     async (request, reply) => {
-      const { id } = request.params as typeof IdParams.static;
+      const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'person', id });
-        return { body: await changeRole(unit.db, organizationOf(request), id, (request.body as typeof RoleBody.static).role) };
+        return { body: await changeRole(unit.db, organizationOf(request), id, request.body.role) };
       });
     },
   );
 
-  untyped.delete(
+  app.delete(
     `${api}/team/members/:id`,
     { config: { ...team, audit: 'team.remove' }, schema: { tags: ['team'], params: IdParams, response: { 204: Type.Null() } } },
     async (request, reply) => {
-      const { id } = request.params as typeof IdParams.static;
+      const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'person', id });
         await removePerson(unit.db, organizationOf(request), id);
@@ -301,11 +300,11 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     },
   );
 
-  untyped.post(
+  app.post(
     `${api}/team/members/:id/password-reset`,
     { config: { ...team, audit: 'team.password_reset' }, schema: { tags: ['team'], params: IdParams, response: { 201: IssuedLinkSchema } } },
     async (request, reply) => {
-      const { id } = request.params as typeof IdParams.static;
+      const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'person', id });
         const member = await findPersonIn(unit.db, organizationOf(request), id);
@@ -315,14 +314,14 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     },
   );
 
-  untyped.put(
+  app.put(
     `${api}/team/second-factor`,
     {
       config: { ...team, audit: 'team.second_factor.require' },
       schema: { summary: 'Require a second factor of every team member', tags: ['team'], body: Type.Object({ required: Type.Boolean() }, { additionalProperties: false }), response: { 200: Type.Object({ required: Type.Boolean() }) } },
     },
     async (request, reply) => {
-      const { required } = request.body as { required: boolean };
+      const { required } = request.body;
       const organizationId = organizationOf(request);
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'organization', id: organizationId, organizationId });

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type { EndpointClass } from '../config.ts';
 import type { Database, RequestLogRow, UsageGranularity } from '../db/schema.ts';
 import type { KeysetPosition } from '../db/keyset.ts';
 import type { RequestLogEntry, UsageIncrement, UsageSink } from './sink.ts';
@@ -108,7 +109,7 @@ export interface UsageQuery {
   to: Date;
   organizationId?: string | undefined;
   apiKeyId?: string | undefined;
-  endpointClass?: string | undefined;
+  endpointClass?: EndpointClass | undefined;
 }
 
 export interface UsageRow {

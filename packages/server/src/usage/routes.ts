@@ -1,7 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+
 import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
+import { sendJsonText } from '../http/json-text.ts';
+import type { App } from '../http/typed-app.ts';
 import { notFound } from '../http/errors.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { Page } from '../http/schemas.ts';
@@ -23,7 +25,7 @@ const tags = ['usage'];
 const byTime = (row: { occurred_at: Date; request_id: string }) => ({ at: row.occurred_at, id: row.request_id });
 
 /** SPEC 8.7, the partner side: the caller's organization only. */
-export function registerUsageRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerUsageRoutes(app: App, deps: Deps): void {
   app.get(
     '/v1/usage',
     {
@@ -37,8 +39,8 @@ export function registerUsageRoutes(app: FastifyInstance, deps: Deps): void {
     },
     async (request, reply) => {
       // Already JSON (see usageJsonByKey): sent as it is, not serialized again.
-      const body = await organizationUsage(deps, principalOf(request).organizationId, request.query as typeof UsageQuery.static);
-      return reply.type('application/json; charset=utf-8').send(body);
+      const body = await organizationUsage(deps, principalOf(request).organizationId, request.query);
+      return sendJsonText(reply, body);
     },
   );
 
@@ -49,7 +51,7 @@ export function registerUsageRoutes(app: FastifyInstance, deps: Deps): void {
       schema: { summary: "The organization's request log, newest first", tags, querystring: RequestsQuery, response: { 200: Page(RequestLogRowSchema) } },
     },
     async (request) => {
-      const query = request.query as typeof RequestsQuery.static;
+      const query = request.query;
       const rows = await listRequests(deps.store.db, principalOf(request).organizationId, query, query.limit + 1, decodeCursor(query.cursor, REQUEST_ID_PATTERN));
       return pageOf(rows, query.limit, byTime, presentRequestLogRow);
     },
@@ -62,7 +64,7 @@ export function registerUsageRoutes(app: FastifyInstance, deps: Deps): void {
       schema: { summary: 'One request of the log, by the X-Request-Id it was answered with', tags, params: RequestIdParams, response: { 200: RequestLogRowSchema } },
     },
     async (request) => {
-      const { requestId } = request.params as typeof RequestIdParams.static;
+      const { requestId } = request.params;
       const row = await requestById(deps.store.db, requestId, principalOf(request).organizationId);
       if (!row) throw notFound('Request');
       return presentRequestLogRow(row);
@@ -71,7 +73,7 @@ export function registerUsageRoutes(app: FastifyInstance, deps: Deps): void {
 }
 
 /** SPEC 10.1: usage across organizations, and the support lookup of any request id. */
-export function registerAdminUsageRoutes(app: FastifyInstance, deps: Deps): void {
+export function registerAdminUsageRoutes(app: App, deps: Deps): void {
   app.get(
     '/usage',
     {
@@ -79,8 +81,8 @@ export function registerAdminUsageRoutes(app: FastifyInstance, deps: Deps): void
       schema: { querystring: AdminUsageQuery, response: { 200: Type.Object({ data: Type.Array(AdminUsageRowSchema) }) } },
     },
     async (request, reply) => {
-      const body = await adminUsage(deps, request.query as typeof AdminUsageQuery.static);
-      return reply.type('application/json; charset=utf-8').send(body);
+      const body = await adminUsage(deps, request.query);
+      return sendJsonText(reply, body);
     },
   );
 
@@ -88,7 +90,7 @@ export function registerAdminUsageRoutes(app: FastifyInstance, deps: Deps): void
     '/requests/:requestId',
     { config: { audit: 'admin.requests.read' }, schema: { params: RequestIdParams, response: { 200: AdminRequestLogRowSchema } } },
     async (request) => {
-      const { requestId } = request.params as typeof RequestIdParams.static;
+      const { requestId } = request.params;
       const row = await requestById(deps.store.db, requestId);
       if (!row) throw notFound('Request');
       return presentAdminRequestLogRow(row);

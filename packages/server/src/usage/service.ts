@@ -1,4 +1,5 @@
 import type { Deps } from '../deps.ts';
+import type { EndpointClass } from '../config.ts';
 import type { RequestLogRow, UsageGranularity } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
 import { GRANULARITY_MS, usageByOrganization, usageJsonByKey, type UsageRow } from './repository.ts';
@@ -13,7 +14,7 @@ export interface UsageParams {
   to?: string | undefined;
   granularity: UsageGranularity;
   apiKeyId?: string | undefined;
-  endpointClass?: string | undefined;
+  endpointClass?: EndpointClass | undefined;
   organizationId?: string | undefined;
 }
 
