@@ -31,6 +31,7 @@ import { registerConsoleAccountRoutes } from './people/console-account-routes.ts
 import { CONSOLE_API, installConsoleAuth } from './people/console-auth.ts';
 import { registerConsolePartnerRoutes } from './people/console-partner-routes.ts';
 import { collectConsoleOpenApi } from './people/openapi.ts';
+import { registerConsolePages } from './console/serve.ts';
 import './http/route-config.ts';
 
 /** Request ids: a per-process random part and a counter, cheaper than a UUID per request and still unique. */
@@ -148,6 +149,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await registerAdminApi(app, deps, partnerRoutes);
   registerConsoleAccountRoutes(app, deps);
   registerConsolePartnerRoutes(app, deps);
+  registerConsolePages(app as unknown as FastifyInstance, deps);
   options.extraRoutes?.(app as unknown as FastifyInstance);
 
   app.get('/v1/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger());

@@ -39,3 +39,8 @@ export async function seedDevelopmentOrganization(deps: Deps): Promise<{ key: st
   const created = await issueApiKey(deps, { organizationId: organization.id, name: 'development', env: 'test' });
   return { key: created.key, organizationId: organization.id };
 }
+
+/** The web console's address (SPEC 14), printed on first start beside the development key and the admin token. */
+export function consoleLines(publicUrl: string): string[] {
+  return ['Console (the first operator account is created there with the admin token; partners sign in there too):', `${publicUrl}/console/`];
+}

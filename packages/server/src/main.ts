@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from './config.ts';
 import { createDeps } from './deps.ts';
 import { StoreLockedError } from './db/store-lock.ts';
 import { startTracing, tracing } from './observability/tracing.ts';
-import { ensureAdminToken, seedDevelopmentOrganization } from './first-start.ts';
+import { consoleLines, ensureAdminToken, seedDevelopmentOrganization } from './first-start.ts';
 
 /** config → deps → app → listen; SIGTERM closes in the reverse order. Secrets go to stdout once, never to the log. */
 export async function serve(): Promise<void> {
@@ -22,6 +22,7 @@ export async function serve(): Promise<void> {
   if (seeded) {
     lines.push('', 'Development API key (shown once):', seeded.key, '', 'Try it:', `curl -s ${baseUrl}/v1/whoami -H "X-Api-Key: ${seeded.key}"`);
   }
+  if (adminToken || seeded) lines.push('', ...consoleLines(config.publicUrl ? deps.people.publicUrl : baseUrl));
   process.stdout.write(`${lines.join('\n')}\n\n`);
 
   let closing = false;

@@ -40,6 +40,12 @@ describe.runIf(!usingPostgres)('first start on an empty embedded store (SPEC 11)
       expect(statSync(secretFile).mode & 0o777).toBe(0o600);
       expect(server.output()).not.toContain(deploymentSecret);
 
+      // Beside the key: the console's address (SPEC 14), served by this server.
+      expect(lines).toContain(`${server.baseUrl}/console/`);
+      const consolePage = await fetch(`${server.baseUrl}/console/`);
+      expect(consolePage.status).toBe(200);
+      expect(consolePage.headers.get('content-type')).toBe('text/html; charset=utf-8');
+
       const me = (await (await fetch(`${server.baseUrl}/v1/whoami`, { headers: { 'X-Api-Key': key } })).json()) as Record<string, unknown>;
       expect(me).toMatchObject({ organizationName: 'Development', creditBalance: 6000, env: 'test', killSwitch: false });
       const plans = await fetch(`${server.baseUrl}/admin/v1/organizations`, { headers: { 'X-Admin-Token': adminToken } });
