@@ -6,7 +6,7 @@ import { partnerWithKey, secretOf, withKey } from './factories.ts';
 import { sendJson, sleep, startFakeUpstream, type FakeUpstream } from './fixtures/fake-upstream.ts';
 import { insertProject } from './fixtures/jobs.ts';
 import { startReceiver, type Receiver } from './fixtures/webhook-receiver.ts';
-import { startTestApp, type TestApp } from './harness.ts';
+import { redisTestUrl, startTestApp, usingPostgres, type TestApp } from './harness.ts';
 
 interface ReceivedSpan {
   traceId: string;
@@ -60,6 +60,8 @@ describe('traces over OTLP/HTTP (SPEC 11)', () => {
         upstreams: { appstoreLookupUrl: `${upstream.origin}/lookup`, playstoreUrl: upstream.origin, githubApiUrl: upstream.origin, allowPrivate: true },
         jobs: { pollMs: 50, startDelayMs: 0 },
         webhooks: { pollMs: 50 },
+        // With PostgreSQL, Redis too: its calls are spans.
+        ...(usingPostgres ? { redisUrl: redisTestUrl } : {}),
       },
     });
     baseUrl = await api.app.listen({ port: 0, host: '127.0.0.1' });
@@ -100,6 +102,27 @@ describe('traces over OTLP/HTTP (SPEC 11)', () => {
     expect(organization.id).toBeTruthy();
     expect(otlp.raw.join('\n')).not.toContain(key.key);
     expect(otlp.raw.join('\n')).not.toContain(secretOf(key.key));
+  });
+
+  it.runIf(usingPostgres)('Redis calls are spans of the request that made them: the limiter script and the invalidation publish', async () => {
+    const { key } = await partnerWithKey(api.app);
+    const traceId = randomBytes(16).toString('hex');
+    const killed = await fetch(`${baseUrl}/v1/api-keys/${key.id}/kill`, { method: 'POST', headers: { ...withKey(key.key), traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-01` } });
+    expect(killed.status).toBe(200);
+    await sleep(50);
+    const spans = await flushed();
+    const [request] = byName(spans, 'POST /v1/api-keys/:id/kill', traceId);
+    expect(request).toBeDefined();
+    const inTrace = spans.filter((span) => span.traceId === traceId);
+    const limiter = inTrace.find((span) => span.name === 'redis EVALSHA gatehouseRateLimit');
+    expect(limiter?.attributes['db.system.name']).toBe('redis');
+    const published = inTrace.find((span) => span.name === 'redis PUBLISH');
+    expect(published?.attributes).toMatchObject({ 'db.system.name': 'redis', 'db.operation.name': 'PUBLISH', 'gatehouse.invalidation': 'key' });
+    // Each hangs off a span of this request: the tree links up to the request span.
+    const byId = new Map(inTrace.map((span) => [span.spanId, span]));
+    const reachesRequest = (span: ReceivedSpan): boolean => span.spanId === request!.spanId || (span.parentSpanId !== undefined && byId.has(span.parentSpanId) && reachesRequest(byId.get(span.parentSpanId)!));
+    expect(reachesRequest(limiter!)).toBe(true);
+    expect(reachesRequest(published!)).toBe(true);
   });
 
   it('a job run and a webhook delivery are traces whose outbound calls carry their traceparent', async () => {

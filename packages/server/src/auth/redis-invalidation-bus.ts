@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { LocalInvalidationBus, type Invalidation, type InvalidationBus, type InvalidationListener } from './invalidation.ts';
 import { decodeInvalidation, encodeInvalidation, withinMs } from './invalidation-wire.ts';
 import { connectRedis } from '../redis/connect.ts';
+import { SPAN_KIND, tracing } from '../observability/tracing.ts';
 
 export interface RedisBusOptions {
   url: string;
@@ -140,11 +141,14 @@ export class RedisInvalidationBus implements InvalidationBus {
 
   async publish(event: Invalidation): Promise<void> {
     this.local.deliver(event);
+    const traces = tracing.current;
+    const span = traces?.start('redis PUBLISH', { kind: SPAN_KIND.client, attributes: { 'db.system.name': 'redis', 'db.operation.name': 'PUBLISH', 'gatehouse.invalidation': event.kind } });
     const sent = this.publisher.publish(this.channel, encodeInvalidation(this.origin, event));
     const outcome = await withinMs(
       sent.catch((error: unknown) => error as Error),
       this.publishTimeoutMs,
     );
+    if (span) traces!.end(span, outcome === 'timeout' ? new Error('publish timed out') : outcome instanceof Error ? outcome : undefined);
     if (outcome === 'timeout' || outcome instanceof Error) {
       this.logger.warn({ event, err: outcome === 'timeout' ? undefined : outcome }, 'invalidation bus: publish to Redis failed; other instances rely on the cache backstop');
     }

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { EndpointClass } from '../config.ts';
 import { gcra, type LimitDecision } from './gcra.ts';
 import type { RateLimiter } from './limiter.ts';
-import { tracing } from '../observability/tracing.ts';
+import { SPAN_KIND, tracing } from '../observability/tracing.ts';
 
 /**
  * gcra.ts in Lua, so that decisions are atomic on the server. It takes a batch: the requests that reached the
@@ -151,7 +151,7 @@ export class RedisLimiter implements RateLimiter {
       args[2 + count + i] = pending.limit;
     }
     const traces = tracing.current;
-    const span = traces?.start('redis EVALSHA gatehouseRateLimit', { kind: 2, attributes: { 'db.system.name': 'redis', 'db.operation.name': 'EVALSHA', 'gatehouse.buckets': count } });
+    const span = traces?.start('redis EVALSHA gatehouseRateLimit', { kind: SPAN_KIND.client, attributes: { 'db.system.name': 'redis', 'db.operation.name': 'EVALSHA', 'gatehouse.buckets': count } });
     const call = this.client.gatehouseRateLimit(...args);
     if (span) call.then(() => traces!.end(span), (error: unknown) => traces!.end(span, error));
     call.then(

@@ -1,11 +1,8 @@
 import type { Span } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
-import type { Tracing } from './tracing.ts';
+import { SPAN_KIND, type Tracing } from './tracing.ts';
 
-const SERVER = 1; // SpanKind.SERVER, without loading the API when tracing is off
-const INTERNAL = 0;
-const CLIENT = 2;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,7 +19,7 @@ export function installRequestTracing(app: FastifyInstance, tracing: Tracing): v
     const route = request.routeOptions.url ?? 'unmatched';
     const parent = tracing.extract(request.headers);
     const span = tracing.start(`${request.method} ${route}`, {
-      kind: SERVER,
+      kind: SPAN_KIND.server,
       parent,
       attributes: { 'http.request.method': request.method, 'http.route': route, 'gatehouse.request_id': request.id },
     });
@@ -47,7 +44,7 @@ type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDone
 export function tracedHook(tracing: Tracing, name: string, hook: Hook): Hook {
   return (request, reply, done) => {
     const outer = tracing.api.context.active();
-    const span = tracing.start(name, { kind: INTERNAL });
+    const span = tracing.start(name, { kind: SPAN_KIND.internal });
     tracing.within(span, () =>
       hook(request, reply, (error?: Error) => {
         tracing.end(span, error);
@@ -69,7 +66,7 @@ export function queryTracingPlugin(tracing: Tracing, system: string): KyselyPlug
       const operation = node.kind.replace(/QueryNode$/, '').replace(/Node$/, '').toUpperCase();
       const table = node.from?.froms?.[0]?.table?.identifier?.name ?? node.into?.table?.identifier?.name ?? node.table?.table?.identifier?.name;
       const span = tracing.start(table ? `${operation} ${table}` : operation, {
-        kind: CLIENT,
+        kind: SPAN_KIND.client,
         attributes: { 'db.system.name': system, 'db.operation.name': operation, ...(table ? { 'db.collection.name': table } : {}) },
       });
       open.set(args.queryId, span);

@@ -25,6 +25,9 @@ export interface Tracing {
 
 export const tracing: { current: Tracing | null } = { current: null };
 
+/** SpanKind's values, without loading the OpenTelemetry API where tracing is off. */
+export const SPAN_KIND = { internal: 0, server: 1, client: 2 } as const satisfies Record<string, SpanKind>;
+
 /** Whether the OTEL_* variables ask for traces: an OTLP endpoint set, and neither the SDK nor the exporter disabled. */
 export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
   if ((env.OTEL_SDK_DISABLED ?? '').toLowerCase() === 'true') return false;

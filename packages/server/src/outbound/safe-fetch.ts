@@ -6,7 +6,7 @@ import type { Readable, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { isPublicAddress } from './address-policy.ts';
 import { OutboundError, toOutboundError } from './errors.ts';
-import { tracing } from '../observability/tracing.ts';
+import { SPAN_KIND, tracing } from '../observability/tracing.ts';
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -252,7 +252,7 @@ export function safeFetch(input: string | URL, options: SafeFetchOptions = {}): 
   const target = targetOf(input);
   const method = (options.method ?? 'GET').toUpperCase();
   const span = traces.start(`${method}`, {
-    kind: 2, // CLIENT
+    kind: SPAN_KIND.client,
     attributes: { 'http.request.method': method, 'server.address': target.hostname, 'server.port': Number(target.port || (target.protocol === 'https:' ? 443 : 80)), 'url.path': target.pathname },
   });
   return traces.within(span, async () => {
