@@ -12,7 +12,7 @@ import type { JobRunner } from './jobs/runner.ts';
 import { KeyDigester } from './keys/digest.ts';
 import { SecretHasher } from './keys/hashing.ts';
 import { resolveDeploymentSecrets, type DeploymentSecrets } from './secrets/deployment-secret.ts';
-import { deriveKey } from './secrets/derive.ts';
+import { secretSealer } from './secrets/sealing.ts';
 import { Tarpit } from './auth/tarpit.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createRateLimiter } from './limits/create-limiter.ts';
@@ -26,6 +26,7 @@ import type { UsageRecording } from './usage/recording.ts';
 import { createDeliveryWorker } from './webhooks/create-worker.ts';
 import type { Mailer } from './people/mailer.ts';
 import { createPeopleRuntime, type PeopleRuntime } from './people/runtime.ts';
+import { resealTotpSecrets } from './people/totp-rotation.ts';
 import type { DeliveryWorker } from './webhooks/worker.ts';
 
 /** Everything the app needs, built in one place (DESIGN: wire dependencies once, build the app apart from listening). */
@@ -159,7 +160,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
 
   // TOTP secrets are sealed under a key of the deployment secret (SPEC 11): a copy of the store alone cannot open them.
-  const people = createPeopleRuntime(config, now, deriveKey(secrets.current.bytes, 'totpSecret'), overrides.mailer);
+  const people = createPeopleRuntime(config, now, secretSealer(secrets, 'totpSecret'), overrides.mailer);
+  if (secrets.previous) {
+    const moved = await resealTotpSecrets(store.db, people.sealer);
+    if (moved > 0) logger.info({ moved }, 'TOTP secrets sealed again under the current GATEHOUSE_SECRET');
+  }
 
   return {
     config,

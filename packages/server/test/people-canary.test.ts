@@ -95,7 +95,7 @@ describe('canary: people’s secrets never reach a log line or a table in plain 
     // The TOTP secret is sealed in its row, and opens with the deployment's key only.
     const person = await t.deps.store.db.selectFrom('people').selectAll().where('email', '=', 'owner@canary.test').executeTakeFirstOrThrow();
     expect(person.totp_secret_sealed).toBeTruthy();
-    expect(t.deps.people.sealer!.open(person.totp_secret_sealed!)).toBe(totpSecret);
+    expect(t.deps.people.sealer.open(person.totp_secret_sealed!).plain).toBe(totpSecret);
     expect(person.password_hash).toMatch(/^\$argon2id\$/);
   });
 });

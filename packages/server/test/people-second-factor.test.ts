@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../src/people/totp.ts';
 import { createOrganization } from './factories.ts';
-import type { TestApp } from './harness.ts';
+import { generateSecret } from '../src/secrets/deployment-secret.ts';
+import { createTestStore, TEST_SECRET, type TestApp } from './harness.ts';
 import { asPerson, expectError, invited, ORIGIN, PASSWORD, signIn, startPeopleApp, TestClock, type Session } from './people-support.ts';
 
 const STEP = 30_000;
@@ -121,4 +122,39 @@ describe('TOTP second factor with recovery codes (SPEC 13.3)', () => {
     clock.advance(10 * STEP);
     return { email: session.email };
   }
+});
+
+describe('a second factor through a GATEHOUSE_SECRET rotation (SPEC 11)', () => {
+  it('keeps working: sealed again under the new secret at start, and opened without the old one afterwards', { timeout: 180_000 }, async () => {
+    const clock = new TestClock();
+    const store = await createTestStore();
+    const newSecret = generateSecret();
+    const sealedOf = async (email: string) => (await store.db.selectFrom('people').select('totp_secret_sealed').where('email', '=', email).executeTakeFirstOrThrow()).totp_secret_sealed;
+    const signInWithCode = (app: TestApp, secret: string) =>
+      app.app.inject({ method: 'POST', url: '/console/api/sign-in', headers: { origin: ORIGIN }, payload: { email: 'rotating@2fa.test', password: PASSWORD, totpCode: totpCode(secret, clock.ms) } });
+    try {
+      const before = await startPeopleApp({ clock, store, config: { secret: TEST_SECRET } });
+      const organization = await createOrganization(before.app, { name: 'Rotation' });
+      await invited(before.app, organization.id, 'rotating@2fa.test', 'developer');
+      const session = await signIn(before.app, 'rotating@2fa.test');
+      const { secret } = (await asPerson(before.app, session, 'POST', '/console/api/account/second-factor/setup')).json();
+      expect((await asPerson(before.app, session, 'POST', '/console/api/account/second-factor/enable', { code: totpCode(secret, clock.ms) })).statusCode).toBe(200);
+      const sealedUnderOld = await sealedOf('rotating@2fa.test');
+      await before.close();
+
+      clock.advance(10 * STEP);
+      const during = await startPeopleApp({ clock, store, config: { secret: newSecret, secretPrevious: TEST_SECRET } });
+      expect(await sealedOf('rotating@2fa.test')).not.toBe(sealedUnderOld);
+      expect((await signInWithCode(during, secret)).statusCode).toBe(200);
+      await during.close();
+
+      clock.advance(10 * STEP);
+      const after = await startPeopleApp({ clock, store, config: { secret: newSecret } });
+      const signedIn = await signInWithCode(after, secret);
+      expect(signedIn.statusCode, signedIn.body).toBe(200);
+      await after.close();
+    } finally {
+      await store.close();
+    }
+  });
 });

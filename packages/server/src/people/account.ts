@@ -55,10 +55,11 @@ export async function enableTotp(deps: AccountDeps, trx: Kysely<Database>, perso
   const person = await personOrGone(trx, personId);
   if (person.totp_enabled) throw conflict('second_factor_enabled', 'A second factor is already on.');
   if (!person.totp_secret_sealed) throw conflict('second_factor_not_started', 'Start the second-factor setup first.');
-  const step = totpStep(deps.people.sealer.open(person.totp_secret_sealed), code, deps.now());
+  const opened = deps.people.sealer.open(person.totp_secret_sealed);
+  const step = totpStep(opened.plain, code, deps.now());
   if (step === null || !(await claimTotpStep(trx, person.id, step))) throw invalidInput('body.code', 'is not the current code');
   const recoveryCodes = Array.from({ length: RECOVERY_CODES }, newRecoveryCode);
-  await updatePerson(trx, person.id, { totp_enabled: true });
+  await updatePerson(trx, person.id, { totp_enabled: true, ...(opened.stale ? { totp_secret_sealed: deps.people.sealer.seal(opened.plain) } : {}) });
   await replaceRecoveryCodes(trx, person.id, recoveryCodes.map(tokenDigest));
   return { recoveryCodes };
 }

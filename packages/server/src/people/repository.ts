@@ -215,3 +215,10 @@ export const revokeInvitation = (db: Db, organizationId: string | null, id: stri
 export const setRequireSecondFactor = (db: Db, organizationId: string, required: boolean) =>
   db.updateTable('organizations').set({ require_second_factor: required, updated_at: new Date() }).where('id', '=', organizationId).returningAll().executeTakeFirst();
 
+
+export const listSealedTotpSecrets = (db: Db) =>
+  db.selectFrom('people').select(['id', 'totp_secret_sealed']).where('totp_secret_sealed', 'is not', null).$narrowType<{ totp_secret_sealed: string }>().execute();
+
+/** Replaces a sealed TOTP secret only if it is still the one read, so a second factor set up meanwhile stays. */
+export const replaceSealedTotpSecret = (db: Db, personId: string, was: string, sealed: string) =>
+  db.updateTable('people').set({ totp_secret_sealed: sealed }).where('id', '=', personId).where('totp_secret_sealed', '=', was).execute();

@@ -1,22 +1,9 @@
 import { FailureThrottle } from '../auth/failure-throttle.ts';
 import type { Config } from '../config.ts';
-import { openReplay, sealReplay } from '../idempotency/sealed-replay.ts';
+import type { SecretSealer } from '../secrets/sealing.ts';
 import { smtpMailer, type Mailer } from './mailer.ts';
 import { PasswordHasher } from './passwords.ts';
 import { DEFAULT_PEOPLE_SETTINGS, type PeopleSettings } from './settings.ts';
-
-/** Seals TOTP secrets at rest (AES-256-GCM) under a key derived from the deployment secret, never kept in the store. */
-export interface SecretSealer {
-  seal(plain: string): string;
-  open(sealed: string): string;
-}
-
-export function aesGcmSealer(key: Buffer): SecretSealer {
-  return {
-    seal: (plain) => sealReplay(Buffer.from(plain, 'utf8'), key).toString('base64url'),
-    open: (sealed) => openReplay(Buffer.from(sealed, 'base64url'), key).toString('utf8'),
-  };
-}
 
 /** What the people feature keeps for the life of the process, built once in deps.ts. */
 export interface PeopleRuntime {
@@ -37,7 +24,7 @@ export interface PeopleRuntime {
   close(): void;
 }
 
-export function createPeopleRuntime(config: Config, now: () => number, sealingKey: Buffer, mailer?: Mailer): PeopleRuntime {
+export function createPeopleRuntime(config: Config, now: () => number, sealer: SecretSealer, mailer?: Mailer): PeopleRuntime {
   const settings = { ...DEFAULT_PEOPLE_SETTINGS, ...config.people };
   const publicUrl = (config.publicUrl ?? `http://${config.host}:${config.port}`).replace(/\/+$/, '');
   const chosenMailer = mailer ?? (config.smtpUrl ? smtpMailer(config.smtpUrl, settings.mailFrom) : null);
@@ -48,7 +35,7 @@ export function createPeopleRuntime(config: Config, now: () => number, sealingKe
     secureCookie: publicUrl.startsWith('https:'),
     hasher: new PasswordHasher(settings),
     mailer: chosenMailer,
-    sealer: aesGcmSealer(sealingKey),
+    sealer,
     failuresByAccount: new FailureThrottle(settings.signInFailuresPerAccount, now, settings.failureWindowMs),
     failuresByAddress: new FailureThrottle(settings.signInFailuresPerAddress, now, settings.failureWindowMs),
     close: () => chosenMailer?.close(),

@@ -4,7 +4,7 @@ import type { Database } from '../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../http/errors.ts';
 import { secondsUp } from '../limits/headers.ts';
-import { claimTotpStep, consumeRecoveryCode, findPersonByEmail } from './repository.ts';
+import { claimTotpStep, consumeRecoveryCode, findPersonByEmail, updatePerson } from './repository.ts';
 import type { Person } from './schema.ts';
 import { endSessionOfToken, startSession } from './sessions.ts';
 import { normalizeRecoveryCode, tokenDigest } from './tokens.ts';
@@ -81,8 +81,10 @@ async function checkSecondFactor(
     return;
   }
   if (!input.totpCode) throw new ApiError('UNAUTHENTICATED', 'A second-factor code is required.', { secondFactor: 'required' });
-  const secret = person.totp_secret_sealed ? deps.people.sealer.open(person.totp_secret_sealed) : null;
-  const step = secret ? totpStep(secret, input.totpCode, deps.now()) : null;
+  const opened = person.totp_secret_sealed ? deps.people.sealer.open(person.totp_secret_sealed) : null;
+  // Sealed under the secret being rotated out: sealed again under the current one (SPEC 11).
+  if (opened?.stale) await updatePerson(deps.store.db, person.id, { totp_secret_sealed: deps.people.sealer.seal(opened.plain) });
+  const step = opened ? totpStep(opened.plain, input.totpCode, deps.now()) : null;
   // A code already used (its step, or an earlier one) is refused: a replay within its 90-second life gets nothing.
   if (step === null || !(await claimTotpStep(deps.store.db, person.id, step))) fail('The second-factor code is not valid.', { secondFactor: 'invalid' });
 }
