@@ -23,6 +23,8 @@ export interface MatrixContext {
   /** The organization whose owner, developer and viewer are in the matrix. */
   organizationId: string;
   fresh: () => string;
+  /** Writes the request log's buffered rows now (they are written behind, SPEC 8.7). */
+  flushRequestLog: () => Promise<void>;
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -36,6 +38,8 @@ export interface ConsoleRouteCase {
   allowed?: Role[];
   /** Routes open to anyone (signing in, links, setup): the status every caller gets, signed in or not. */
   open?: number;
+  /** The status an allowed role gets, where the row's resource makes it certain (else anything but 401, 403, 5xx). */
+  status?: number;
   /** Makes what the path names, in the matrix organization (or for operators); the value fills every parameter. */
   resource?: (context: MatrixContext) => Promise<string>;
 }
@@ -60,7 +64,13 @@ async function operatorInvitation(c: MatrixContext): Promise<string> {
 }
 const newEmail = (domain: string, role: string) => (c: MatrixContext) => ({ email: `${c.fresh()}@${domain}`, role });
 const unusedToken = 'A'.repeat(43);
-const unknownRequestId = () => `req_${randomUUID().replace(/-/g, '')}`;
+/** A request of the matrix organization's key, in the request log: what the request pages read. */
+async function loggedRequest(c: MatrixContext): Promise<string> {
+  const key = await issueKey(c.app, c.organizationId, { name: 'matrix caller' });
+  const answered = await c.app.inject({ method: 'GET', url: '/v1/whoami', headers: { 'x-api-key': key.key } });
+  await c.flushRequestLog();
+  return String(answered.headers['x-request-id']);
+}
 
 const ops = '/console/api/ops';
 const org = '/console/api/org';
@@ -101,7 +111,7 @@ export const CONSOLE_ROUTES: ConsoleRouteCase[] = [
   { method: 'GET', url: `${org}/audit`, allowed: PARTNERS },
   { method: 'GET', url: `${org}/usage`, allowed: PARTNERS },
   { method: 'GET', url: `${org}/requests`, allowed: PARTNERS },
-  { method: 'GET', url: `${org}/requests/:requestId`, allowed: PARTNERS, resource: async () => unknownRequestId() },
+  { method: 'GET', url: `${org}/requests/:requestId`, allowed: PARTNERS, resource: loggedRequest, status: 200 },
   { method: 'GET', url: `${org}/team`, allowed: PARTNERS },
   { method: 'POST', url: `${org}/team/invitations`, body: newEmail('matrix.test', 'viewer'), allowed: ['owner'] },
   { method: 'DELETE', url: `${org}/team/invitations/:id`, allowed: ['owner'], resource: partnerInvitation },
@@ -132,8 +142,8 @@ export const CONSOLE_ROUTES: ConsoleRouteCase[] = [
   { method: 'PUT', url: `${ops}/kill-switch`, body: { enabled: false }, allowed: ['operator'] },
   { method: 'GET', url: `${ops}/audit`, allowed: OPERATORS },
   { method: 'GET', url: `${ops}/usage`, allowed: OPERATORS },
-  { method: 'GET', url: `${ops}/requests/:requestId`, allowed: OPERATORS, resource: async () => unknownRequestId() },
-  { method: 'POST', url: `${ops}/explain`, body: () => ({ apiKeyId: randomUUID(), method: 'GET', path: '/v1/whoami' }), allowed: OPERATORS },
+  { method: 'GET', url: `${ops}/requests/:requestId`, allowed: OPERATORS, resource: loggedRequest, status: 200 },
+  { method: 'POST', url: `${ops}/explain`, body: async (c: MatrixContext) => ({ apiKeyId: await partnerKey(c), method: 'GET', path: '/v1/whoami' }), allowed: OPERATORS, status: 200 },
   { method: 'GET', url: `${ops}/operators`, allowed: OPERATORS },
   { method: 'POST', url: `${ops}/operators`, body: newEmail('ops.test', 'support'), allowed: ['operator'] },
   { method: 'PATCH', url: `${ops}/operators/:id`, body: { role: 'operator' }, allowed: ['operator'], resource: operatorPerson },
@@ -169,7 +179,14 @@ export function runConsoleMatrix(cases: ConsoleRouteCase[] = CONSOLE_ROUTES): vo
     for (const role of PARTNERS) await invited(t.app, home.id, EMAILS[role], role);
     for (const role of OPERATORS) await invited(t.app, null, EMAILS[role], role);
     await invited(t.app, other.id, 'owner@elsewhere.test', 'owner');
-    context = { app: t.app, organizationId: home.id, fresh: () => `p${Date.now().toString(36)}${counter++}` };
+    context = {
+      app: t.app,
+      organizationId: home.id,
+      fresh: () => `p${Date.now().toString(36)}${counter++}`,
+      flushRequestLog: async () => {
+        await t.deps.recording?.flush();
+      },
+    };
   }, 180_000);
   afterAll(async () => t?.close());
 
@@ -184,7 +201,7 @@ export function runConsoleMatrix(cases: ConsoleRouteCase[] = CONSOLE_ROUTES): vo
   for (const row of cases) {
     describe(routeName(row.method, row.url), () => {
       const call = async (session: Session | null, id?: string): Promise<LightMyRequestResponse> => {
-        const body = typeof row.body === 'function' ? (row.body as (c: MatrixContext) => unknown)(context) : row.body;
+        const body = typeof row.body === 'function' ? await (row.body as (c: MatrixContext) => unknown)(context) : row.body;
         const resourceId = id ?? (row.resource ? await row.resource(context) : undefined);
         return asPerson(t.app, session, row.method, resourceId ? fill(row.url, resourceId) : row.url, body);
       };
@@ -212,6 +229,7 @@ export function runConsoleMatrix(cases: ConsoleRouteCase[] = CONSOLE_ROUTES): vo
           if (allowed) {
             expect(response.statusCode, response.body).toBeLessThan(500);
             expect([401, 403], response.body).not.toContain(response.statusCode);
+            if (row.status !== undefined) expect(response.statusCode, response.body).toBe(row.status);
           } else {
             expect(response.statusCode, response.body).toBe(403);
             expect(response.json().error).toMatchObject({ code: 'FORBIDDEN', details: { reason: 'role' } });
