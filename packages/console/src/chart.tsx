@@ -44,7 +44,7 @@ export function TimeChart({ title, times, series, summary, kind = 'line' }: { ti
             <span className="swatch" style={{ background: one.color }} aria-hidden="true" /> {one.label}
           </span>
         ))}
-        <span className="summary"> {summary}</span>
+        <span className="summary">{summary}</span>
       </figcaption>
     </figure>
   );

@@ -446,7 +446,7 @@ const DAY = 86_400_000;
 
 export function OpsUsage() {
   const { values, set } = useFilters(['days'] as const);
-  const days = Math.min(31, Math.max(1, Number(values.days) || 1));
+  const days = Math.min(30, Math.max(1, Number(values.days) || 1));
   const [toMs] = useState(() => Date.now());
   const fromMs = toMs - days * DAY;
   const usage = useLoad(
@@ -484,7 +484,7 @@ export function OpsUsage() {
         <SelectField label="Period" value={String(days)} onChange={(event) => set({ days: event.target.value })}>
             <option value="1">Last 24 hours</option>
             <option value="7">Last 7 days</option>
-            <option value="31">Last 31 days</option>
+            <option value="30">Last 30 days</option>
           </SelectField>
       </form>
       <ErrorNote error={usage.error} />

@@ -28,7 +28,7 @@ export function RequestsChart({ rows, fromMs, toMs, stepSeconds, title }: { rows
   );
   const requests = sums[0]!.reduce((a, b) => a + b, 0);
   const limited = sums[1]!.reduce((a, b) => a + b, 0);
-  return <TimeChart title={title} times={times} series={series} summary={`${requests} requests, ${limited} rate limited (429).`} />;
+  return <TimeChart title={title} times={times} series={series} summary={`${requests.toLocaleString('en')} requests, ${limited.toLocaleString('en')} rate limited (429).`} />;
 }
 
 export function Overview() {
