@@ -35,13 +35,16 @@ function row(organizationId: string, overrides: Partial<KeyStateRow> = {}): KeyS
 
 const digest = () => randomBytes(32).toString('latin1');
 
+/** A key and its organization read together, cached. */
+const put = (cache: KeyCache, read: KeyStateRow, keyDigest: string, readAt: number) => cache.build(read, read, keyDigest, readAt, true);
+
 describe('invalidations reach what they concern without scanning the cache', () => {
   it('a key invalidation makes that key stale and no other, and keeps its digest', () => {
     const cache = new KeyCache(100, T0);
     const organizationId = randomUUID();
     const [a, b] = [row(organizationId), row(organizationId)];
-    const entryA = cache.build(a, digest(), T0, true);
-    cache.build(b, digest(), T0, true);
+    const entryA = put(cache, a, digest(), T0);
+    put(cache, b, digest(), T0);
     cache.invalidate({ kind: 'key', apiKeyId: a.id });
     expect(cache.isFresh(cache.get(a.key_id)!, T0)).toBe(false);
     expect(cache.get(a.key_id)!.digest).toBe(entryA.digest);
@@ -55,13 +58,13 @@ describe('invalidations reach what they concern without scanning the cache', () 
     const cache = new KeyCache(100, T0);
     const [mine, theirs] = [randomUUID(), randomUUID()];
     const rows = [row(mine), row(mine), row(mine), row(theirs)];
-    const entries = rows.map((r) => cache.build(r, digest(), T0, true));
+    const entries = rows.map((r) => put(cache, r, digest(), T0));
     expect(entries[0]!.organization).toBe(entries[2]!.organization);
     expect(cache.organizationCount).toBe(2);
     cache.invalidate({ kind: 'organization', organizationId: mine });
     expect(entries.map((entry) => cache.isFresh(entry, T0))).toEqual([false, false, false, true]);
     // Read again: a new shared state for the organization, fresh.
-    const again = cache.build(rows[0]!, entries[0]!.digest, T0 + 1, true);
+    const again = put(cache, rows[0]!, entries[0]!.digest, T0 + 1);
     expect(cache.isFresh(again, T0 + 1)).toBe(true);
     expect(again.organization).not.toBe(entries[0]!.organization);
   });
@@ -69,8 +72,8 @@ describe('invalidations reach what they concern without scanning the cache', () 
   it('a key read with different organization values makes the other keys of the organization read theirs again', () => {
     const cache = new KeyCache(100, T0);
     const organizationId = randomUUID();
-    const first = cache.build(row(organizationId), digest(), T0, true);
-    const second = cache.build(row(organizationId, { credit_balance: 5000 }), digest(), T0, true);
+    const first = put(cache, row(organizationId), digest(), T0);
+    const second = put(cache, row(organizationId, { credit_balance: 5000 }), digest(), T0);
     expect(cache.isFresh(first, T0)).toBe(false);
     expect(cache.isFresh(second, T0)).toBe(true);
     expect(second.creditBalance).toBe(5000);
@@ -79,7 +82,7 @@ describe('invalidations reach what they concern without scanning the cache', () 
   it('plans and all invalidations make every entry stale', () => {
     for (const kind of ['plans', 'all'] as const) {
       const cache = new KeyCache(100, T0);
-      const entries = [row(randomUUID()), row(randomUUID())].map((r) => cache.build(r, digest(), T0, true));
+      const entries = [row(randomUUID()), row(randomUUID())].map((r) => put(cache, r, digest(), T0));
       cache.invalidate({ kind: 'global' });
       expect(entries.every((entry) => cache.isFresh(entry, T0))).toBe(true);
       cache.invalidate({ kind });
@@ -89,7 +92,7 @@ describe('invalidations reach what they concern without scanning the cache', () 
 
   it('state expires after the 60-second backstop, and only keys in use are due for the background re-read', () => {
     const cache = new KeyCache(100, T0);
-    const [used, idle] = [row(randomUUID()), row(randomUUID())].map((r) => cache.build(r, digest(), T0, true));
+    const [used, idle] = [row(randomUUID()), row(randomUUID())].map((r) => put(cache, r, digest(), T0));
     used!.markUsed();
     expect(cache.isFresh(used!, T0 + STATE_BACKSTOP_MS - 1)).toBe(true);
     expect(cache.isFresh(used!, T0 + STATE_BACKSTOP_MS)).toBe(false);
@@ -98,12 +101,31 @@ describe('invalidations reach what they concern without scanning the cache', () 
     expect(idle!.used).toBe(false);
   });
 
+  it("a key of an organization held fresh is built on it with no read of it, and the organization's age counts too", () => {
+    const cache = new KeyCache(100, T0);
+    const organizationId = randomUUID();
+    const first = row(organizationId);
+    put(cache, first, digest(), T0);
+    expect(cache.freshOrganization(organizationId, T0 + 50_000)).toBe(cache.get(first.key_id)!.organization);
+    expect(cache.freshOrganization(randomUUID(), T0)).toBeUndefined();
+    const second = row(organizationId);
+    const entry = cache.build(second, cache.freshOrganization(organizationId, T0 + 50_000)!, digest(), T0 + 50_000, true);
+    expect(cache.isFresh(entry, T0 + 59_999)).toBe(true);
+    // The key was read 11 s ago, but its organization's values 61 s ago: re-read.
+    expect(cache.isFresh(entry, T0 + 61_000)).toBe(false);
+    expect(cache.freshOrganization(organizationId, T0 + 61_000)).toBeUndefined();
+    // Read again unchanged, the shared state is fresh again for every key that holds it.
+    put(cache, first, digest(), T0 + 61_000);
+    expect(cache.isFresh(entry, T0 + 61_000)).toBe(true);
+    expect(cache.freshOrganization(organizationId, T0 + 61_000)).toBe(entry.organization);
+  });
+
   it('the indexes hold no more than the cache: evicted keys leave them, and their organization with the last of them', () => {
     const cache = new KeyCache(10, T0);
     const evicted = row(randomUUID());
-    cache.build(evicted, digest(), T0, true);
+    put(cache, evicted, digest(), T0);
     const organizationId = randomUUID();
-    for (let i = 0; i < 10; i++) cache.build(row(organizationId), digest(), T0, true);
+    for (let i = 0; i < 10; i++) put(cache, row(organizationId), digest(), T0);
     expect(cache.size).toBe(10);
     expect(cache.get(evicted.key_id)).toBeUndefined();
     expect(cache.organizationCount).toBe(1);
@@ -116,7 +138,7 @@ describe('invalidations reach what they concern without scanning the cache', () 
   it('a key state handed to a request reads as a plain KeyState (JSON included)', () => {
     const cache = new KeyCache(10, T0);
     const r = row(randomUUID(), { scopes: ['projects:read'], kill_switch: true, status: 'revoked', expires_at: new Date(T0 + 1000) });
-    const entry = cache.build(r, digest(), T0, true);
+    const entry = put(cache, r, digest(), T0);
     expect(JSON.parse(JSON.stringify(entry))).toEqual({
       apiKeyId: r.id,
       keyId: r.key_id,
@@ -147,7 +169,7 @@ describe('memory', () => {
     gc();
     const before = process.memoryUsage().heapUsed;
     // Rows built here, as the store's are per read: what they leave behind is what the cache keeps.
-    for (let i = 0; i < count; i++) cache.build(row(organizationIds[i % organizationIds.length]!), digest(), T0, true);
+    for (let i = 0; i < count; i++) put(cache, row(organizationIds[i % organizationIds.length]!), digest(), T0);
     gc();
     const perKey = (process.memoryUsage().heapUsed - before) / count;
     expect(cache.size).toBe(count);

@@ -100,6 +100,21 @@ describe('wrong secrets and unknown key_ids cost the same (issue 13, finding 9)'
     expect(await cost(formatKey('lp', 'live', uncached.keyId, new Uint8Array(28).fill(9)))).toEqual(one);
   });
 
+  it('a key whose organization is cached costs one read of api_keys alone; the first key of an organization one more', async () => {
+    const t = await instance();
+    const organization = await createOrganization(t.app);
+    const [first, second] = [await issueKey(t.app, organization.id), await issueKey(t.app, organization.id)];
+    const verifier = t.deps.verifier;
+    const reads = async (key: string) => {
+      const before = { keys: verifier.storeReads, organizations: verifier.organizationReads };
+      expect(await status(t, key)).toBe(200);
+      return { keys: verifier.storeReads - before.keys, organizations: verifier.organizationReads - before.organizations };
+    };
+    expect(await reads(first.key)).toEqual({ keys: 1, organizations: 1 });
+    expect(await reads(second.key)).toEqual({ keys: 1, organizations: 0 });
+    expect(await reads(second.key)).toEqual({ keys: 0, organizations: 0 });
+  });
+
   it('takes as long: the median times of many tries of each, interleaved, are within a generous factor', async () => {
     const t = await instance();
     const { key } = await partnerWithKey(t.app);

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { KeyState, KeyStateRow } from './key-state.ts';
+import type { KeyRow, KeyState, OrganizationRow } from './key-state.ts';
 import type { Invalidation } from './invalidation.ts';
 
 /** SPEC 2: a key's state is re-read at least this often when no invalidation arrives (the backstop). */
@@ -43,6 +43,10 @@ export class OrganizationState {
   stale = false;
   /** Cached keys holding this object: it leaves the index when the last one leaves the cache. */
   holders = 0;
+  /** When these values were last read (or read again and found the same): the backstop applies to them too. */
+  readAt = 0;
+  /** The cache's plans epoch when read. */
+  epoch = 0;
 
   constructor(
     readonly organizationId: string,
@@ -54,8 +58,8 @@ export class OrganizationState {
     readonly planFeatures: string[],
   ) {}
 
-  static of(row: KeyStateRow): OrganizationState {
-    return new OrganizationState(
+  static of(row: OrganizationRow, readAt = 0, epoch = 0): OrganizationState {
+    const organization = new OrganizationState(
       row.organization_id,
       row.organization_name,
       row.api_access_revoked,
@@ -64,10 +68,13 @@ export class OrganizationState {
       internString(row.plan_name),
       internList(row.plan_features),
     );
+    organization.readAt = readAt;
+    organization.epoch = epoch;
+    return organization;
   }
 
   /** Whether `row` read the same organization and plan. */
-  sameAs(row: KeyStateRow): boolean {
+  sameAs(row: OrganizationRow): boolean {
     const features = row.plan_features ?? NO_SCOPES;
     return (
       this.organizationName === row.organization_name &&
@@ -112,7 +119,7 @@ export class CachedKey implements KeyState {
   /** REVOKED, KILLED, USED, STALE, and the plans epoch above EPOCH_SHIFT: one small integer, not five fields. */
   private flags: number;
 
-  constructor(row: KeyStateRow, readonly organization: OrganizationState, digest: string, readAfterOrigin: number, epoch: number) {
+  constructor(row: KeyRow, readonly organization: OrganizationState, digest: string, readAfterOrigin: number, epoch: number) {
     this.apiKeyId = row.id;
     this.keyId = row.key_id;
     this.name = row.name;
@@ -212,13 +219,30 @@ export class KeyCache {
 
   /** Whether `entry`'s state may answer a request at `now` without a read. */
   isFresh(entry: CachedKey, now: number): boolean {
-    return entry.epoch === this.epoch && !entry.stale && now - this.origin - entry.readAfterOrigin < STATE_BACKSTOP_MS;
+    return entry.epoch === this.epoch && !entry.stale && now - this.origin - entry.readAfterOrigin < STATE_BACKSTOP_MS && this.organizationFresh(entry.organization, now);
   }
 
-  /** A key's entry built from what was read: cached (`remember`), or only handed to the request that read it. */
-  build(row: KeyStateRow, digest: string, readAt: number, remember: boolean): CachedKey {
-    if (!remember) return new CachedKey(row, OrganizationState.of(row), digest, readAt - this.origin, this.epoch);
-    const entry = new CachedKey(row, this.organizationOf(row), digest, readAt - this.origin, this.epoch);
+  private organizationFresh(organization: OrganizationState, now: number): boolean {
+    return !organization.stale && organization.epoch === this.epoch && now - organization.readAt < STATE_BACKSTOP_MS;
+  }
+
+  /** The organization's shared state, if it is cached and fresh: a key of it read now needs no read of it. */
+  freshOrganization(organizationId: string, now: number): OrganizationState | undefined {
+    const organization = this.organizations.get(organizationId);
+    return organization && this.organizationFresh(organization, now) ? organization : undefined;
+  }
+
+  /**
+   * A key's entry built from what was read (its organization as read with it, or the fresh shared state): cached
+   * (`remember`), or only handed to the request that read it.
+   */
+  build(row: KeyRow, organization: OrganizationRow | OrganizationState, digest: string, readAt: number, remember: boolean): CachedKey {
+    if (!remember) {
+      const own = organization instanceof OrganizationState ? organization : OrganizationState.of(organization, readAt, this.epoch);
+      return new CachedKey(row, own, digest, readAt - this.origin, this.epoch);
+    }
+    const shared = organization instanceof OrganizationState ? organization : this.organizationOf(organization, readAt);
+    const entry = new CachedKey(row, shared, digest, readAt - this.origin, this.epoch);
     entry.organization.holders++;
     // The key_id read from the store, never the presented one: that is a slice of the header and would keep the
     // whole presented key, secret included, in memory for as long as the entry lives.
@@ -274,11 +298,14 @@ export class KeyCache {
    * The shared organization for a row. One whose values differ from the row's is outdated (the row was read later,
    * or an invalidation is on its way): it is marked stale, so its keys read theirs again, and the row's takes its place.
    */
-  private organizationOf(row: KeyStateRow): OrganizationState {
+  private organizationOf(row: OrganizationRow, readAt: number): OrganizationState {
     const known = this.organizations.get(row.organization_id);
-    if (known && !known.stale && known.sameAs(row)) return known;
+    if (known && !known.stale && known.epoch === this.epoch && known.sameAs(row)) {
+      known.readAt = Math.max(known.readAt, readAt);
+      return known;
+    }
     if (known) known.stale = true;
-    const fresh = OrganizationState.of(row);
+    const fresh = OrganizationState.of(row, readAt, this.epoch);
     this.organizations.set(row.organization_id, fresh);
     return fresh;
   }

@@ -7,7 +7,8 @@ import { HashQueueFullError, type SecretHasher } from '../keys/hashing.ts';
 import { FailureThrottle } from './failure-throttle.ts';
 import type { Invalidation, InvalidationBus } from './invalidation.ts';
 import { KeyCache, STATE_BACKSTOP_MS } from './key-cache.ts';
-import { loadKeyRecord, loadKeyStateRows, type KeyRecord, type KeyState } from './key-state.ts';
+import { loadKeyRecord, loadKeyStateRows, loadOrganizationRow, type KeyRecord, type KeyState, type OrganizationRow } from './key-state.ts';
+import type { OrganizationState } from './key-cache.ts';
 
 export { STATE_BACKSTOP_MS };
 /** A key in use has its state re-read in the background from this age on, in batches, so requests never wait. */
@@ -59,6 +60,7 @@ export interface KeyVerifierOptions {
 export class KeyVerifier {
   private readonly keys: KeyCache;
   private readonly pendingReads = new Map<string, Promise<KeyRecord | undefined>>();
+  private readonly pendingOrganizationReads = new Map<string, Promise<OrganizationRow | undefined>>();
   private readonly pendingHashes = new Map<string, Promise<boolean>>();
   /** Bumped by every invalidation so a read that raced with one does not cache what it read. */
   private generation = 0;
@@ -70,6 +72,8 @@ export class KeyVerifier {
   /** Reads of the store by key_id, and digests computed: every failed verification costs exactly one of each. */
   storeReads = 0;
   digestsComputed = 0;
+  /** Reads of an organization for a verified key whose organization was not cached fresh. */
+  organizationReads = 0;
 
   constructor(private readonly options: KeyVerifierOptions) {
     this.now = options.now ?? Date.now;
@@ -112,14 +116,19 @@ export class KeyVerifier {
     if (!digest || !digester.canCheck(digest.secretId)) {
       const proven = await this.proveByBcrypt(parsed, presented, record, clientAddress);
       if (proven !== true) return proven;
-      digest = await this.storeDigest(record.state.id, parsed.secret);
+      digest = await this.storeDigest(record.key.id, parsed.secret);
     } else if (!digester.matches(parsed.secret, presented, digest)) {
       return this.fail(clientAddress, parsed.keyId);
     } else if (digest.secretId !== digester.currentId) {
       // Digested under the secret being rotated out: digested again under the current one, no bcrypt needed.
-      digest = await this.storeDigest(record.state.id, parsed.secret);
+      digest = await this.storeDigest(record.key.id, parsed.secret);
     }
-    const entry = this.keys.build(record.state, Buffer.from(digest.digest).toString('latin1'), this.now(), generation === this.generation);
+    const readAt = this.now();
+    const organization: OrganizationState | OrganizationRow | undefined =
+      this.keys.freshOrganization(record.key.organization_id, readAt) ?? (await this.readOrganization(record.key.organization_id));
+    // A key cannot outlive its organization (ON DELETE CASCADE): gone in between, it is as unknown.
+    if (!organization) return this.fail(clientAddress, parsed.keyId);
+    const entry = this.keys.build(record.key, organization, Buffer.from(digest.digest).toString('latin1'), readAt, generation === this.generation);
     entry.markUsed();
     return { ok: true, state: entry };
   }
@@ -159,6 +168,14 @@ export class KeyVerifier {
     });
   }
 
+  /** An organization and its plan, shared by the requests that ask for it at the same moment. */
+  private readOrganization(organizationId: string): Promise<OrganizationRow | undefined> {
+    return this.coalesce(this.pendingOrganizationReads, organizationId, () => {
+      this.organizationReads++;
+      return loadOrganizationRow(this.options.db, organizationId);
+    });
+  }
+
   /**
    * The backstop, without making requests wait for it: the states of keys in use are re-read in batches before they
    * reach STATE_BACKSTOP_MS. A key not presented since its last read is left to be read again on its next request.
@@ -182,7 +199,7 @@ export class KeyVerifier {
           const row = rows.get(entry.apiKeyId);
           // Replaced by a newer entry (or evicted) meanwhile: that one is newer than this read.
           if (this.keys.peek(entry.keyId) !== entry) continue;
-          if (row) this.keys.build(row, entry.digest, readAt, true);
+          if (row) this.keys.build(row, row, entry.digest, readAt, true);
           else this.keys.delete(entry.keyId);
         }
       }
