@@ -93,12 +93,28 @@ describe('invalidations reach what they concern without scanning the cache', () 
   it('state expires after the 60-second backstop, and only keys in use are due for the background re-read', () => {
     const cache = new KeyCache(100, T0);
     const [used, idle] = [row(randomUUID()), row(randomUUID())].map((r) => put(cache, r, digest(), T0));
-    used!.markUsed();
+    cache.markUsed(used!, T0 + 1_000);
     expect(cache.isFresh(used!, T0 + STATE_BACKSTOP_MS - 1)).toBe(true);
     expect(cache.isFresh(used!, T0 + STATE_BACKSTOP_MS)).toBe(false);
-    expect(cache.dueForRefresh(T0 + 45_000)).toEqual([used]);
-    expect(cache.dueForRefresh(T0 - 1)).toEqual([]);
+    expect(cache.dueForRefresh(T0 + 45_000, T0)).toEqual([used]);
+    expect(cache.dueForRefresh(T0 - 1, T0)).toEqual([]);
     expect(idle!.used).toBe(false);
+    // Used longer ago than the window asked for: left to be read on its next request.
+    expect(cache.dueForRefresh(T0 + 45_000, T0 + 2_000)).toEqual([]);
+  });
+
+  it('a key presented less often than once a minute stays warm: the re-read keeps its last use', () => {
+    const cache = new KeyCache(100, T0);
+    const read = row(randomUUID());
+    const first = put(cache, read, digest(), T0);
+    cache.markUsed(first, T0);
+    // Re-read in the background at 45 s and again at 90 s, though not presented again: still due, still fresh.
+    cache.replace(first, read, T0 + 45_000);
+    const second = cache.get(read.key_id)!;
+    expect(cache.dueForRefresh(T0 + 90_000, T0 + 90_000 - 600_000)).toEqual([second]);
+    cache.replace(second, read, T0 + 90_000);
+    expect(cache.isFresh(cache.get(read.key_id)!, T0 + 140_000)).toBe(true);
+    expect(cache.get(read.key_id)!.digest).toBe(first.digest);
   });
 
   it("a key of an organization held fresh is built on it with no read of it, and the organization's age counts too", () => {

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { KeyRow, KeyState, OrganizationRow } from './key-state.ts';
+import type { KeyRow, KeyState, KeyStateRow, OrganizationRow } from './key-state.ts';
 import type { Invalidation } from './invalidation.ts';
 
 /** SPEC 2: a key's state is re-read at least this often when no invalidation arrives (the backstop). */
@@ -90,8 +90,8 @@ export class OrganizationState {
 
 const REVOKED = 1;
 const KILLED = 2;
-/** Presented since its state was read: only keys in use are refreshed in the background. */
-const USED = 4;
+/** What `usedAfterOrigin` holds for an entry never presented since it was built. */
+const NEVER_USED = -(2 ** 30);
 /** Dropped by an invalidation of the key: the next request reads it again (the digest is kept meanwhile). */
 const STALE = 8;
 /** The flags' other bits hold the cache's plans epoch when the entry was read. */
@@ -116,7 +116,12 @@ export class CachedKey implements KeyState {
   readonly digest: string;
   /** When the state was read, in milliseconds after the cache's origin: a small integer, stored without a box. */
   readonly readAfterOrigin: number;
-  /** REVOKED, KILLED, USED, STALE, and the plans epoch above EPOCH_SHIFT: one small integer, not five fields. */
+  /**
+   * When the key was last presented, in milliseconds after the cache's origin (NEVER_USED if not since it was
+   * built): keys in use are kept warm by the background re-read.
+   */
+  usedAfterOrigin = NEVER_USED;
+  /** REVOKED, KILLED, STALE, and the plans epoch above EPOCH_SHIFT: one small integer, not four fields. */
   private flags: number;
 
   constructor(row: KeyRow, readonly organization: OrganizationState, digest: string, readAfterOrigin: number, epoch: number) {
@@ -165,10 +170,7 @@ export class CachedKey implements KeyState {
   }
 
   get used(): boolean {
-    return (this.flags & USED) !== 0;
-  }
-  markUsed(): void {
-    this.flags |= USED;
+    return this.usedAfterOrigin !== NEVER_USED;
   }
   get stale(): boolean {
     return (this.flags & STALE) !== 0 || this.organization.stale;
@@ -217,6 +219,10 @@ export class KeyCache {
     return this.byKeyId.get(keyId);
   }
 
+  markUsed(entry: CachedKey, now: number): void {
+    entry.usedAfterOrigin = now - this.origin;
+  }
+
   /** Whether `entry`'s state may answer a request at `now` without a read. */
   isFresh(entry: CachedKey, now: number): boolean {
     return entry.epoch === this.epoch && !entry.stale && now - this.origin - entry.readAfterOrigin < STATE_BACKSTOP_MS && this.organizationFresh(entry.organization, now);
@@ -260,13 +266,24 @@ export class KeyCache {
     this.byKeyId.delete(keyId);
   }
 
-  /** Entries presented since their state was read, read at or before `readBefore`, and not stale. */
-  dueForRefresh(readBefore: number): CachedKey[] {
+  /**
+   * Entries presented at or after `usedSince` whose state was read at or before `readBefore` (and is not stale):
+   * what the background re-read keeps warm, so that a key in use never waits for the backstop's read.
+   */
+  dueForRefresh(readBefore: number, usedSince: number): CachedKey[] {
     const due: CachedKey[] = [];
+    const read = readBefore - this.origin;
+    const used = usedSince - this.origin;
     for (const entry of this.byKeyId.values()) {
-      if (entry.used && entry.readAfterOrigin <= readBefore - this.origin && entry.epoch === this.epoch && !entry.stale) due.push(entry);
+      if (entry.usedAfterOrigin >= used && entry.readAfterOrigin <= read && entry.epoch === this.epoch && !entry.stale) due.push(entry);
     }
     return due;
+  }
+
+  /** An entry re-read by the background refresh: the new one keeps the old one's last use. */
+  replace(previous: CachedKey, row: KeyStateRow, readAt: number): void {
+    const entry = this.build(row, row, previous.digest, readAt, true);
+    entry.usedAfterOrigin = previous.usedAfterOrigin;
   }
 
   invalidate(event: Invalidation): void {

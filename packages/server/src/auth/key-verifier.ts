@@ -13,6 +13,11 @@ import type { OrganizationState } from './key-cache.ts';
 export { STATE_BACKSTOP_MS };
 /** A key in use has its state re-read in the background from this age on, in batches, so requests never wait. */
 const STATE_REFRESH_AFTER_MS = 45_000;
+/**
+ * In use: presented in the last ten minutes. A key presented less often than once a minute (100,000 partners calling
+ * in turn) would otherwise find its state past the backstop at every request, and read it on the request's path.
+ */
+const KEEP_WARM_MS = 600_000;
 const REFRESH_SWEEP_MS = 5_000;
 const REFRESH_BATCH = 500;
 /** Enough for 100,000 active keys and more; each entry stays well under SPEC 2's 512 bytes. */
@@ -95,9 +100,10 @@ export class KeyVerifier {
     this.digestsComputed++;
     const presented = this.options.digester.currentDigest(parsed.secret);
     const cached = this.keys.get(parsed.keyId);
-    if (cached && this.keys.isFresh(cached, this.now()) && sameAsCached(presented, cached.digest)) {
+    const now = this.now();
+    if (cached && this.keys.isFresh(cached, now) && sameAsCached(presented, cached.digest)) {
       this.options.metrics?.cacheHit();
-      cached.markUsed();
+      this.keys.markUsed(cached, now);
       return { ok: true, state: cached };
     }
     this.options.metrics?.cacheMiss();
@@ -129,7 +135,7 @@ export class KeyVerifier {
     // A key cannot outlive its organization (ON DELETE CASCADE): gone in between, it is as unknown.
     if (!organization) return this.fail(clientAddress, parsed.keyId);
     const entry = this.keys.build(record.key, organization, Buffer.from(digest.digest).toString('latin1'), readAt, generation === this.generation);
-    entry.markUsed();
+    this.keys.markUsed(entry, readAt);
     return { ok: true, state: entry };
   }
 
@@ -178,13 +184,15 @@ export class KeyVerifier {
 
   /**
    * The backstop, without making requests wait for it: the states of keys in use are re-read in batches before they
-   * reach STATE_BACKSTOP_MS. A key not presented since its last read is left to be read again on its next request.
+   * reach STATE_BACKSTOP_MS (KEEP_WARM_MS: presented in the last ten minutes). A key not presented for longer is left
+   * to be read again on its next request.
    */
   async refreshStates(): Promise<void> {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
-      const due = this.keys.dueForRefresh(this.now() - STATE_REFRESH_AFTER_MS);
+      const now = this.now();
+      const due = this.keys.dueForRefresh(now - STATE_REFRESH_AFTER_MS, now - KEEP_WARM_MS);
       for (let start = 0; start < due.length; start += REFRESH_BATCH) {
         const batch = due.slice(start, start + REFRESH_BATCH);
         const generation = this.generation;
@@ -199,7 +207,7 @@ export class KeyVerifier {
           const row = rows.get(entry.apiKeyId);
           // Replaced by a newer entry (or evicted) meanwhile: that one is newer than this read.
           if (this.keys.peek(entry.keyId) !== entry) continue;
-          if (row) this.keys.build(row, row, entry.digest, readAt, true);
+          if (row) this.keys.replace(entry, row, readAt);
           else this.keys.delete(entry.keyId);
         }
       }
