@@ -1,5 +1,5 @@
 import { promises as dns, type LookupAddress } from 'node:dns';
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Readable, Transform } from 'node:stream';
@@ -141,8 +141,12 @@ function decoderFor(encoding: string | undefined): Transform | null | 'unsupport
   }
 }
 
+type Limits = { connectTimeoutMs: number; maxBytes: number };
+/** Settles an exchange once: with an error (tearing down what is open) or with the answer. */
+type Finish = (error: unknown, value?: Exchange) => void;
+
 /** One request and its answer on a connection of its own (no pool: an abort closes exactly this socket). */
-function exchange(url: URL, request: ExchangeRequest, signal: AbortSignal, guard: AddressGuard, limits: { connectTimeoutMs: number; maxBytes: number }): Promise<Exchange> {
+function exchange(url: URL, request: ExchangeRequest, signal: AbortSignal, guard: AddressGuard, limits: Limits): Promise<Exchange> {
   return new Promise<Exchange>((resolve, reject) => {
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     // An address literal never goes through the lookup below, so it is checked here.
@@ -155,16 +159,15 @@ function exchange(url: URL, request: ExchangeRequest, signal: AbortSignal, guard
       return;
     }
     let settled = false;
-    let response: IncomingMessage | undefined;
-    let decoder: Transform | null = null;
-    const finish = (error: unknown, value?: Exchange) => {
+    const open: { response?: IncomingMessage; decoder?: Transform | null } = {};
+    const finish: Finish = (error, value) => {
       if (settled) return;
       settled = true;
       signal.removeEventListener('abort', onAbort);
       if (error !== undefined) {
         req.destroy();
-        response?.destroy();
-        decoder?.destroy();
+        open.response?.destroy();
+        open.decoder?.destroy();
         reject(error);
       } else {
         resolve(value!);
@@ -172,73 +175,86 @@ function exchange(url: URL, request: ExchangeRequest, signal: AbortSignal, guard
     };
     const onAbort = () => finish(signal.reason);
 
-    const headers: Record<string, string> = { 'user-agent': USER_AGENT, 'accept-encoding': 'gzip, deflate, br', ...request.headers };
-    if (request.body !== undefined) headers['content-length'] = String(Buffer.byteLength(request.body));
-    const req = (url.protocol === 'https:' ? https : http).request({
-      protocol: url.protocol,
-      hostname: host,
-      port: url.port || undefined,
-      path: `${url.pathname}${url.search}`,
-      method: request.method,
-      headers,
-      agent: false,
-      lookup: guard.lookup,
-    });
+    const req = sendRequest(url, host, request, guard);
     signal.addEventListener('abort', onAbort, { once: true });
-
-    req.on('socket', (socket) => {
-      if (!socket.connecting) return;
-      const timer = setTimeout(
-        () => finish(new OutboundError('UPSTREAM_TIMEOUT', `The upstream did not accept a connection within ${limits.connectTimeoutMs} ms.`)),
-        limits.connectTimeoutMs,
-      );
-      socket.once('connect', () => clearTimeout(timer));
-      socket.once('close', () => clearTimeout(timer));
-    });
+    limitConnectTime(req, limits.connectTimeoutMs, finish);
     req.on('error', (error) => finish(toOutboundError(error)));
     req.on('response', (res) => {
-      response = res;
-      const status = res.statusCode ?? 0;
-      const location = res.headers.location;
-      if (REDIRECT_STATUSES.has(status) && location) {
-        finish(undefined, { status, headers: res.headers, body: Buffer.alloc(0), location });
-        res.destroy();
-        return;
-      }
-      const declared = Number(res.headers['content-length']);
-      if (Number.isFinite(declared) && declared > limits.maxBytes) {
-        finish(new OutboundError('UPSTREAM_TOO_LARGE', `The upstream answer is larger than ${limits.maxBytes} bytes.`));
-        return;
-      }
-      const chosen = decoderFor(res.headers['content-encoding']);
-      if (chosen === 'unsupported') {
-        finish(new OutboundError('UPSTREAM_INVALID_RESPONSE', 'The upstream answer uses an unsupported content encoding.'));
-        return;
-      }
-      decoder = chosen;
-      const source: Readable = decoder ? res.pipe(decoder) : res;
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let received = false;
-      res.once('end', () => {
-        received = true;
-      });
-      source.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > limits.maxBytes) finish(new OutboundError('UPSTREAM_TOO_LARGE', `The upstream answer is larger than ${limits.maxBytes} bytes.`));
-        else chunks.push(chunk);
-      });
-      source.on('end', () => {
-        finish(undefined, { status, headers: res.headers, body: Buffer.concat(chunks) });
-      });
-      decoder?.on('error', (error) => finish(new OutboundError('UPSTREAM_INVALID_RESPONSE', 'The upstream answer could not be decompressed.', { cause: error })));
-      res.on('error', (error) => finish(toOutboundError(error)));
-      res.on('close', () => {
-        if (!received) finish(new OutboundError('UPSTREAM_UNREACHABLE', 'The upstream closed the connection before the answer was complete.'));
-      });
+      open.response = res;
+      open.decoder = readAnswer(res, limits.maxBytes, finish);
     });
     req.end(request.body);
   });
+}
+
+/** The request, on its own connection, resolving names through the guard (which refuses internal addresses). */
+function sendRequest(url: URL, host: string, request: ExchangeRequest, guard: AddressGuard): ClientRequest {
+  const headers: Record<string, string> = { 'user-agent': USER_AGENT, 'accept-encoding': 'gzip, deflate, br', ...request.headers };
+  if (request.body !== undefined) headers['content-length'] = String(Buffer.byteLength(request.body));
+  return (url.protocol === 'https:' ? https : http).request({
+    protocol: url.protocol,
+    hostname: host,
+    port: url.port || undefined,
+    path: `${url.pathname}${url.search}`,
+    method: request.method,
+    headers,
+    agent: false,
+    lookup: guard.lookup,
+  });
+}
+
+/** Fails the exchange when the connection is not up within `timeoutMs` (the whole-call deadline is the caller's). */
+function limitConnectTime(req: ClientRequest, timeoutMs: number, finish: Finish): void {
+  req.on('socket', (socket) => {
+    if (!socket.connecting) return;
+    const timer = setTimeout(() => finish(new OutboundError('UPSTREAM_TIMEOUT', `The upstream did not accept a connection within ${timeoutMs} ms.`)), timeoutMs);
+    socket.once('connect', () => clearTimeout(timer));
+    socket.once('close', () => clearTimeout(timer));
+  });
+}
+
+/**
+ * Reads an answer: a redirect as it is (the caller follows it), otherwise the body decoded and capped at `maxBytes`
+ * whatever its declared length. Returns the decoder it opened, for the exchange to tear down.
+ */
+function readAnswer(res: IncomingMessage, maxBytes: number, finish: Finish): Transform | null {
+  const status = res.statusCode ?? 0;
+  const location = res.headers.location;
+  if (REDIRECT_STATUSES.has(status) && location) {
+    finish(undefined, { status, headers: res.headers, body: Buffer.alloc(0), location });
+    res.destroy();
+    return null;
+  }
+  const tooLarge = () => new OutboundError('UPSTREAM_TOO_LARGE', `The upstream answer is larger than ${maxBytes} bytes.`);
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    finish(tooLarge());
+    return null;
+  }
+  const decoder = decoderFor(res.headers['content-encoding']);
+  if (decoder === 'unsupported') {
+    finish(new OutboundError('UPSTREAM_INVALID_RESPONSE', 'The upstream answer uses an unsupported content encoding.'));
+    return null;
+  }
+  const source: Readable = decoder ? res.pipe(decoder) : res;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let received = false;
+  res.once('end', () => {
+    received = true;
+  });
+  source.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > maxBytes) finish(tooLarge());
+    else chunks.push(chunk);
+  });
+  source.on('end', () => finish(undefined, { status, headers: res.headers, body: Buffer.concat(chunks) }));
+  decoder?.on('error', (error) => finish(new OutboundError('UPSTREAM_INVALID_RESPONSE', 'The upstream answer could not be decompressed.', { cause: error })));
+  res.on('error', (error) => finish(toOutboundError(error)));
+  res.on('close', () => {
+    if (!received) finish(new OutboundError('UPSTREAM_UNREACHABLE', 'The upstream closed the connection before the answer was complete.'));
+  });
+  return decoder;
 }
 
 /**
