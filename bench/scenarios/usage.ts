@@ -182,9 +182,9 @@ export const scenario: Scenario = {
       requestsTiming100 = await timedGets(`${on.baseUrl}/v1/requests?limit=100`, reader, 30);
       usagePlan = await explain(
         database.url,
-        usageByKeyQuery(store.db, { granularity: 'day', from, to, organizationId: on.organizationId }, MAX_USAGE_ROWS + 1).compile(),
+        usageByKeyQuery(store.db, { granularity: 'day', from, to, organizationId: on.organizationId, env: 'live' }, MAX_USAGE_ROWS + 1).compile(),
       );
-      requestsPlan = await explain(database.url, listRequestsQuery(store.db, on.organizationId, {}, 21).compile());
+      requestsPlan = await explain(database.url, listRequestsQuery(store.db, { organizationId: on.organizationId, env: 'live' }, {}, 21).compile());
       readRows = [
         { figure: 'GET /v1/usage, 31 days by day, 1,000 keys: median', value: round(median(usageTiming.latencies), 1), unit: 'ms' },
         { figure: 'GET /v1/usage, 31 days by day, 1,000 keys: p95', value: round(percentile(usageTiming.latencies, 95), 1), unit: 'ms' },

@@ -51,6 +51,8 @@ export interface Whoami {
 export interface Project {
   id: string;
   organizationId: string;
+  /** SPEC 12: the env of the key that made it; a key sees only its own env's. */
+  env: KeyEnv;
   name: string;
   customerExternalId: string | null;
   timezone: string;
@@ -81,6 +83,8 @@ export type SourceKind = 'appstore_ios' | 'appstore_android' | 'website_page' | 
 /** SPEC 8.3: one thing an ingest job found (a store listing, a page, a repository); `data` depends on `kind`. */
 export interface ProjectSource {
   id: string;
+  /** SPEC 12: the env of the key that made it; a key sees only its own env's. */
+  env: KeyEnv;
   projectId: string;
   jobId: string;
   kind: SourceKind;
@@ -95,6 +99,8 @@ export interface ProjectSource {
 export interface Influencer {
   id: string;
   organizationId: string;
+  /** SPEC 12: the env of the key that made it; a key sees only its own env's. */
+  env: KeyEnv;
   projectId: string;
   name: string;
   persona: string | null;
@@ -113,6 +119,8 @@ export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['succeeded', 'failed
 /** SPEC 8.2. */
 export interface Job {
   id: string;
+  /** SPEC 12: the env of the key that made it; a key sees only its own env's. */
+  env: KeyEnv;
   projectId: string;
   kind: JobKind;
   status: JobStatus;
@@ -204,6 +212,8 @@ export interface DeliveryError {
 /** SPEC 8.6. Never the signing secret. */
 export interface WebhookEndpoint {
   id: string;
+  /** SPEC 12: the env of the key that made it; a key sees only its own env's. */
+  env: KeyEnv;
   url: string;
   events: JobEventType[];
   /** False once the server has given up on the endpoint after failing deliveries; a successful test re-enables it. */
@@ -229,6 +239,8 @@ export interface CreateWebhookEndpointParams {
 /** One event's delivery to an endpoint, across its attempts. */
 export interface WebhookDelivery {
   id: string;
+  /** SPEC 12: the env of the key that made it; a key sees only its own env's. */
+  env: KeyEnv;
   endpointId: string;
   /** The `webhook-id` header: the same on every attempt of this delivery. */
   webhookId: string;
@@ -340,6 +352,8 @@ export interface AuditEntry {
   occurredAt: string;
   organizationId: string | null;
   apiKeyId: string | null;
+  /** The env of the key that acted (SPEC 12); null for what concerns no env. */
+  env: KeyEnv | null;
   /** `key:<apiKeyId>` for partner calls, `admin` for operator calls. */
   actor: string;
   action: string;
@@ -387,6 +401,8 @@ export interface UsageParams {
 /** What one key answered in one class and one minute, hour or day. */
 export interface UsageRow {
   time: string;
+  /** SPEC 12: the key's env; a key's usage answers its own env only. */
+  env: KeyEnv;
   apiKeyId: string;
   endpointClass: EndpointClass;
   requests: number;
@@ -413,6 +429,8 @@ export interface RequestLogEntry {
   /** The X-Request-Id the request was answered with. */
   requestId: string;
   time: string;
+  /** SPEC 12: the key's env (`live` for an answer to no key); a key's log holds its own env only. */
+  env: KeyEnv;
   /** Null for an answer to no key (a 401 for an unknown key, a path no route matched). */
   apiKeyId: string | null;
   method: string;

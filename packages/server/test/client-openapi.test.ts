@@ -62,6 +62,7 @@ const WHOAMI = {
 const PROJECT = {
   id: true,
   organizationId: true,
+  env: true,
   name: true,
   customerExternalId: true,
   timezone: true,
@@ -72,10 +73,11 @@ const PROJECT = {
 } satisfies Record<keyof Project, true>;
 const CREATE_PROJECT = { name: true, customerExternalId: true, timezone: true, primaryLanguage: true } satisfies Record<keyof CreateProjectParams, true>;
 const UPDATE_PROJECT = { name: true, customerExternalId: true, timezone: true, primaryLanguage: true } satisfies Record<keyof UpdateProjectParams, true>;
-const INFLUENCER = { id: true, organizationId: true, projectId: true, name: true, persona: true, createdAt: true } satisfies Record<keyof Influencer, true>;
+const INFLUENCER = { id: true, organizationId: true, env: true, projectId: true, name: true, persona: true, createdAt: true } satisfies Record<keyof Influencer, true>;
 const CREATE_INFLUENCER = { name: true, persona: true } satisfies Record<keyof CreateInfluencerParams, true>;
 const JOB = {
   id: true,
+  env: true,
   projectId: true,
   kind: true,
   status: true,
@@ -111,6 +113,7 @@ const CREATE_API_KEY = { name: true, env: true, scopes: true, expiresAt: true } 
 const ROLL_API_KEY = { overlapSeconds: true } satisfies Record<keyof RollApiKeyParams, true>;
 const WEBHOOK_ENDPOINT = {
   id: true,
+  env: true,
   url: true,
   events: true,
   enabled: true,
@@ -124,6 +127,7 @@ const CREATED_WEBHOOK_ENDPOINT = { ...WEBHOOK_ENDPOINT, secret: true } satisfies
 const CREATE_WEBHOOK_ENDPOINT = { url: true, events: true } satisfies Record<keyof CreateWebhookEndpointParams, true>;
 const WEBHOOK_DELIVERY = {
   id: true,
+  env: true,
   endpointId: true,
   webhookId: true,
   eventType: true,
@@ -142,6 +146,7 @@ const WEBHOOK_DELIVERY = {
 const WEBHOOK_TEST_RESULT = { delivered: true, statusCode: true, latencyMs: true, error: true, webhookId: true } satisfies Record<keyof WebhookTestResult, true>;
 const PROJECT_SOURCE = {
   id: true,
+  env: true,
   projectId: true,
   jobId: true,
   kind: true,
@@ -156,6 +161,7 @@ const USAGE_PARAMS = { from: true, to: true, granularity: true, apiKeyId: true, 
 const REQUEST_LOG_ENTRY = {
   requestId: true,
   time: true,
+  env: true,
   apiKeyId: true,
   method: true,
   route: true,
@@ -171,6 +177,7 @@ const AUDIT_ENTRY = {
   occurredAt: true,
   organizationId: true,
   apiKeyId: true,
+  env: true,
   actor: true,
   action: true,
   targetType: true,

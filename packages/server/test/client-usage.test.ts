@@ -6,6 +6,7 @@ import { adminClient, partnerClient, partnerWithKey, rejection, startListeningAp
 
 const USAGE_ROW = {
   time: true,
+  env: true,
   apiKeyId: true,
   endpointClass: true,
   requests: true,

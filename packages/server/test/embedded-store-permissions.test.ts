@@ -40,7 +40,7 @@ describe.runIf(!usingPostgres)('the embedded store is the server user’s alone 
         try {
           await migrateToLatest(store.db);
           const organization = await store.db.insertInto('organizations').values({ name: 'Modes' }).returning('id').executeTakeFirstOrThrow();
-          await insertWebhookEndpoint(store.db, { organizationId: organization.id, url: 'https://example.com/hook', events: ['job.succeeded'], secret: 'whsec_modes' });
+          await insertWebhookEndpoint(store.db, { tenant: { organizationId: organization.id, env: 'live' }, url: 'https://example.com/hook', events: ['job.succeeded'], secret: 'whsec_modes' });
           expect(readdirSync(dataDir).length).toBeGreaterThan(5);
           expect(looseEntries(dataDir)).toEqual([]);
         } finally {

@@ -66,6 +66,7 @@ describe('GET /v1/jobs/:jobId', () => {
     const job = await getJob(api.app, key, jobId);
     expect(job).toEqual({
       id: jobId,
+      env: 'live',
       projectId,
       kind: 'ingest_appstore',
       status: 'queued',

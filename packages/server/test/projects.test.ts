@@ -50,6 +50,7 @@ describe('POST /v1/projects', () => {
     expect(project).toEqual({
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       organizationId: key.organizationId,
+      env: 'live',
       name: 'Acme',
       customerExternalId: null,
       timezone: 'UTC',
@@ -206,6 +207,7 @@ describe('POST /v1/projects/:id/influencers', () => {
     expect(created.json()).toEqual({
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       organizationId: key.organizationId,
+      env: 'live',
       projectId: project.id,
       name: 'Ava',
       persona: 'Upbeat\ntech reviewer',

@@ -9,7 +9,8 @@ import { startTestApp, type TestApp } from './harness.ts';
 /**
  * The auth suite every /v1 route runs (DESIGN 9): no key, bad keys, a revoked key → 401; a killed key, an
  * organization whose API access is revoked, the global kill switch → 503 (whoami reports the first two with
- * 200); a key without the route's scope → 403; another organization's id → 404, answered like a missing one.
+ * 200); a key without the route's scope → 403; another organization's id → 404, answered like a missing one; and
+ * the other env's id (a test key's for a live key of the same organization, and the reverse) → the same 404 (SPEC 12).
  *
  * Adding a /v1 route means adding its row to V1_ROUTES: the suite lists every registered /v1 route and fails
  * on one without a row (and on a row whose route is gone).
@@ -35,6 +36,11 @@ export interface RouteCase {
   reportsSwitches?: boolean;
   /** How a route that reports the switches shows them in its 200 answer; whoami's flags by default. */
   switchReport?: (body: Record<string, unknown>, which: 'key' | 'organization') => boolean;
+  /**
+   * API keys are the organization's credentials, not one world's resources: a live key manages keys of both envs
+   * (SPEC 8.5), and only a test key is confined to its own env's. Such a row checks the test key's side alone.
+   */
+  testKeyConfinedOnly?: boolean;
   /** For a route with path parameters: creates what they name, in the owner's organization, through the API; the id fills every parameter. */
   resource?: (context: SuiteContext) => Promise<string>;
 }
@@ -102,9 +108,9 @@ export const V1_ROUTES: RouteCase[] = [
   { method: 'POST', url: '/v1/jobs/:jobId/cancel', resource: createJobFor },
   { method: 'POST', url: '/v1/api-keys', body: { name: 'suite key', scopes: ['keys:write'] } },
   { method: 'GET', url: '/v1/api-keys' },
-  { method: 'DELETE', url: '/v1/api-keys/:id', resource: createApiKeyFor },
-  { method: 'POST', url: '/v1/api-keys/:id/roll', resource: createApiKeyFor },
-  { method: 'POST', url: '/v1/api-keys/:id/kill', resource: createApiKeyFor },
+  { method: 'DELETE', url: '/v1/api-keys/:id', resource: createApiKeyFor, testKeyConfinedOnly: true },
+  { method: 'POST', url: '/v1/api-keys/:id/roll', resource: createApiKeyFor, testKeyConfinedOnly: true },
+  { method: 'POST', url: '/v1/api-keys/:id/kill', resource: createApiKeyFor, testKeyConfinedOnly: true },
   { method: 'POST', url: '/v1/webhook-endpoints', body: SUITE_WEBHOOK },
   { method: 'GET', url: '/v1/webhook-endpoints' },
   { method: 'GET', url: '/v1/webhook-endpoints/:id', resource: createWebhookEndpointFor },
@@ -139,6 +145,8 @@ export function runRouteSuite(cases: RouteCase[] = V1_ROUTES): void {
   let t: TestApp;
   const registered = new Map<string, RouteOptions>();
   let owner: KeyFixture;
+  /** A test-mode key of the owner's organization: its world is a sandbox of its own (SPEC 12). */
+  let ownerTest: KeyFixture;
   let stranger: KeyFixture;
   let revoked: KeyFixture;
   let killed: KeyFixture;
@@ -155,6 +163,7 @@ export function runRouteSuite(cases: RouteCase[] = V1_ROUTES): void {
     const fields = { rateLimitTier: 'partner' };
     const ownerOrganization = await createOrganization(t.app, { ...fields, name: 'Owner' });
     owner = await issueKey(t.app, ownerOrganization.id);
+    ownerTest = await issueKey(t.app, ownerOrganization.id, { name: 'test mode', env: 'test' });
     stranger = await issueKey(t.app, (await createOrganization(t.app, { ...fields, name: 'Stranger' })).id);
     revoked = await issueKey(t.app, ownerOrganization.id, { name: 'revoked' });
     // Used once before it is revoked, so the revocation has to reach a cached key.
@@ -168,7 +177,7 @@ export function runRouteSuite(cases: RouteCase[] = V1_ROUTES): void {
   });
   afterAll(async () => t?.close());
 
-  const context = (): SuiteContext => ({ app: t.app, owner: { organizationId: owner.organizationId, key: owner.key }, deps: t.deps });
+  const context = (as: KeyFixture = owner): SuiteContext => ({ app: t.app, owner: { organizationId: as.organizationId, key: as.key }, deps: t.deps });
 
   it('has a row for every registered /v1 route, and no row for a route that does not exist', () => {
     const routes = [...registered.entries()].filter(([, route]) => route.url.startsWith('/v1/') && !route.config?.public).map(([name]) => name);
@@ -259,6 +268,23 @@ export function runRouteSuite(cases: RouteCase[] = V1_ROUTES): void {
           expect(foreign.json().error.message).toBe(missing.json().error.message);
           // The owner still reaches it: the 404 is about the organization, not the id.
           expect((await call(withKey(owner.key), id)).statusCode).toBeLessThan(400);
+        });
+
+        it('answers another env’s id with the same 404 as a missing one (SPEC 12): both ways, or to a test key for the keys routes', async () => {
+          const directions = [
+            [owner, ownerTest],
+            [ownerTest, owner],
+          ] as const;
+          for (const [maker, other] of row.testKeyConfinedOnly ? directions.slice(0, 1) : directions) {
+            const id = await row.resource!(context(maker));
+            const foreign = await call(withKey(other.key), id);
+            const missing = await call(withKey(other.key), randomUUID());
+            expectError(foreign, 404, 'NOT_FOUND');
+            expectError(missing, 404, 'NOT_FOUND');
+            expect(foreign.json().error.message).toBe(missing.json().error.message);
+            // Its maker still reaches it: the 404 is about the env, not the id.
+            expect((await call(withKey(maker.key), id)).statusCode).toBeLessThan(400);
+          }
         });
       }
     });

@@ -29,7 +29,7 @@ function recordingWith(options: { manyKeys: number }) {
     usageFlushManyKeysMs: 60_000,
   });
   const count = (keys: number) => {
-    for (let i = 0; i < keys; i++) recording.counter.count('org', `key-${i}`, 'read-light', 200, clock);
+    for (let i = 0; i < keys; i++) recording.counter.count({ organizationId: 'org', apiKeyId: `key-${i}`, env: 'live' }, 'read-light', 200, clock);
   };
   const tick = async (ms: number) => {
     clock += ms;

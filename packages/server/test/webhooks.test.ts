@@ -258,7 +258,7 @@ describe('POST /v1/webhook-endpoints/:id/test', () => {
     expect(verified).toEqual({
       webhookId: outcome.webhookId,
       timestamp: Number(ping!.headers['webhook-timestamp']),
-      event: { type: 'test.ping', timestamp: expect.any(String), data: { webhookEndpointId: endpoint.id, message: expect.any(String) } },
+      event: { type: 'test.ping', timestamp: expect.any(String), data: { webhookEndpointId: endpoint.id, env: 'live', message: expect.any(String) } },
     });
 
     const tampered = [

@@ -11,6 +11,8 @@ export const AuditEntrySchema = Type.Object({
   occurredAt: Type.String({ format: 'date-time' }),
   organizationId: Type.Union([Uuid, Type.Null()]),
   apiKeyId: Type.Union([Uuid, Type.Null()]),
+  /** The env of the key that acted (SPEC 12); null for what concerns no env. */
+  env: Type.Union([Type.Literal('live'), Type.Literal('test'), Type.Null()]),
   actor: Type.String(),
   action: Type.String(),
   targetType: Type.Union([Type.String(), Type.Null()]),
@@ -40,6 +42,7 @@ export const presentAuditEntry = (entry: AuditEntry) => ({
   occurredAt: entry.occurred_at.toISOString(),
   organizationId: entry.organization_id,
   apiKeyId: entry.api_key_id,
+  env: entry.env,
   actor: entry.actor,
   action: entry.action,
   targetType: entry.target_type,

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { AuditEntry, Database } from '../db/schema.ts';
+import type { AuditEntry, Database, Env } from '../db/schema.ts';
 import { olderThan, type KeysetPosition } from '../db/keyset.ts';
 
 type Db = Kysely<Database>;
@@ -7,6 +7,8 @@ type Db = Kysely<Database>;
 export interface AuditRecord {
   organizationId?: string | null;
   apiKeyId?: string | null;
+  /** The acting key's env (SPEC 12). */
+  env?: Env | null;
   actor: string;
   action: string;
   targetType?: string | null;
@@ -21,6 +23,7 @@ export interface AuditRecord {
 export const auditValues = (record: AuditRecord) => ({
   organization_id: record.organizationId ?? null,
   api_key_id: record.apiKeyId ?? null,
+  env: record.env ?? null,
   actor: record.actor,
   action: record.action,
   target_type: record.targetType ?? null,
@@ -37,6 +40,8 @@ export async function insertAuditEntry(db: Db, record: AuditRecord): Promise<voi
 
 export interface AuditFilter {
   organizationId?: string | undefined;
+  /** A partner key's view: its own env's entries and those that concern no env (SPEC 12). */
+  env?: Env | undefined;
   apiKeyId?: string | undefined;
   action?: string | undefined;
   /** Leave out reads: actions named `<thing>.read` or `<thing>.list` (the audit hook holds routes to that naming). */
@@ -47,6 +52,10 @@ export interface AuditFilter {
 export function listAuditEntries(db: Db, filter: AuditFilter, limit: number, after?: KeysetPosition): Promise<AuditEntry[]> {
   let query = db.selectFrom('audit_entries').selectAll();
   if (filter.organizationId) query = query.where('organization_id', '=', filter.organizationId);
+  if (filter.env) {
+    const env = filter.env;
+    query = query.where((eb) => eb.or([eb('env', '=', env), eb('env', 'is', null)]));
+  }
   if (filter.apiKeyId) query = query.where('api_key_id', '=', filter.apiKeyId);
   if (filter.action) query = query.where('action', '=', filter.action);
   if (filter.changesOnly) query = query.where('action', 'not like', '%.read').where('action', 'not like', '%.list');

@@ -27,7 +27,8 @@ export function registerPartnerAuditRoutes(app: App, deps: Deps): void {
     },
     async (request) => {
       const query = request.query;
-      const filter = { organizationId: principalOf(request).organizationId, apiKeyId: query.apiKeyId, action: query.action };
+      const { organizationId, env } = principalOf(request);
+      const filter = { organizationId, env, apiKeyId: query.apiKeyId, action: query.action };
       const rows = await listAuditEntries(deps.store.db, filter, query.limit + 1, decodeCursor(query.cursor));
       return pageOf(rows, query.limit, (row) => ({ at: row.occurred_at, id: row.id }), presentAuditEntry);
     },

@@ -52,6 +52,16 @@ export interface ApiKeysTable {
   expiring_notice: Generated<number>;
 }
 
+/** SPEC 12: the world a key and everything it makes belong to. */
+export type Env = 'live' | 'test';
+/** Who a partner's resources belong to: an organization's live world or its test world (a key's principal is one). */
+export interface Tenant {
+  organizationId: string;
+  env: Env;
+}
+/** Rows that carry an env: written explicitly by every insert that knows its key, `live` by default (migration 0020). */
+type EnvColumn = ColumnType<Env, Env | undefined, never>;
+
 export interface AuditEntriesTable {
   id: Generated<string>;
   occurred_at: CreatedAt;
@@ -67,6 +77,8 @@ export interface AuditEntriesTable {
   details: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
   /** SPEC 13.4: the client address of the request (behind trusted proxies, the real client). */
   client_address: ColumnType<string | null, string | null | undefined, never>;
+  /** The env of the key that acted; null for what concerns no env (an operator's change to an organization). */
+  env: ColumnType<Env | null, Env | null | undefined, never>;
 }
 
 export interface SettingsTable {
@@ -93,6 +105,7 @@ export interface ProjectsTable {
   status: Generated<'active' | 'archived'>;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  env: EnvColumn;
 }
 
 export interface InfluencersTable {
@@ -102,6 +115,7 @@ export interface InfluencersTable {
   name: string;
   persona: string | null;
   created_at: CreatedAt;
+  env: EnvColumn;
 }
 
 export interface ProjectTables {
@@ -134,6 +148,7 @@ export interface JobsTable {
   run_after: ColumnType<Date, Date | string | undefined, Date | string>;
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
+  env: EnvColumn;
 }
 
 export interface ProjectSourcesTable {
@@ -147,6 +162,7 @@ export interface ProjectSourcesTable {
   data: ColumnType<Record<string, unknown>, string, string>;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  env: EnvColumn;
 }
 
 export interface JobTables {
@@ -173,6 +189,7 @@ export interface WebhookEndpointsTable {
   disabled_reason: string | null;
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  env: EnvColumn;
 }
 
 export interface WebhookDeliveriesTable {
@@ -195,6 +212,7 @@ export interface WebhookDeliveriesTable {
   created_at: CreatedAt;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
   completed_at: Timestamp | null;
+  env: EnvColumn;
 }
 
 export interface WebhookTables {
@@ -220,6 +238,7 @@ export interface IdempotencyKeysTable {
   audit_target: ColumnType<{ type: string; id: string; organizationId?: string } | null, string | null, string | null>;
   created_at: Timestamp;
   expires_at: Timestamp;
+  env: EnvColumn;
 }
 
 export interface IdempotencyTables {
@@ -241,6 +260,7 @@ export interface UsageCountsTable {
   status_5xx: ColumnType<string | number, number, never>;
   rate_limited: ColumnType<string | number, number, never>;
   credits_charged: ColumnType<string | number, number, never>;
+  env: EnvColumn;
 }
 
 export interface RequestLogTable {
@@ -255,6 +275,7 @@ export interface RequestLogTable {
   endpoint_class: EndpointClass | null;
   duration_ms: number;
   client_address: string | null;
+  env: EnvColumn;
 }
 
 export interface UsageTables {

@@ -12,6 +12,8 @@ export const StringEnum = <T extends string>(values: readonly T[], options: { de
   Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 export const ScopeName = Type.Union(SCOPES.map((scope) => Type.Literal(scope)));
 export const KeyEnvName = Type.Union([Type.Literal('live'), Type.Literal('test')]);
+/** SPEC 12: the env of the key that made a resource; a key sees only its own env's resources. */
+export const ResourceEnv = Type.Union([Type.Literal('live'), Type.Literal('test')], { description: 'The env of the key that made it (SPEC 12)' });
 export const Name = Type.String({ minLength: 1, maxLength: 200 });
 
 export const PageQuery = Type.Object(

@@ -307,6 +307,7 @@ export function auditRecordOf(request: FastifyRequest, action: string, status: n
   return {
     organizationId: target?.organizationId ?? principal?.organizationId ?? request.person?.organization_id ?? null,
     apiKeyId: principal?.apiKeyId ?? null,
+    env: principal?.env ?? null,
     // SPEC 13.5: what a signed-in person does is audited under that person.
     actor: principal ? `key:${principal.apiKeyId}` : request.person ? `person:${request.person.id}` : `${request.auditActor ?? request.adminActor}`,
     action,

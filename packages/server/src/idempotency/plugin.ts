@@ -56,7 +56,7 @@ function idempotentRequest(request: FastifyRequest, key: string): IdempotentRequ
   const where = { apiKeyId: request.principal!.apiKeyId, method: request.method, path: routedPath(request) };
   let sealingKey: Buffer | undefined;
   return {
-    scope: { ...where, key: idempotencyKeyDigest(key) },
+    scope: { ...where, env: request.principal!.env, key: idempotencyKeyDigest(key) },
     fingerprint: requestFingerprint(request.body),
     sealingKey: () => (sealingKey ??= replayKey(key, where)),
   };

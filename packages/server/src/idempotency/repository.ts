@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database, IdempotencyEntry } from '../db/schema.ts';
+import type { Database, Env, IdempotencyEntry } from '../db/schema.ts';
 import { auditValues, type AuditRecord } from '../audit/repository.ts';
 
 type Db = Kysely<Database>;
@@ -7,6 +7,8 @@ type Db = Kysely<Database>;
 /** SPEC 6: an entry is scoped by the key that sent it, the method and the path, and then by the Idempotency-Key. */
 export interface IdempotencyScope {
   apiKeyId: string;
+  /** The key's env (SPEC 12), kept on the entry; the key alone already separates the worlds. */
+  env?: Env | undefined;
   method: string;
   path: string;
   /** The Idempotency-Key's digest, never the key itself (see sealed-replay.ts). */
@@ -75,8 +77,8 @@ export async function keepAnswer(trx: Db, answer: KeptAnswer, audit: AuditRecord
   const { scope } = answer;
   const auditCte = audit ? auditInsert(audit) : null;
   const { rows } = await sql<{ request_id: string }>`
-    ${auditCte ? sql`WITH audit AS (${auditCte}) ` : sql``}INSERT INTO idempotency_keys (api_key_id, method, path, idempotency_key, ${sql.join(columns.map((column) => sql.ref(column)))})
-    VALUES (${scope.apiKeyId}, ${scope.method}, ${scope.path}, ${scope.key}, ${sql.join(values)})
+    ${auditCte ? sql`WITH audit AS (${auditCte}) ` : sql``}INSERT INTO idempotency_keys (api_key_id, env, method, path, idempotency_key, ${sql.join(columns.map((column) => sql.ref(column)))})
+    VALUES (${scope.apiKeyId}, ${scope.env ?? 'live'}, ${scope.method}, ${scope.path}, ${scope.key}, ${sql.join(values)})
     ON CONFLICT (api_key_id, method, path, idempotency_key) DO UPDATE SET
       ${sql.join(columns.map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`))}
       WHERE idempotency_keys.expires_at <= ${answer.now}

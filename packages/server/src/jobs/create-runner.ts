@@ -8,6 +8,7 @@ import { ingestGithub } from './ingest-github.ts';
 import { ingestWebsite } from './ingest-website.ts';
 import type { JobHandler, JobKind } from './kinds.ts';
 import { JobRunner, type JobRunnerOptions } from './runner.ts';
+import { TEST_MODE_HANDLERS } from './test-mode.ts';
 
 // The runner and its handlers, apart from the routes (jobs/index.ts), so deps.ts builds it without registering any.
 export const JOB_HANDLERS: Record<JobKind, JobHandler> = {
@@ -24,6 +25,6 @@ export function createJobRunner(parts: {
   bus: InvalidationBus;
   onCreditsCharged?: JobRunnerOptions['onCreditsCharged'];
 }): JobRunner {
-  return new JobRunner({ ...parts, db: parts.store.db, handlers: JOB_HANDLERS, settings: parts.config.jobs });
+  return new JobRunner({ ...parts, db: parts.store.db, handlers: JOB_HANDLERS, testModeHandlers: TEST_MODE_HANDLERS, settings: parts.config.jobs });
 }
 

@@ -36,10 +36,11 @@ const Accepted = Type.Object({ jobId: Uuid, status: Type.Literal('queued'), kind
 
 /** Queues the job in the request's unit of work and answers 202 at once. */
 function accept(deps: Deps, request: FastifyRequest, reply: FastifyReply, projectId: string, kind: JobKind, input: Record<string, unknown>) {
-  const { organizationId, apiKeyId } = principalOf(request);
+  const tenant = principalOf(request);
+  const { organizationId, apiKeyId } = tenant;
   return unitOfWork(request, reply, async (unit) => {
     unit.audit({ type: 'project', id: projectId, organizationId });
-    const job = await enqueueJob(unit, deps, { organizationId, projectId, kind, input, apiKeyId });
+    const job = await enqueueJob(unit, deps, { tenant, projectId, kind, input, apiKeyId });
     unit.audit({ type: 'job', id: job.id, organizationId });
     return { status: 202, body: { jobId: job.id, status: 'queued' as const, kind, projectId } };
   });

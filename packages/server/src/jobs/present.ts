@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { JobRow, ProjectSource } from '../db/schema.ts';
-import { Uuid } from '../http/schemas.ts';
+import { ResourceEnv, Uuid } from '../http/schemas.ts';
 import { JOB_KINDS, type JobKind } from './kinds.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
@@ -11,6 +11,7 @@ export const JobKindSchema = Type.Union(JOB_KINDS.map((kind) => Type.Literal(kin
 /** SPEC 8.2. */
 export const JobSchema = Type.Object({
   id: Uuid,
+  env: ResourceEnv,
   projectId: Uuid,
   kind: JobKindSchema,
   status: Type.Union(['queued', 'running', 'succeeded', 'failed', 'canceled'].map((status) => Type.Literal(status))),
@@ -27,6 +28,7 @@ export type JobRecord = ReturnType<typeof presentJob>;
 export function presentJob(row: JobRow) {
   return {
     id: row.id,
+    env: row.env,
     projectId: row.project_id,
     // The jobs table only ever holds the kinds this version knows (insertJob takes a JobKind).
     kind: row.kind as JobKind,
@@ -42,6 +44,7 @@ export function presentJob(row: JobRow) {
 
 export const SourceSchema = Type.Object({
   id: Uuid,
+  env: ResourceEnv,
   projectId: Uuid,
   jobId: Uuid,
   kind: Type.Union(['appstore_ios', 'appstore_android', 'website_page', 'github_repo'].map((kind) => Type.Literal(kind))),
@@ -55,6 +58,7 @@ export const SourceSchema = Type.Object({
 export function presentSource(row: ProjectSource) {
   return {
     id: row.id,
+    env: row.env,
     projectId: row.project_id,
     jobId: row.job_id,
     kind: row.kind,

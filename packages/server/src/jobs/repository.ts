@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database, JobRow, JobStatus } from '../db/schema.ts';
+import type { Database, JobRow, JobStatus, Tenant } from '../db/schema.ts';
 
 type Db = Kysely<Database>;
 
@@ -12,12 +12,13 @@ const leaseEnd = (leaseMs: number) => sql<Date>`now() + ${leaseMs}::int * interv
 
 export const insertJob = (
   db: Db,
-  job: { organizationId: string; projectId: string; kind: string; input: Record<string, unknown>; startDelayMs: number; apiKeyId?: string | undefined },
+  job: { tenant: Tenant; projectId: string; kind: string; input: Record<string, unknown>; startDelayMs: number; apiKeyId?: string | undefined },
 ): Promise<JobRow> =>
   db
     .insertInto('jobs')
     .values({
-      organization_id: job.organizationId,
+      organization_id: job.tenant.organizationId,
+      env: job.tenant.env,
       api_key_id: job.apiKeyId ?? null,
       project_id: job.projectId,
       kind: job.kind,
@@ -27,8 +28,14 @@ export const insertJob = (
     .returningAll()
     .executeTakeFirstOrThrow();
 
-export const findJobForOrganization = (db: Db, organizationId: string, jobId: string): Promise<JobRow | undefined> =>
-  db.selectFrom('jobs').selectAll().where('id', '=', jobId).where('organization_id', '=', organizationId).executeTakeFirst();
+export const findJobForOrganization = (db: Db, tenant: Tenant, jobId: string): Promise<JobRow | undefined> =>
+  db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('id', '=', jobId)
+    .where('organization_id', '=', tenant.organizationId)
+    .where('env', '=', tenant.env)
+    .executeTakeFirst();
 
 /**
  * Takes the oldest job that is queued and due, or running under a lease nobody renewed (its instance died), and leases it
@@ -111,13 +118,13 @@ export async function handBackJob(db: Db, jobId: string, token: string): Promise
  * SPEC 8.2 cancel in one guarded statement: a queued job ends `canceled` right here; a running one is flagged for
  * its runner. The returned status tells which happened; undefined means missing or already finished.
  */
-export async function requestCancel(db: Db, organizationId: string, jobId: string): Promise<JobRow | undefined> {
+export async function requestCancel(db: Db, tenant: Tenant, jobId: string): Promise<JobRow | undefined> {
   const { rows } = await sql<JobRow>`
     UPDATE jobs
     SET status = CASE WHEN status = 'queued' THEN 'canceled' ELSE status END,
         finished_at = CASE WHEN status = 'queued' THEN now() ELSE finished_at END,
         cancel_requested = true
-    WHERE id = ${jobId} AND organization_id = ${organizationId} AND status IN ('queued', 'running')
+    WHERE id = ${jobId} AND organization_id = ${tenant.organizationId} AND env = ${tenant.env} AND status IN ('queued', 'running')
     RETURNING *`.execute(db);
   return rows[0];
 }

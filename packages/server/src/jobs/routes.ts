@@ -18,7 +18,7 @@ export function registerJobRoutes(app: App, deps: Deps): void {
       config: { endpointClass: 'read-light', scope: 'jobs:read' },
       schema: { summary: 'A job and its outcome', tags: ['jobs'], params: JobParams, response: { 200: JobSchema } },
     },
-    async (request) => presentJob(await jobOf(deps.store.db, principalOf(request).organizationId, request.params.jobId)),
+    async (request) => presentJob(await jobOf(deps.store.db, principalOf(request), request.params.jobId)),
   );
 
   // The cancel takes no body, and the docs' smoke test sends it with Content-Type: application/json anyway.
@@ -37,10 +37,11 @@ export function registerJobRoutes(app: App, deps: Deps): void {
       },
       async (request, reply) => {
         const { jobId } = request.params;
-        const { organizationId } = principalOf(request);
+        const tenant = principalOf(request);
+        const { organizationId } = tenant;
         return unitOfWork(request, reply, async (unit) => {
           unit.audit({ type: 'job', id: jobId, organizationId });
-          const { status, job } = await cancelJob(unit, deps, organizationId, jobId);
+          const { status, job } = await cancelJob(unit, deps, tenant, jobId);
           return { status, body: presentJob(job) };
         });
       },

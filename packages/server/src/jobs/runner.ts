@@ -80,6 +80,8 @@ export interface JobRunnerOptions {
   metrics: Metrics;
   bus: InvalidationBus;
   handlers: Record<JobKind, JobHandler>;
+  /** What jobs of test keys run instead (SPEC 12): fixtures, never an outbound call. */
+  testModeHandlers: Record<JobKind, JobHandler>;
   settings?: Partial<JobRunnerSettings>;
   /** Told of every charge a job's start made (usage counts credits per key, SPEC 8.7). */
   onCreditsCharged?: (job: JobRow, credits: number) => void;
@@ -213,7 +215,8 @@ export class JobRunner {
         const error = { code: 'JOB_ATTEMPTS_EXHAUSTED', message: `The job was started ${this.settings.maxAttempts} times without finishing.` };
         return { finished: await finishJob(trx, row.id, token, { status: 'failed', error }), row };
       }
-      const cost = JOB_COSTS[row.kind as JobKind];
+      // SPEC 12: a test-mode job charges nothing and never touches the wallet.
+      const cost = row.env === 'test' ? 0 : JOB_COSTS[row.kind as JobKind];
       if (row.credits_charged > 0 || cost === 0) return { run: row, row };
       if (!(await chargeCredits(trx, row.organization_id, cost))) {
         const error = { code: 'INSUFFICIENT_CREDITS', message: `The organization's credit balance is below the ${cost} credits this job costs.` };
@@ -247,6 +250,10 @@ export class JobRunner {
 
   private contextFor(job: ActiveJob): JobContext {
     const { upstreams } = this.options.config;
+    if (job.row.env === 'test') {
+      // The fixtures need no fetch; one made anyway is a bug, refused before it leaves the process.
+      return { signal: job.controller.signal, upstreams, fetch: () => Promise.reject(new Error('test-mode jobs make no outbound call')) };
+    }
     return {
       signal: job.controller.signal,
       upstreams,
@@ -270,7 +277,7 @@ export class JobRunner {
 
   private async executeJob(job: ActiveJob): Promise<void> {
     const { row, token, controller } = job;
-    const handler = this.options.handlers[row.kind as JobKind];
+    const handler = (row.env === 'test' ? this.options.testModeHandlers : this.options.handlers)[row.kind as JobKind];
     let output: JobOutput | undefined;
     let failure: unknown;
     try {
@@ -302,7 +309,7 @@ export class JobRunner {
     const finished = await this.options.db.transaction().execute(async (trx) => {
       const row = await finishJob(trx, job.row.id, job.token, { status: 'succeeded', result: output.result });
       if (row?.status === 'succeeded') {
-        await upsertSources(trx, { organizationId: row.organization_id, projectId: row.project_id, jobId: row.id }, output.sources);
+        await upsertSources(trx, { organizationId: row.organization_id, env: row.env, projectId: row.project_id, jobId: row.id }, output.sources);
       }
       return row;
     });

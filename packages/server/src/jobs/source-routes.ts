@@ -19,9 +19,9 @@ export function registerSourceRoutes(app: App, deps: Deps): void {
       const { id } = request.params;
       const { limit, cursor } = request.query;
       const after = decodeCursor(cursor);
-      const organizationId = principalOf(request).organizationId;
-      await projectOf(deps.store.db, organizationId, id);
-      const rows = await listSources(deps.store.db, organizationId, id, limit + 1, after);
+      const tenant = principalOf(request);
+      await projectOf(deps.store.db, tenant, id);
+      const rows = await listSources(deps.store.db, tenant, id, limit + 1, after);
       return pageOf(rows, limit, (row) => ({ at: row.created_at, id: row.id }), presentSource);
     },
   );

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database, ProjectSource } from '../db/schema.ts';
+import type { Database, Env, ProjectSource, Tenant } from '../db/schema.ts';
 import { olderThan, type KeysetPosition } from '../db/keyset.ts';
 
 type Db = Kysely<Database>;
@@ -12,7 +12,7 @@ export interface NewSource {
 }
 
 /** Adds what a job found; a source the project already has (same kind and URL) is refreshed in place. */
-export async function upsertSources(db: Db, owner: { organizationId: string; projectId: string; jobId: string }, sources: NewSource[]): Promise<void> {
+export async function upsertSources(db: Db, owner: { organizationId: string; env: Env; projectId: string; jobId: string }, sources: NewSource[]): Promise<void> {
   const unique = [...new Map(sources.map((source) => [`${source.kind} ${source.url}`, source])).values()];
   if (unique.length === 0) return;
   await db
@@ -20,6 +20,7 @@ export async function upsertSources(db: Db, owner: { organizationId: string; pro
     .values(
       unique.map((source) => ({
         organization_id: owner.organizationId,
+        env: owner.env,
         project_id: owner.projectId,
         job_id: owner.jobId,
         kind: source.kind,
@@ -40,8 +41,13 @@ export async function upsertSources(db: Db, owner: { organizationId: string; pro
 }
 
 /** Newest first; `after` is the (created_at, id) of the last row of the previous page. */
-export const listSources = (db: Db, organizationId: string, projectId: string, limit: number, after?: KeysetPosition): Promise<ProjectSource[]> => {
-  let query = db.selectFrom('project_sources').selectAll().where('organization_id', '=', organizationId).where('project_id', '=', projectId);
+export const listSources = (db: Db, tenant: Tenant, projectId: string, limit: number, after?: KeysetPosition): Promise<ProjectSource[]> => {
+  let query = db
+    .selectFrom('project_sources')
+    .selectAll()
+    .where('organization_id', '=', tenant.organizationId)
+    .where('env', '=', tenant.env)
+    .where('project_id', '=', projectId);
   if (after) query = query.where(olderThan(after));
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 };

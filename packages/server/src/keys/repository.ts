@@ -23,8 +23,10 @@ export async function setApiKeyDigest(db: Db, id: string, stored: StoredDigest):
   await db.updateTable('api_keys').set({ secret_digest: stored.digest, digest_secret_id: stored.secretId }).where('id', '=', id).execute();
 }
 
-export const listOrganizationApiKeys = (db: Db, organizationId: string, limit: number, after?: KeysetPosition): Promise<ApiKeyRow[]> => {
+/** With `env`, that env's keys only (a partner key lists its own env's, SPEC 12). */
+export const listOrganizationApiKeys = (db: Db, organizationId: string, limit: number, after?: KeysetPosition, env?: ApiKeyRow['env']): Promise<ApiKeyRow[]> => {
   let query = db.selectFrom('api_keys').selectAll().where('organization_id', '=', organizationId);
+  if (env) query = query.where('env', '=', env);
   if (after) query = query.where(olderThan(after));
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 };

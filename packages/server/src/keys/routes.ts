@@ -8,6 +8,8 @@ import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
 import { unitOfWork } from '../http/unit-of-work.ts';
+import { ApiError } from '../http/errors.ts';
+import type { KeyEnv } from './format.ts';
 
 export const RollBody = Type.Object(
   {
@@ -28,6 +30,22 @@ export const RolledApiKeySchema = Type.Intersect([CreatedApiKeySchema, Type.Obje
  * SPEC 8.5: partners manage their own organization's keys. A key may revoke or kill itself (a leaked key is often
  * the only one at hand); turning a kill switch off is for operators only (SPEC 7).
  */
+/**
+ * SPEC 12 for keys: a test key is confined to the test world, so it lists, rolls, kills and revokes test keys only
+ * (404 for a live key's id, as for a missing one) and creates test keys only (its default; `live` is refused). A
+ * live key manages the organization's keys of both envs, as SPEC 8.5 lets it create either.
+ */
+const confinedTo = (callerEnv: KeyEnv): KeyEnv | undefined => (callerEnv === 'test' ? 'test' : undefined);
+
+function envOfNewKey(callerEnv: KeyEnv, asked: KeyEnv | undefined): KeyEnv {
+  if (callerEnv === 'test' && asked === 'live') {
+    throw new ApiError('VALIDATION_FAILED', 'The request is not valid.', {
+      issues: [{ path: 'body.env', message: 'must be test: a test key creates test keys only' }],
+    });
+  }
+  return asked ?? callerEnv;
+}
+
 export function registerApiKeyRoutes(app: App, deps: Deps): void {
   const prefix = deps.config.keyPrefix;
   const tags = ['api-keys'];
@@ -39,9 +57,9 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
       schema: { summary: 'Create an API key (the plain key is in this response only)', tags, body: NewKeyBody, response: { 201: CreatedApiKeySchema } },
     },
     async (request, reply) => {
-      const { organizationId, scopes: holderScopes } = principalOf(request);
+      const { organizationId, scopes: holderScopes, env } = principalOf(request);
       return unitOfWork(request, reply, {
-        before: () => prepareNewKey(deps, { ...request.body, organizationId, holderScopes }),
+        before: () => prepareNewKey(deps, { ...request.body, env: envOfNewKey(env, request.body.env), organizationId, holderScopes }),
         run: async (unit, prepared) => {
           const created = await createApiKey(unit.db, prefix, prepared);
           unit.audit({ type: 'api_key', id: created.id, organizationId });
@@ -58,9 +76,9 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
       schema: { summary: "The organization's API keys (display prefixes only)", tags, querystring: PageQuery, response: { 200: Page(ApiKeySchema) } },
     },
     async (request) => {
-      const { organizationId } = principalOf(request);
+      const { organizationId, env } = principalOf(request);
       const { limit, cursor } = request.query;
-      const rows = await listOrganizationApiKeys(deps.store.db, organizationId, limit + 1, decodeCursor(cursor));
+      const rows = await listOrganizationApiKeys(deps.store.db, organizationId, limit + 1, decodeCursor(cursor), confinedTo(env));
       return pageOf(rows, limit, (row) => ({ at: row.created_at, id: row.id }), (row) => presentApiKey(row, prefix));
     },
   );
@@ -72,11 +90,11 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
       schema: { summary: 'Revoke an API key, immediately and permanently', tags, params: IdParams, response: { 200: ApiKeySchema } },
     },
     async (request, reply) => {
-      const { organizationId, scopes } = principalOf(request);
+      const { organizationId, scopes, env } = principalOf(request);
       const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'api_key', id, organizationId });
-        return { body: presentApiKey(await changePartnerApiKey(unit, deps, { organizationId, id, holderScopes: scopes }, { kind: 'revoke' }), prefix) };
+        return { body: presentApiKey(await changePartnerApiKey(unit, deps, { organizationId, id, holderScopes: scopes, env: confinedTo(env) }, { kind: 'revoke' }), prefix) };
       });
     },
   );
@@ -98,9 +116,9 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
       },
     },
     async (request, reply) => {
-      const { organizationId, scopes: holderScopes } = principalOf(request);
+      const { organizationId, scopes: holderScopes, env } = principalOf(request);
       const { id } = request.params;
-      const input = { organizationId, id, overlapSeconds: request.body.overlapSeconds ?? DEFAULT_ROLL_OVERLAP_SECONDS, holderScopes };
+      const input = { organizationId, id, overlapSeconds: request.body.overlapSeconds ?? DEFAULT_ROLL_OVERLAP_SECONDS, holderScopes, env: confinedTo(env) };
       return unitOfWork(request, reply, {
         before: (unit) => {
           unit.audit({ type: 'api_key', id, organizationId });
@@ -121,11 +139,11 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
       schema: { summary: "Turn the key's kill switch on (only an operator turns it off)", tags, params: IdParams, response: { 200: ApiKeySchema } },
     },
     async (request, reply) => {
-      const { organizationId, scopes } = principalOf(request);
+      const { organizationId, scopes, env } = principalOf(request);
       const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'api_key', id, organizationId });
-        return { body: presentApiKey(await changePartnerApiKey(unit, deps, { organizationId, id, holderScopes: scopes }, { kind: 'kill', on: true }), prefix) };
+        return { body: presentApiKey(await changePartnerApiKey(unit, deps, { organizationId, id, holderScopes: scopes, env: confinedTo(env) }, { kind: 'kill', on: true }), prefix) };
       });
     },
   );

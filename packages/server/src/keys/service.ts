@@ -9,7 +9,7 @@ import {
   setApiKeyKillSwitch,
   type ApiKeyTarget,
 } from './repository.ts';
-import type { ApiKeyRow, ApiKeysTable, Database } from '../db/schema.ts';
+import type { ApiKeyRow, ApiKeysTable, Database, Env } from '../db/schema.ts';
 import { inTransaction, type Tx } from '../db/transaction.ts';
 import { ApiError, conflict, notFound } from '../http/errors.ts';
 import { generateKey, type KeyEnv } from './format.ts';
@@ -117,6 +117,8 @@ export interface PartnerKeyTarget {
   organizationId: string;
   id: string;
   holderScopes: readonly string[];
+  /** The asking key's env: a key acts only on keys of its own env (SPEC 12), 404 for the other's. */
+  env?: Env | undefined;
 }
 
 /**
@@ -127,7 +129,7 @@ export interface PartnerKeyTarget {
  */
 export async function changePartnerApiKey(tx: Tx, deps: Pick<Deps, 'bus' | 'now'>, target: PartnerKeyTarget, change: KeyChange): Promise<ApiKeyRow> {
   const existing = await findOrganizationApiKey(tx.db, target.organizationId, target.id);
-  if (!existing) throw notFound('API key');
+  if (!existing || (target.env !== undefined && existing.env !== target.env)) throw notFound('API key');
   assertMayActOn(target.holderScopes, existing.scopes);
   return changeApiKey(tx, deps, { id: target.id, organizationId: target.organizationId }, change);
 }
@@ -141,6 +143,8 @@ export interface RollInput {
   overlapSeconds: number;
   /** The scopes of the key asking for the roll: the new key gets the old one's, which must not exceed these. */
   holderScopes: readonly string[];
+  /** The asking key's env: only a key of its own env is rolled (SPEC 12). */
+  env?: Env | undefined;
 }
 
 /** A roll's successor before it is stored: its secret, and the expiry the key being rolled had until now. */
@@ -151,7 +155,7 @@ export interface RollSuccessor extends PreparedSuccessor {
 /** The key being rolled, checked against the holder's scopes, and its successor's secret hashed: before the transaction. */
 export async function prepareRoll(db: Db, deps: KeyDeps, input: RollInput): Promise<RollSuccessor> {
   const existing = await findOrganizationApiKey(db, input.organizationId, input.id);
-  if (!existing) throw notFound('API key');
+  if (!existing || (input.env !== undefined && existing.env !== input.env)) throw notFound('API key');
   // A key's scopes never change after creation, so this check cannot go stale before the roll's write.
   assertMayActOn(input.holderScopes, existing.scopes);
   const { key, parsed } = generateKey(deps.config.keyPrefix, existing.env);

@@ -1,3 +1,4 @@
+import type { Tenant } from '../db/schema.ts';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { AuditEntrySchema, presentAuditEntry } from '../audit/admin-routes.ts';
@@ -52,6 +53,11 @@ function organizationOf(request: FastifyRequest): string {
   const organizationId = request.person?.organization_id;
   if (!organizationId) throw new Error('partner route reached without a partner user');
   return organizationId;
+}
+
+/** The world (SPEC 12) the console's resource pages show: the live one until the Test mode switch (SPEC 14) picks. */
+function worldOf(request: FastifyRequest): Tenant {
+  return { organizationId: organizationOf(request), env: 'live' };
 }
 
 /**
@@ -146,7 +152,7 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
   // Webhooks (SPEC 8.6), on the webhook feature's services and units of work ------------------------------------------
   app.get(`${api}/webhook-endpoints`, { config: reads, schema: { tags: ['webhooks'], querystring: PageQuery, response: { 200: Page(WebhookEndpointSchema) } } }, async (request) => {
     const { limit, cursor } = request.query;
-    const rows = await listWebhookEndpoints(deps.store.db, organizationOf(request), limit + 1, decodeCursor(cursor));
+    const rows = await listWebhookEndpoints(deps.store.db, worldOf(request), limit + 1, decodeCursor(cursor));
     return pageOf(rows, limit, byCreation, presentWebhookEndpoint);
   });
 
@@ -156,7 +162,7 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     async (request, reply) => {
       const organizationId = organizationOf(request);
       return unitOfWork(request, reply, async (unit) => {
-        const { endpoint, secret } = await createWebhookEndpoint(unit.db, deps, organizationId, request.body);
+        const { endpoint, secret } = await createWebhookEndpoint(unit.db, deps, worldOf(request), request.body);
         unit.audit({ type: 'webhook_endpoint', id: endpoint.id, organizationId });
         return { status: 201, body: { ...presentWebhookEndpoint(endpoint), secret } };
       });
@@ -171,7 +177,7 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
       const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'webhook_endpoint', id, organizationId });
-        await removeWebhookEndpoint(unit.db, organizationId, id);
+        await removeWebhookEndpoint(unit.db, worldOf(request), id);
         return NO_CONTENT;
       });
     },
@@ -186,7 +192,7 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
       return unitOfWork(request, reply, {
         before: (unit) => {
           unit.audit({ type: 'webhook_endpoint', id, organizationId });
-          return sendTestPing(deps, organizationId, id);
+          return sendTestPing(deps, worldOf(request), id);
         },
         run: async (unit, ping) => ({ body: await recordTestPing(unit.db, organizationId, ping) }),
       });
@@ -198,7 +204,7 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     { config: reads, schema: { tags: ['webhooks'], params: IdParams, querystring: PageQuery, response: { 200: Page(WebhookDeliverySchema) } } },
     async (request) => {
       const { limit, cursor } = request.query;
-      const endpoint = await webhookEndpointOf(deps.store.db, organizationOf(request), request.params.id);
+      const endpoint = await webhookEndpointOf(deps.store.db, worldOf(request), request.params.id);
       const rows = await listWebhookDeliveries(deps.store.db, endpoint.id, limit + 1, decodeCursor(cursor));
       return pageOf(rows, limit, byCreation, presentWebhookDelivery);
     },
@@ -217,12 +223,12 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     { config: reads, schema: { tags: ['usage'], querystring: UsageQuery, response: { 200: Type.Object({ data: Type.Array(UsageRowSchema) }) } } },
     // The usage feature answers with the JSON the store built; it is sent as it is, as /v1/usage sends it.
     async (request, reply) =>
-      sendJsonText(reply, await organizationUsage(deps, organizationOf(request), request.query)),
+      sendJsonText(reply, await organizationUsage(deps, worldOf(request), request.query)),
   );
 
   app.get(`${api}/requests`, { config: reads, schema: { tags: ['usage'], querystring: RequestsQuery, response: { 200: Page(RequestLogRowSchema) } } }, async (request) => {
     const query = request.query;
-    const rows = await listRequests(deps.store.db, organizationOf(request), query, query.limit + 1, decodeCursor(query.cursor, REQUEST_ID_PATTERN));
+    const rows = await listRequests(deps.store.db, worldOf(request), query, query.limit + 1, decodeCursor(query.cursor, REQUEST_ID_PATTERN));
     return pageOf(rows, query.limit, (row) => ({ at: row.occurred_at, id: row.request_id }), presentRequestLogRow);
   });
 
@@ -231,7 +237,7 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     { config: reads, schema: { tags: ['usage'], params: RequestIdParams, response: { 200: RequestLogRowSchema } } },
     async (request) => {
       const { requestId } = request.params;
-      const row = await requestById(deps.store.db, requestId, organizationOf(request));
+      const row = await requestById(deps.store.db, requestId, worldOf(request));
       if (!row) throw notFound('Request');
       return presentRequestLogRow(row);
     },

@@ -34,9 +34,10 @@ export function registerProjectRoutes(app: App, deps: Deps): void {
       },
     },
     async (request, reply) => {
-      const { organizationId } = principalOf(request);
+      const tenant = principalOf(request);
+      const { organizationId } = tenant;
       return unitOfWork(request, reply, async (unit) => {
-        const { project, created } = await createProject(unit.db, organizationId, request.body);
+        const { project, created } = await createProject(unit.db, tenant, request.body);
         unit.audit({ type: 'project', id: project.id, organizationId });
         return { status: created ? 201 : 200, body: presentProject(project) };
       });
@@ -49,7 +50,7 @@ export function registerProjectRoutes(app: App, deps: Deps): void {
       config: { endpointClass: 'read-light', scope: 'projects:read' },
       schema: { summary: "The organization's projects, newest first", tags, querystring: PageQuery, response: { 200: Page(ProjectSchema), ...errors } },
     },
-    async (request) => listProjectsPage(db, principalOf(request).organizationId, request.query.limit, request.query.cursor),
+    async (request) => listProjectsPage(db, principalOf(request), request.query.limit, request.query.cursor),
   );
 
   app.get(
@@ -58,7 +59,7 @@ export function registerProjectRoutes(app: App, deps: Deps): void {
       config: { endpointClass: 'read-light', scope: 'projects:read' },
       schema: { summary: 'A project', tags, params: IdParams, response: { 200: ProjectSchema, ...errors } },
     },
-    async (request) => presentProject(await projectOf(db, principalOf(request).organizationId, request.params.id)),
+    async (request) => presentProject(await projectOf(db, principalOf(request), request.params.id)),
   );
 
   app.patch(
@@ -68,11 +69,12 @@ export function registerProjectRoutes(app: App, deps: Deps): void {
       schema: { summary: 'Change some of a project’s fields', tags, params: IdParams, body: PatchProjectBody, response: { 200: ProjectSchema, ...errors } },
     },
     async (request, reply) => {
-      const { organizationId } = principalOf(request);
+      const tenant = principalOf(request);
+      const { organizationId } = tenant;
       const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'project', id, organizationId });
-        return { body: presentProject(await changeProject(unit.db, organizationId, id, request.body)) };
+        return { body: presentProject(await changeProject(unit.db, tenant, id, request.body)) };
       });
     },
   );
@@ -84,11 +86,12 @@ export function registerProjectRoutes(app: App, deps: Deps): void {
       schema: { summary: 'Archive a project (idempotent)', tags, params: IdParams, response: { 200: ProjectSchema, ...errors } },
     },
     async (request, reply) => {
-      const { organizationId } = principalOf(request);
+      const tenant = principalOf(request);
+      const { organizationId } = tenant;
       const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'project', id, organizationId });
-        return { body: presentProject(await archiveProject(unit.db, organizationId, id)) };
+        return { body: presentProject(await archiveProject(unit.db, tenant, id)) };
       });
     },
   );
@@ -106,11 +109,12 @@ export function registerProjectRoutes(app: App, deps: Deps): void {
       },
     },
     async (request, reply) => {
-      const { organizationId } = principalOf(request);
+      const tenant = principalOf(request);
+      const { organizationId } = tenant;
       const { id } = request.params;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'project', id, organizationId });
-        const influencer = await createInfluencer(unit.db, organizationId, id, request.body);
+        const influencer = await createInfluencer(unit.db, tenant, id, request.body);
         unit.audit({ type: 'influencer', id: influencer.id, organizationId });
         return { status: 201, body: presentInfluencer(influencer) };
       });

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Uuid } from '../http/schemas.ts';
+import { ResourceEnv, Uuid } from '../http/schemas.ts';
 
 // PostgreSQL text cannot hold NUL, and control characters in a name are never meant: refuse them at the edge
 // instead of failing in the database.
@@ -15,6 +15,7 @@ const Timestamp = Type.String({ format: 'date-time' });
 export const ProjectSchema = Type.Object({
   id: Uuid,
   organizationId: Uuid,
+  env: ResourceEnv,
   name: Type.String(),
   customerExternalId: Type.Union([Type.String(), Type.Null()]),
   timezone: Type.String(),
@@ -47,6 +48,7 @@ export const PatchProjectBody = Type.Object(
 export const InfluencerSchema = Type.Object({
   id: Uuid,
   organizationId: Uuid,
+  env: ResourceEnv,
   projectId: Uuid,
   name: Type.String(),
   persona: Type.Union([Type.String(), Type.Null()]),

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database, Influencer, Project } from '../db/schema.ts';
+import type { Database, Influencer, Project, Tenant } from '../db/schema.ts';
 import { conflict, notFound } from '../http/errors.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { canonicalLanguageTag, canonicalTimeZone } from '../http/locale-formats.ts';
@@ -25,6 +25,7 @@ export function presentProject(row: Project) {
   return {
     id: row.id,
     organizationId: row.organization_id,
+    env: row.env,
     name: row.name,
     customerExternalId: row.customer_external_id,
     timezone: row.timezone,
@@ -39,6 +40,7 @@ export function presentInfluencer(row: Influencer) {
   return {
     id: row.id,
     organizationId: row.organization_id,
+    env: row.env,
     projectId: row.project_id,
     name: row.name,
     persona: row.persona,
@@ -52,15 +54,15 @@ export function assertProjectActive(project: Pick<Project, 'status'>): void {
 }
 
 /** The organization's project: 404 when it has none with this id, exactly as for another organization's (SPEC 8). */
-export async function projectOf(db: Db, organizationId: string, id: string): Promise<Project> {
-  const project = await findProjectForOrganization(db, organizationId, id);
+export async function projectOf(db: Db, tenant: Tenant, id: string): Promise<Project> {
+  const project = await findProjectForOrganization(db, tenant, id);
   if (!project) throw notFound('Project');
   return project;
 }
 
 /** The organization's project, active: 404 as above, 409 `project_archived` when archived. */
-export async function activeProjectOf(db: Db, organizationId: string, id: string): Promise<Project> {
-  const project = await projectOf(db, organizationId, id);
+export async function activeProjectOf(db: Db, tenant: Tenant, id: string): Promise<Project> {
+  const project = await projectOf(db, tenant, id);
   assertProjectActive(project);
   return project;
 }
@@ -76,11 +78,12 @@ function localeFields(input: { timezone?: string | undefined; primaryLanguage?: 
 const isUniqueViolation = (error: unknown): boolean => (error as { code?: unknown } | null)?.code === UNIQUE_VIOLATION;
 
 /** SPEC 8.1: a new project, or the organization's existing one with this customerExternalId (`created: false`). */
-export async function createProject(db: Db, organizationId: string, input: CreateProjectInput): Promise<{ project: Project; created: boolean }> {
+export async function createProject(db: Db, tenant: Tenant, input: CreateProjectInput): Promise<{ project: Project; created: boolean }> {
   const locale = localeFields(input);
   const customerExternalId = input.customerExternalId ?? null;
   const inserted = await insertProjectUnlessExternalIdTaken(db, {
-    organization_id: organizationId,
+    organization_id: tenant.organizationId,
+    env: tenant.env,
     name: input.name,
     customer_external_id: customerExternalId,
     timezone: locale.timezone ?? DEFAULT_TIMEZONE,
@@ -88,12 +91,12 @@ export async function createProject(db: Db, organizationId: string, input: Creat
   });
   if (inserted) return { project: inserted, created: true };
   // The insert only stands down for a taken customerExternalId; projects are never deleted, so the holder is there.
-  const existing = await findProjectByCustomerExternalId(db, organizationId, customerExternalId!);
+  const existing = await findProjectByCustomerExternalId(db, tenant, customerExternalId!);
   if (!existing) throw new Error('project insert was skipped but no project holds its customerExternalId');
   return { project: existing, created: false };
 }
 
-export async function changeProject(db: Db, organizationId: string, id: string, input: PatchProjectInput): Promise<Project> {
+export async function changeProject(db: Db, tenant: Tenant, id: string, input: PatchProjectInput): Promise<Project> {
   const locale = localeFields(input);
   const changes: ProjectChanges = {};
   if (input.name !== undefined) changes.name = input.name;
@@ -102,7 +105,7 @@ export async function changeProject(db: Db, organizationId: string, id: string, 
   if (locale.primaryLanguage !== undefined) changes.primary_language = locale.primaryLanguage;
   let row: Project | undefined;
   try {
-    row = await updateProject(db, organizationId, id, changes);
+    row = await updateProject(db, tenant, id, changes);
   } catch (error) {
     if (isUniqueViolation(error)) {
       throw conflict('customer_external_id_taken', 'Another project of this organization has this customerExternalId.');
@@ -114,25 +117,25 @@ export async function changeProject(db: Db, organizationId: string, id: string, 
 }
 
 /** Idempotent: archiving an archived project answers it as it is. */
-export async function archiveProject(db: Db, organizationId: string, id: string): Promise<Project> {
-  const archived = await archiveActiveProject(db, organizationId, id);
+export async function archiveProject(db: Db, tenant: Tenant, id: string): Promise<Project> {
+  const archived = await archiveActiveProject(db, tenant, id);
   if (archived) return archived;
-  const project = await findProjectForOrganization(db, organizationId, id);
+  const project = await findProjectForOrganization(db, tenant, id);
   if (!project) throw notFound('Project');
   return project;
 }
 
-export async function listProjectsPage(db: Db, organizationId: string, limit: number, cursor: string | undefined) {
+export async function listProjectsPage(db: Db, tenant: Tenant, limit: number, cursor: string | undefined) {
   const after = decodeCursor(cursor);
-  const rows = await listProjects(db, organizationId, limit + 1, after);
+  const rows = await listProjects(db, tenant, limit + 1, after);
   return pageOf(rows, limit, (row) => ({ at: row.created_at, id: row.id }), presentProject);
 }
 
 /** SPEC 8.4: an influencer row under an active project of the organization, nothing else. */
-export async function createInfluencer(db: Db, organizationId: string, projectId: string, input: CreateInfluencerInput): Promise<Influencer> {
-  const row = await insertInfluencerIntoActiveProject(db, { organizationId, projectId, name: input.name, persona: input.persona ?? null });
+export async function createInfluencer(db: Db, tenant: Tenant, projectId: string, input: CreateInfluencerInput): Promise<Influencer> {
+  const row = await insertInfluencerIntoActiveProject(db, { tenant, projectId, name: input.name, persona: input.persona ?? null });
   if (row) return row;
   // Missing (404) or archived (409); a project is never un-archived, so the fallback below is not reached today.
-  await activeProjectOf(db, organizationId, projectId);
+  await activeProjectOf(db, tenant, projectId);
   throw conflict('project_archived', 'The project is archived and accepts no new work.');
 }

@@ -1,6 +1,7 @@
 import type { EndpointClass } from '../config.ts';
 import { CLASS_INDEX } from '../limits/limiter.ts';
 import type { UsageIncrement } from './sink.ts';
+import type { Env } from '../db/schema.ts';
 
 const MINUTE_MS = 60_000;
 const CLASSES: readonly EndpointClass[] = ['read-light', 'write-light', 'long-running'];
@@ -8,6 +9,8 @@ const CLASSES: readonly EndpointClass[] = ['read-light', 'write-light', 'long-ru
 /** One key's counts for one endpoint class and minute, with its organization (one object: the least a key costs). */
 interface Cell {
   organizationId: string;
+  /** The key's env (SPEC 12): usage is answered per env. */
+  env: Env;
   minute: number;
   requests: number;
   status2xx: number;
@@ -17,8 +20,16 @@ interface Cell {
   creditsCharged: number;
 }
 
-const emptyCell = (organizationId: string, minute: number): Cell => ({
-  organizationId,
+/** The key a count belongs to (a key's principal is one, so counting allocates nothing more). */
+export interface KeyOfCount {
+  organizationId: string;
+  apiKeyId: string;
+  env: Env;
+}
+
+const emptyCell = (key: KeyOfCount, minute: number): Cell => ({
+  organizationId: key.organizationId,
+  env: key.env,
   minute,
   requests: 0,
   status2xx: 0,
@@ -40,8 +51,8 @@ export class UsageCounter {
   /** Cells of minutes that ended while their key kept being counted. */
   private closed: UsageIncrement[] = [];
 
-  count(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, status: number, nowMs: number): void {
-    const cell = this.cellOf(organizationId, apiKeyId, endpointClass, nowMs);
+  count(key: KeyOfCount, endpointClass: EndpointClass, status: number, nowMs: number): void {
+    const cell = this.cellOf(key, endpointClass, nowMs);
     cell.requests++;
     if (status >= 500) cell.status5xx++;
     else if (status >= 400) cell.status4xx++;
@@ -50,21 +61,22 @@ export class UsageCounter {
   }
 
   /** The open cell of a key and class for the minute of `nowMs`; a cell of an earlier minute is closed first. */
-  private cellOf(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, nowMs: number): Cell {
+  private cellOf(key: KeyOfCount, endpointClass: EndpointClass, nowMs: number): Cell {
     const minute = nowMs - (nowMs % MINUTE_MS);
+    const { apiKeyId } = key;
     const cells = this.cells[CLASS_INDEX[endpointClass]]!;
     let cell = cells.get(apiKeyId);
     if (cell === undefined || cell.minute !== minute) {
       if (cell !== undefined) this.closed.push(incrementOf(apiKeyId, endpointClass, cell));
-      cell = emptyCell(organizationId, minute);
+      cell = emptyCell(key, minute);
       cells.set(apiKeyId, cell);
     }
     return cell;
   }
 
   /** Credits charged outside a request (a job's start), counted against the key in this minute without a request. */
-  addCredits(organizationId: string, apiKeyId: string, endpointClass: EndpointClass, credits: number, nowMs: number): void {
-    this.cellOf(organizationId, apiKeyId, endpointClass, nowMs).creditsCharged += credits;
+  addCredits(key: KeyOfCount, endpointClass: EndpointClass, credits: number, nowMs: number): void {
+    this.cellOf(key, endpointClass, nowMs).creditsCharged += credits;
   }
 
   /** Open cells (a key and an endpoint class counted in this minute) since the last drain. */

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { EndpointClass } from '../config.ts';
 import type { Database } from '../db/schema.ts';
-import { UsageCounter } from './counter.ts';
+import { UsageCounter, type KeyOfCount } from './counter.ts';
 import { RequestLogBuffer } from './request-log-buffer.ts';
 import { sweepExpired } from './repository.ts';
 import type { UsageSink } from './sink.ts';
@@ -72,15 +72,16 @@ export class UsageRecording {
   }
 
   /** On the request path: memory only (one counter step and one row object). */
-  record(key: { organizationId: string; apiKeyId: string } | undefined, request: FastifyRequest, reply: FastifyReply, route: string | null, endpointClass: EndpointClass | null): void {
+  record(key: KeyOfCount | undefined, request: FastifyRequest, reply: FastifyReply, route: string | null, endpointClass: EndpointClass | null): void {
     const at = this.options.now();
     const status = reply.statusCode;
-    if (key && endpointClass) this.counter.count(key.organizationId, key.apiKeyId, endpointClass, status, at);
+    if (key && endpointClass) this.counter.count(key, endpointClass, status, at);
     this.requestLog.append({
       requestId: request.id,
       at,
       organizationId: key?.organizationId ?? null,
       apiKeyId: key?.apiKeyId ?? null,
+      env: key?.env ?? 'live',
       method: request.method,
       route,
       status,

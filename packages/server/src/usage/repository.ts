@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { EndpointClass } from '../config.ts';
-import type { Database, RequestLogRow, UsageGranularity } from '../db/schema.ts';
+import type { Database, Env, RequestLogRow, Tenant, UsageGranularity } from '../db/schema.ts';
 import type { KeysetPosition } from '../db/keyset.ts';
 import type { RequestLogEntry, UsageIncrement, UsageSink } from './sink.ts';
 
@@ -16,6 +16,7 @@ export const GRANULARITY_MS: Readonly<Record<UsageGranularity, number>> = { minu
 
 interface CountRow {
   organizationId: string;
+  env: Env;
   granularity: UsageGranularity;
   bucket: number;
   apiKeyId: string;
@@ -37,7 +38,7 @@ function rowsOf(increments: readonly UsageIncrement[]): CountRow[] {
       const id = `${increment.organizationId}|${granularity}|${bucket}|${increment.apiKeyId}|${increment.endpointClass}`;
       let row = rows.get(id);
       if (!row) {
-        row = { organizationId: increment.organizationId, granularity, bucket, apiKeyId: increment.apiKeyId, endpointClass: increment.endpointClass, counts: [0, 0, 0, 0, 0, 0] };
+        row = { organizationId: increment.organizationId, env: increment.env, granularity, bucket, apiKeyId: increment.apiKeyId, endpointClass: increment.endpointClass, counts: [0, 0, 0, 0, 0, 0] };
         rows.set(id, row);
       }
       const counts = row.counts;
@@ -62,12 +63,12 @@ async function addUsage(db: Db, increments: readonly UsageIncrement[]): Promise<
       const column = (pick: (row: CountRow) => unknown) => chunk.map(pick);
       await sql`
         INSERT INTO usage_counts (organization_id, granularity, bucket, api_key_id, endpoint_class,
-          requests, status_2xx, status_4xx, status_5xx, rate_limited, credits_charged)
+          requests, status_2xx, status_4xx, status_5xx, rate_limited, credits_charged, env)
         SELECT * FROM unnest(${column((r) => r.organizationId)}::uuid[], ${column((r) => r.granularity)}::text[],
           ${column((r) => new Date(r.bucket).toISOString())}::timestamptz[], ${column((r) => r.apiKeyId)}::uuid[],
           ${column((r) => r.endpointClass)}::text[], ${column((r) => r.counts[0])}::bigint[], ${column((r) => r.counts[1])}::bigint[],
           ${column((r) => r.counts[2])}::bigint[], ${column((r) => r.counts[3])}::bigint[], ${column((r) => r.counts[4])}::bigint[],
-          ${column((r) => r.counts[5])}::bigint[])
+          ${column((r) => r.counts[5])}::bigint[], ${column((r) => r.env)}::text[])
         ON CONFLICT (organization_id, granularity, bucket, api_key_id, endpoint_class) DO UPDATE SET
           requests = usage_counts.requests + excluded.requests,
           status_2xx = usage_counts.status_2xx + excluded.status_2xx,
@@ -87,11 +88,12 @@ async function appendRequests(db: Db, entries: readonly RequestLogEntry[]): Prom
     // Arrays, one per column, so a batch of any size is one statement of eleven parameters.
     await sql`
       INSERT INTO request_log (request_id, occurred_at, organization_id, api_key_id, method, route, status, error_code,
-        endpoint_class, duration_ms, client_address)
+        endpoint_class, duration_ms, client_address, env)
       SELECT * FROM unnest(${column((e) => e.requestId)}::text[], ${column((e) => new Date(e.at).toISOString())}::timestamptz[],
         ${column((e) => e.organizationId)}::uuid[], ${column((e) => e.apiKeyId)}::uuid[], ${column((e) => e.method)}::text[],
         ${column((e) => e.route)}::text[], ${column((e) => e.status)}::smallint[], ${column((e) => e.errorCode)}::text[],
-        ${column((e) => e.endpointClass)}::text[], ${column((e) => e.durationMs)}::real[], ${column((e) => e.clientAddress)}::text[])
+        ${column((e) => e.endpointClass)}::text[], ${column((e) => e.durationMs)}::real[], ${column((e) => e.clientAddress)}::text[],
+        ${column((e) => e.env)}::text[])
       ON CONFLICT (request_id) DO NOTHING
     `.execute(db);
   }
@@ -108,6 +110,8 @@ export interface UsageQuery {
   from: Date;
   to: Date;
   organizationId?: string | undefined;
+  /** A partner's usage is its key's env's only (SPEC 12); operators see both. */
+  env?: Env | undefined;
   apiKeyId?: string | undefined;
   endpointClass?: EndpointClass | undefined;
 }
@@ -116,6 +120,7 @@ export interface UsageRow {
   /** The bucket's start, in epoch milliseconds (read as a number: parsing thousands of timestamps costs more). */
   time: number;
   organizationId: string;
+  env: Env;
   apiKeyId: string | null;
   endpointClass: string | null;
   requests: number;
@@ -144,6 +149,7 @@ function usageBase(db: Db, query: UsageQuery) {
     .where('bucket', '>=', query.from)
     .where('bucket', '<', query.to);
   if (query.organizationId) select = select.where('organization_id', '=', query.organizationId);
+  if (query.env) select = select.where('env', '=', query.env);
   if (query.apiKeyId) select = select.where('api_key_id', '=', query.apiKeyId);
   if (query.endpointClass) select = select.where('endpoint_class', '=', query.endpointClass);
   return select;
@@ -156,7 +162,7 @@ function usageBase(db: Db, query: UsageQuery) {
  */
 export function usageByKeyQuery(db: Db, query: UsageQuery, limit: number) {
   return usageBase(db, query)
-    .select(['organization_id as organizationId', 'api_key_id as apiKeyId', 'endpoint_class as endpointClass'])
+    .select(['organization_id as organizationId', 'env', 'api_key_id as apiKeyId', 'endpoint_class as endpointClass'])
     .select(bucketMs)
     .select([
       sql<number>`requests::float8`.as('requests'),
@@ -185,7 +191,7 @@ export async function usageJsonByKey(db: Db, query: UsageQuery, limit: number, w
     .selectFrom(page)
     .select(sql<string>`to_char(to_timestamp(page.time / 1000) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`.as('time'))
     .$if(withOrganization, (select) => select.select('page.organizationId'))
-    .select(['page.apiKeyId', 'page.endpointClass'])
+    .select(['page.env', 'page.apiKeyId', 'page.endpointClass'])
     .select([
       sql<number>`page.requests::bigint`.as('requests'),
       sql<number>`page."status2xx"::bigint`.as('status2xx'),
@@ -204,13 +210,14 @@ export async function usageJsonByKey(db: Db, query: UsageQuery, limit: number, w
     .executeTakeFirstOrThrow();
 }
 
-/** Operators, across organizations: one row per (time, organization), every key and class summed. */
+/** Operators, across organizations: one row per (time, organization, env), every key and class summed. */
 export async function usageByOrganization(db: Db, query: UsageQuery, limit: number): Promise<UsageRow[]> {
   const rows = await usageBase(db, query)
-    .select(['organization_id as organizationId', bucketMs, ...sums])
-    .groupBy(['bucket', 'organization_id'])
+    .select(['organization_id as organizationId', 'env', bucketMs, ...sums])
+    .groupBy(['bucket', 'organization_id', 'env'])
     .orderBy('bucket')
     .orderBy('organization_id')
+    .orderBy('env')
     .limit(limit)
     .execute();
   return rows.map((row) => ({ ...row, apiKeyId: null, endpointClass: null }));
@@ -223,13 +230,13 @@ export interface RequestFilter {
 }
 
 /** An organization's request log, newest first, off request_log_organization_page. */
-export function listRequests(db: Db, organizationId: string, filter: RequestFilter, limit: number, after?: KeysetPosition): Promise<RequestLogRow[]> {
-  return listRequestsQuery(db, organizationId, filter, limit, after).execute();
+export function listRequests(db: Db, tenant: Tenant, filter: RequestFilter, limit: number, after?: KeysetPosition): Promise<RequestLogRow[]> {
+  return listRequestsQuery(db, tenant, filter, limit, after).execute();
 }
 
 /** The statement listRequests runs (the benchmark EXPLAINs it). */
-export function listRequestsQuery(db: Db, organizationId: string, filter: RequestFilter, limit: number, after?: KeysetPosition) {
-  let query = db.selectFrom('request_log').selectAll().where('organization_id', '=', organizationId);
+export function listRequestsQuery(db: Db, tenant: Tenant, filter: RequestFilter, limit: number, after?: KeysetPosition) {
+  let query = db.selectFrom('request_log').selectAll().where('organization_id', '=', tenant.organizationId).where('env', '=', tenant.env);
   if (filter.apiKeyId) query = query.where('api_key_id', '=', filter.apiKeyId);
   if (filter.status !== undefined) query = query.where('status', '=', filter.status);
   if (filter.errorCode) query = query.where('error_code', '=', filter.errorCode);
@@ -237,10 +244,10 @@ export function listRequestsQuery(db: Db, organizationId: string, filter: Reques
   return query.orderBy('occurred_at', 'desc').orderBy('request_id', 'desc').limit(limit);
 }
 
-/** One row by its request id; with `organizationId`, only that organization's (another's is absent, as for 404). */
-export function requestById(db: Db, requestId: string, organizationId?: string): Promise<RequestLogRow | undefined> {
+/** One row by its request id; with `tenant`, only that organization's and env's (another's is absent, as for 404). */
+export function requestById(db: Db, requestId: string, tenant?: Tenant): Promise<RequestLogRow | undefined> {
   let query = db.selectFrom('request_log').selectAll().where('request_id', '=', requestId);
-  if (organizationId !== undefined) query = query.where('organization_id', '=', organizationId);
+  if (tenant !== undefined) query = query.where('organization_id', '=', tenant.organizationId).where('env', '=', tenant.env);
   return query.executeTakeFirst();
 }
 

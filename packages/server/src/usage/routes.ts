@@ -39,7 +39,7 @@ export function registerUsageRoutes(app: App, deps: Deps): void {
     },
     async (request, reply) => {
       // Already JSON (see usageJsonByKey): sent as it is, not serialized again.
-      const body = await organizationUsage(deps, principalOf(request).organizationId, request.query);
+      const body = await organizationUsage(deps, principalOf(request), request.query);
       return sendJsonText(reply, body);
     },
   );
@@ -52,7 +52,7 @@ export function registerUsageRoutes(app: App, deps: Deps): void {
     },
     async (request) => {
       const query = request.query;
-      const rows = await listRequests(deps.store.db, principalOf(request).organizationId, query, query.limit + 1, decodeCursor(query.cursor, REQUEST_ID_PATTERN));
+      const rows = await listRequests(deps.store.db, principalOf(request), query, query.limit + 1, decodeCursor(query.cursor, REQUEST_ID_PATTERN));
       return pageOf(rows, query.limit, byTime, presentRequestLogRow);
     },
   );
@@ -65,7 +65,7 @@ export function registerUsageRoutes(app: App, deps: Deps): void {
     },
     async (request) => {
       const { requestId } = request.params;
-      const row = await requestById(deps.store.db, requestId, principalOf(request).organizationId);
+      const row = await requestById(deps.store.db, requestId, principalOf(request));
       if (!row) throw notFound('Request');
       return presentRequestLogRow(row);
     },

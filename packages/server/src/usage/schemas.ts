@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { ENDPOINT_CLASSES } from '../config.ts';
-import { StringEnum, Uuid } from '../http/schemas.ts';
+import { ResourceEnv, StringEnum, Uuid } from '../http/schemas.ts';
 
 export const GRANULARITIES = ['minute', 'hour', 'day'] as const;
 /** SPEC 8.7: at most 31 days per call. */
@@ -36,6 +36,7 @@ const counts = {
 export const UsageRowSchema = Type.Object(
   {
     time: Type.String({ format: 'date-time' }),
+    env: ResourceEnv,
     apiKeyId: Uuid,
     endpointClass: StringEnum(ENDPOINT_CLASSES),
     ...counts,
@@ -47,6 +48,7 @@ export const UsageRowSchema = Type.Object(
 export const AdminUsageRowSchema = Type.Object({
   time: Type.String({ format: 'date-time' }),
   organizationId: Uuid,
+  env: ResourceEnv,
   apiKeyId: Type.Union([Uuid, Type.Null()]),
   endpointClass: Type.Union([StringEnum(ENDPOINT_CLASSES), Type.Null()]),
   ...counts,
@@ -69,6 +71,7 @@ export const RequestLogRowSchema = Type.Object(
   {
   requestId: Type.String(),
   time: Type.String({ format: 'date-time' }),
+  env: ResourceEnv,
   apiKeyId: Type.Union([Uuid, Type.Null()]),
   method: Type.String(),
   route: Type.Union([Type.String(), Type.Null()]),

@@ -1,6 +1,6 @@
 import type { Deps } from '../deps.ts';
 import type { EndpointClass } from '../config.ts';
-import type { RequestLogRow, UsageGranularity } from '../db/schema.ts';
+import type { RequestLogRow, Tenant, UsageGranularity } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
 import { GRANULARITY_MS, usageByOrganization, usageJsonByKey, type UsageRow } from './repository.ts';
 import { MAX_RANGE_DAYS, MAX_USAGE_ROWS } from './schemas.ts';
@@ -40,10 +40,10 @@ function bounded(rows: number): void {
 /** The body of a usage answer, `{ "data": [...] }`, as JSON text. */
 export type UsageAnswer = string;
 
-/** An organization's usage per (time, key, class), oldest first. */
-export async function organizationUsage(deps: Deps, organizationId: string, params: UsageParams): Promise<UsageAnswer> {
+/** An organization's usage in one env per (time, key, class), oldest first. */
+export async function organizationUsage(deps: Deps, tenant: Tenant, params: UsageParams): Promise<UsageAnswer> {
   const range = usageRange(params, deps.now());
-  const { json, rows } = await usageJsonByKey(deps.store.db, { ...params, ...range, organizationId }, MAX_USAGE_ROWS + 1, false);
+  const { json, rows } = await usageJsonByKey(deps.store.db, { ...params, ...range, organizationId: tenant.organizationId, env: tenant.env }, MAX_USAGE_ROWS + 1, false);
   bounded(rows);
   return `{"data":${json}}`;
 }
@@ -64,6 +64,7 @@ export async function adminUsage(deps: Deps, params: UsageParams): Promise<Usage
 
 export const presentUsageRow = (row: UsageRow) => ({
   time: new Date(row.time).toISOString(),
+  env: row.env,
   apiKeyId: row.apiKeyId,
   endpointClass: row.endpointClass,
   requests: row.requests,
@@ -79,6 +80,7 @@ export const presentAdminUsageRow = (row: UsageRow) => ({ ...presentUsageRow(row
 export const presentRequestLogRow = (row: RequestLogRow) => ({
   requestId: row.request_id,
   time: row.occurred_at.toISOString(),
+  env: row.env,
   apiKeyId: row.api_key_id,
   method: row.method,
   route: row.route,

@@ -1,9 +1,12 @@
 import type { EndpointClass } from '../config.ts';
+import type { Env } from '../db/schema.ts';
 
 /** What one instance counted for one key and endpoint class in one minute (SPEC 8.7). */
 export interface UsageIncrement {
   organizationId: string;
   apiKeyId: string;
+  /** The key's env (SPEC 12): usage is answered per env. */
+  env: Env;
   endpointClass: EndpointClass;
   /** The minute's start, in epoch milliseconds (UTC). */
   minute: number;
@@ -22,6 +25,8 @@ export interface RequestLogEntry {
   at: number;
   organizationId: string | null;
   apiKeyId: string | null;
+  /** The key's env; `live` for an answer to no key (operators alone see those). */
+  env: Env;
   method: string;
   /** The route pattern (`/v1/projects/:id`), or null for a path no route matched. */
   route: string | null;

@@ -1,4 +1,4 @@
-import type { JobRow } from '../db/schema.ts';
+import type { Env, JobRow } from '../db/schema.ts';
 import { presentJob } from '../jobs/present.ts';
 
 /** The events an endpoint can subscribe to; the trigger in migration 0006 names them `job.<final status>`. */
@@ -15,5 +15,6 @@ export function eventBody(type: string, occurredAt: Date, data: unknown): string
 /** A job event carries the job exactly as GET /v1/jobs/:jobId shows it. */
 export const jobEventBody = (type: string, occurredAt: Date, job: JobRow): string => eventBody(type, occurredAt, presentJob(job));
 
-export const pingBody = (endpointId: string, occurredAt: Date): string =>
-  eventBody(TEST_EVENT_TYPE, occurredAt, { webhookEndpointId: endpointId, message: 'This is a test event from Gatehouse.' });
+/** SPEC 12: every event carries its env (a job event through the job record). */
+export const pingBody = (endpointId: string, env: Env, occurredAt: Date): string =>
+  eventBody(TEST_EVENT_TYPE, occurredAt, { webhookEndpointId: endpointId, env, message: 'This is a test event from Gatehouse.' });

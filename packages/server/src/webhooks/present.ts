@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { WebhookDelivery, WebhookEndpoint } from '../db/schema.ts';
-import { Uuid } from '../http/schemas.ts';
+import { ResourceEnv, Uuid } from '../http/schemas.ts';
 import { JOB_EVENT_TYPES } from './events.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
@@ -20,6 +20,7 @@ export const NewWebhookEndpointBody = Type.Object(
 /** The endpoint as every read shows it: never the secret. */
 export const WebhookEndpointSchema = Type.Object({
   id: Uuid,
+  env: ResourceEnv,
   url: Type.String(),
   events: Type.Array(Type.String()),
   enabled: Type.Boolean(),
@@ -36,6 +37,7 @@ export const CreatedWebhookEndpointSchema = Type.Intersect([WebhookEndpointSchem
 
 export const WebhookDeliverySchema = Type.Object({
   id: Uuid,
+  env: ResourceEnv,
   endpointId: Uuid,
   webhookId: Type.String(),
   eventType: Type.String(),
@@ -65,6 +67,7 @@ const iso = (at: Date | null) => at?.toISOString() ?? null;
 export function presentWebhookEndpoint(row: WebhookEndpoint) {
   return {
     id: row.id,
+    env: row.env,
     url: row.url,
     events: row.events,
     enabled: row.enabled,
@@ -79,6 +82,7 @@ export function presentWebhookEndpoint(row: WebhookEndpoint) {
 export function presentWebhookDelivery(row: WebhookDelivery) {
   return {
     id: row.id,
+    env: row.env,
     endpointId: row.endpoint_id,
     webhookId: row.webhook_id,
     eventType: row.event_type,

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { Database, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint } from '../db/schema.ts';
+import type { Database, Tenant, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint } from '../db/schema.ts';
 import { olderThan, type KeysetPosition } from '../db/keyset.ts';
 
 type Db = Kysely<Database>;
@@ -12,25 +12,37 @@ export interface DeliveryError {
 /** Timestamps relative to the database clock, so every instance schedules and leases by one clock. */
 const msFromNow = (ms: number) => sql<Date>`now() + ${Math.round(ms)}::int * interval '1 millisecond'`;
 
-export const insertWebhookEndpoint = (db: Db, endpoint: { organizationId: string; url: string; events: string[]; secret: string }): Promise<WebhookEndpoint> =>
+export const insertWebhookEndpoint = (db: Db, endpoint: { tenant: Tenant; url: string; events: string[]; secret: string }): Promise<WebhookEndpoint> =>
   db
     .insertInto('webhook_endpoints')
-    .values({ organization_id: endpoint.organizationId, url: endpoint.url, events: endpoint.events, secret: endpoint.secret })
+    .values({ organization_id: endpoint.tenant.organizationId, env: endpoint.tenant.env, url: endpoint.url, events: endpoint.events, secret: endpoint.secret })
     .returningAll()
     .executeTakeFirstOrThrow();
 
-export const findWebhookEndpoint = (db: Db, organizationId: string, id: string): Promise<WebhookEndpoint | undefined> =>
-  db.selectFrom('webhook_endpoints').selectAll().where('id', '=', id).where('organization_id', '=', organizationId).executeTakeFirst();
+export const findWebhookEndpoint = (db: Db, tenant: Tenant, id: string): Promise<WebhookEndpoint | undefined> =>
+  db
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .where('id', '=', id)
+    .where('organization_id', '=', tenant.organizationId)
+    .where('env', '=', tenant.env)
+    .executeTakeFirst();
 
-export function listWebhookEndpoints(db: Db, organizationId: string, limit: number, after?: KeysetPosition): Promise<WebhookEndpoint[]> {
-  let query = db.selectFrom('webhook_endpoints').selectAll().where('organization_id', '=', organizationId);
+export function listWebhookEndpoints(db: Db, tenant: Tenant, limit: number, after?: KeysetPosition): Promise<WebhookEndpoint[]> {
+  let query = db.selectFrom('webhook_endpoints').selectAll().where('organization_id', '=', tenant.organizationId).where('env', '=', tenant.env);
   if (after) query = query.where(olderThan(after));
   return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }
 
 /** Its deliveries go with it (ON DELETE CASCADE); an attempt in flight then finds no row to record into. */
-export async function deleteWebhookEndpoint(db: Db, organizationId: string, id: string): Promise<boolean> {
-  const deleted = await db.deleteFrom('webhook_endpoints').where('id', '=', id).where('organization_id', '=', organizationId).returning('id').executeTakeFirst();
+export async function deleteWebhookEndpoint(db: Db, tenant: Tenant, id: string): Promise<boolean> {
+  const deleted = await db
+    .deleteFrom('webhook_endpoints')
+    .where('id', '=', id)
+    .where('organization_id', '=', tenant.organizationId)
+    .where('env', '=', tenant.env)
+    .returning('id')
+    .executeTakeFirst();
   return deleted !== undefined;
 }
 

@@ -34,9 +34,10 @@ export function registerWebhookRoutes(app: App, deps: Deps): void {
       },
     },
     async (request, reply) => {
-      const { organizationId } = principalOf(request);
+      const tenant = principalOf(request);
+      const { organizationId } = tenant;
       return unitOfWork(request, reply, async (unit) => {
-        const { endpoint, secret } = await createWebhookEndpoint(unit.db, deps, organizationId, request.body);
+        const { endpoint, secret } = await createWebhookEndpoint(unit.db, deps, tenant, request.body);
         unit.audit({ type: 'webhook_endpoint', id: endpoint.id, organizationId });
         return { status: 201, body: { ...presentWebhookEndpoint(endpoint), secret } };
       });
@@ -51,7 +52,7 @@ export function registerWebhookRoutes(app: App, deps: Deps): void {
     },
     async (request) => {
       const { limit, cursor } = request.query;
-      const rows = await listWebhookEndpoints(deps.store.db, principalOf(request).organizationId, limit + 1, decodeCursor(cursor));
+      const rows = await listWebhookEndpoints(deps.store.db, principalOf(request), limit + 1, decodeCursor(cursor));
       return pageOf(rows, limit, byCreation, presentWebhookEndpoint);
     },
   );
@@ -62,7 +63,7 @@ export function registerWebhookRoutes(app: App, deps: Deps): void {
       config: { endpointClass: 'read-light', scope: 'webhooks:read' },
       schema: { summary: 'A webhook endpoint, without its secret', tags, params: IdParams, response: { 200: WebhookEndpointSchema } },
     },
-    async (request) => presentWebhookEndpoint(await webhookEndpointOf(deps.store.db, principalOf(request).organizationId, request.params.id)),
+    async (request) => presentWebhookEndpoint(await webhookEndpointOf(deps.store.db, principalOf(request), request.params.id)),
   );
 
   app.delete(
@@ -73,10 +74,11 @@ export function registerWebhookRoutes(app: App, deps: Deps): void {
     },
     async (request, reply) => {
       const { id } = request.params;
-      const { organizationId } = principalOf(request);
+      const tenant = principalOf(request);
+      const { organizationId } = tenant;
       return unitOfWork(request, reply, async (unit) => {
         unit.audit({ type: 'webhook_endpoint', id, organizationId });
-        await removeWebhookEndpoint(unit.db, organizationId, id);
+        await removeWebhookEndpoint(unit.db, tenant, id);
         return NO_CONTENT;
       });
     },
@@ -95,11 +97,12 @@ export function registerWebhookRoutes(app: App, deps: Deps): void {
     },
     async (request, reply) => {
       const { id } = request.params;
-      const { organizationId } = principalOf(request);
+      const tenant = principalOf(request);
+      const { organizationId } = tenant;
       return unitOfWork(request, reply, {
         before: (unit) => {
           unit.audit({ type: 'webhook_endpoint', id, organizationId });
-          return sendTestPing(deps, organizationId, id);
+          return sendTestPing(deps, tenant, id);
         },
         run: async (unit, ping) => ({ body: await recordTestPing(unit.db, organizationId, ping) }),
       });
@@ -120,7 +123,7 @@ export function registerWebhookRoutes(app: App, deps: Deps): void {
     },
     async (request) => {
       const { limit, cursor } = request.query;
-      const endpoint = await webhookEndpointOf(deps.store.db, principalOf(request).organizationId, request.params.id);
+      const endpoint = await webhookEndpointOf(deps.store.db, principalOf(request), request.params.id);
       const rows = await listWebhookDeliveries(deps.store.db, endpoint.id, limit + 1, decodeCursor(cursor));
       return pageOf(rows, limit, byCreation, presentWebhookDelivery);
     },

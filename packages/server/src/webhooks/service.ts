@@ -8,7 +8,7 @@ import {
   reenableWebhookEndpoint,
   type DeliveryError,
 } from './repository.ts';
-import type { Database, WebhookEndpoint } from '../db/schema.ts';
+import type { Database, Tenant, WebhookEndpoint } from '../db/schema.ts';
 
 type Db = Kysely<Database>;
 import { ApiError, notFound } from '../http/errors.ts';
@@ -21,25 +21,25 @@ import { webhookUrlProblem } from './url-policy.ts';
 export async function createWebhookEndpoint(
   db: Db,
   deps: Pick<Deps, 'config'>,
-  organizationId: string,
+  tenant: Tenant,
   input: { url: string; events: JobEventType[] },
 ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
   const problem = webhookUrlProblem(input.url, deps.config.upstreams.allowPrivate);
   if (problem) throw new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path: 'body.url', message: problem }] });
   const secret = generateWebhookSecret();
-  const endpoint = await insertWebhookEndpoint(db, { organizationId, url: input.url, events: [...new Set(input.events)], secret });
+  const endpoint = await insertWebhookEndpoint(db, { tenant, url: input.url, events: [...new Set(input.events)], secret });
   return { endpoint, secret };
 }
 
 /** The organization's endpoint: 404 when it has none with this id, exactly as for another organization's (SPEC 8). */
-export async function webhookEndpointOf(db: Db, organizationId: string, id: string): Promise<WebhookEndpoint> {
-  const endpoint = await findWebhookEndpoint(db, organizationId, id);
+export async function webhookEndpointOf(db: Db, tenant: Tenant, id: string): Promise<WebhookEndpoint> {
+  const endpoint = await findWebhookEndpoint(db, tenant, id);
   if (!endpoint) throw notFound('Webhook endpoint');
   return endpoint;
 }
 
-export async function removeWebhookEndpoint(db: Db, organizationId: string, id: string): Promise<void> {
-  if (!(await deleteWebhookEndpoint(db, organizationId, id))) throw notFound('Webhook endpoint');
+export async function removeWebhookEndpoint(db: Db, tenant: Tenant, id: string): Promise<void> {
+  if (!(await deleteWebhookEndpoint(db, tenant, id))) throw notFound('Webhook endpoint');
 }
 
 const FOREIGN_KEY_VIOLATION = '23503';
@@ -66,8 +66,8 @@ export interface SentPing {
  * `testPingConcurrency` pings out at once per instance: a receiver that never answers holds each for the whole
  * timeout, so more are refused at once (429) rather than piled up.
  */
-export async function sendTestPing(deps: Pick<Deps, 'store' | 'webhooks' | 'config' | 'now'>, organizationId: string, id: string): Promise<SentPing> {
-  const release = deps.webhooks.testPings.tryTake(organizationId);
+export async function sendTestPing(deps: Pick<Deps, 'store' | 'webhooks' | 'config' | 'now'>, tenant: Tenant, id: string): Promise<SentPing> {
+  const release = deps.webhooks.testPings.tryTake(tenant.organizationId);
   if (!release) {
     const limit = deps.webhooks.testPings.limit;
     throw new ApiError(
@@ -78,10 +78,10 @@ export async function sendTestPing(deps: Pick<Deps, 'store' | 'webhooks' | 'conf
     );
   }
   try {
-    const endpoint = await webhookEndpointOf(deps.store.db, organizationId, id);
+    const endpoint = await webhookEndpointOf(deps.store.db, tenant, id);
     const occurredAt = new Date(deps.now());
     const webhookId = newWebhookId();
-    const body = pingBody(endpoint.id, occurredAt);
+    const body = pingBody(endpoint.id, endpoint.env, occurredAt);
     const result = await sendWebhook(endpoint, { webhookId, body }, {
       timeoutMs: deps.webhooks.settings.timeoutMs,
       allowPrivate: deps.config.upstreams.allowPrivate,

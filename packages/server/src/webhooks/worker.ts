@@ -214,7 +214,7 @@ export class DeliveryWorker {
 
   /** A job event's body is rendered once, from the job's final row, and stored with the first attempt. */
   private async render(row: ClaimedDelivery): Promise<string> {
-    const job = row.job_id ? await findJobForOrganization(this.options.db, row.organization_id, row.job_id) : undefined;
+    const job = row.job_id ? await findJobForOrganization(this.options.db, { organizationId: row.organization_id, env: row.env }, row.job_id) : undefined;
     if (!job) throw new Error(`delivery ${row.id} has no body and no job to render one from`);
     return jobEventBody(row.event_type, row.occurred_at, job);
   }

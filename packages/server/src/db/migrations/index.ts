@@ -10,6 +10,7 @@ import * as usageBucketIndex from './0013a_usage_bucket_index.ts';
 import * as jobsApiKey from './0013b_jobs_api_key.ts';
 import * as people from './0014_people.ts';
 import * as whoIsCalling from './0019_who_is_calling.ts';
+import * as testMode from './0020_test_mode.ts';
 
 /** Every migration, in order. Names sort in the order they run; add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '0013b_jobs_api_key': jobsApiKey,
   '0014_people': people,
   '0019_who_is_calling': whoIsCalling,
+  '0020_test_mode': testMode,
 };
