@@ -1168,6 +1168,7 @@ export interface paths {
                                 occurredAt: string;
                                 organizationId: string | null;
                                 apiKeyId: string | null;
+                                env: "live" | "test" | null;
                                 actor: string;
                                 action: string;
                                 targetType: string | null;
@@ -1247,6 +1248,8 @@ export interface paths {
                                 time: string;
                                 /** Format: uuid */
                                 organizationId: string;
+                                /** @description The env of the key that made it (SPEC 12) */
+                                env: "live" | "test";
                                 apiKeyId: string | null;
                                 endpointClass: ("read-light" | "write-light" | "long-running") | null;
                                 requests: number;
@@ -1316,6 +1319,8 @@ export interface paths {
                             requestId: string;
                             /** Format: date-time */
                             time: string;
+                            /** @description The env of the key that made it (SPEC 12) */
+                            env: "live" | "test";
                             apiKeyId: string | null;
                             method: string;
                             route: string | null;
@@ -3271,6 +3276,8 @@ export interface paths {
                             data: {
                                 /** Format: uuid */
                                 id: string;
+                                /** @description The env of the key that made it (SPEC 12) */
+                                env: "live" | "test";
                                 url: string;
                                 events: string[];
                                 enabled: boolean;
@@ -3333,6 +3340,8 @@ export interface paths {
                         "application/json": {
                             /** Format: uuid */
                             id: string;
+                            /** @description The env of the key that made it (SPEC 12) */
+                            env: "live" | "test";
                             url: string;
                             events: string[];
                             enabled: boolean;
@@ -3527,6 +3536,8 @@ export interface paths {
                             data: {
                                 /** Format: uuid */
                                 id: string;
+                                /** @description The env of the key that made it (SPEC 12) */
+                                env: "live" | "test";
                                 /** Format: uuid */
                                 endpointId: string;
                                 webhookId: string;
@@ -3617,6 +3628,7 @@ export interface paths {
                                 occurredAt: string;
                                 organizationId: string | null;
                                 apiKeyId: string | null;
+                                env: "live" | "test" | null;
                                 actor: string;
                                 action: string;
                                 targetType: string | null;
@@ -3693,6 +3705,8 @@ export interface paths {
                             data: {
                                 /** Format: date-time */
                                 time: string;
+                                /** @description The env of the key that made it (SPEC 12) */
+                                env: "live" | "test";
                                 /** Format: uuid */
                                 apiKeyId: string;
                                 /** @enum {string} */
@@ -3769,6 +3783,8 @@ export interface paths {
                                 requestId: string;
                                 /** Format: date-time */
                                 time: string;
+                                /** @description The env of the key that made it (SPEC 12) */
+                                env: "live" | "test";
                                 apiKeyId: string | null;
                                 method: string;
                                 route: string | null;
@@ -3839,6 +3855,8 @@ export interface paths {
                             requestId: string;
                             /** Format: date-time */
                             time: string;
+                            /** @description The env of the key that made it (SPEC 12) */
+                            env: "live" | "test";
                             apiKeyId: string | null;
                             method: string;
                             route: string | null;
