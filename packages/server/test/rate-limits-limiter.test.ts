@@ -179,15 +179,16 @@ describe.runIf(usingPostgres)('redis limiter only', () => {
 });
 
 describe('memory limiter: what it holds', () => {
-  it('one bucket per key and class in use, and none once every bucket of the last minute is full again', () => {
+  it('one bucket per key and class in use, and none once every bucket is full again (swept every 10 s)', () => {
     nowMs = START;
     const memory = new MemoryLimiter(clock);
     const keys = Array.from({ length: 1000 }, () => randomUUID());
     for (const key of keys) memory.consume(key, 'read-light', 60);
     memory.consume(keys[0]!, 'write-light', 60);
     expect(memory.size).toBe(1001);
-    // A minute on, the next request sweeps: every bucket has refilled, so only the one just taken remains.
-    nowMs += 60_001;
+    // A bucket of 60 a minute refills one request in a second: 10 s on, the next request sweeps, and only the bucket
+    // it took from remains.
+    nowMs += 10_001;
     memory.consume(keys[1]!, 'long-running', 60);
     expect(memory.size).toBe(1);
     expect(memory.peek(keys[0]!, 'read-light', 60).remaining).toBe(59);

@@ -1,13 +1,15 @@
 import type { EndpointClass } from '../config.ts';
-import { gcra, MINUTE_US, type LimitDecision } from './gcra.ts';
+import { gcra, type LimitDecision } from './gcra.ts';
 import { CLASS_INDEX, type RateLimiter } from './limiter.ts';
 
 /**
  * Buckets in this process: one TAT per key in a map per endpoint class (a number in a map is the least a bucket can
  * cost: with 100,000 keys in use, a typed array per key cost three times the heap). A TAT in the past is a full
- * bucket, the same as no entry, so a sweep once a minute drops those and memory stays bounded by the keys active in
- * the last minute.
+ * bucket, the same as no entry, so a sweep every SWEEP_US drops those: memory stays bounded by the keys active in the
+ * last seconds (and those still paying back a burst), not by every key seen in the last minute.
  */
+const SWEEP_US = 10_000_000;
+
 export class MemoryLimiter implements RateLimiter {
   readonly shared = false;
   private readonly tats: readonly Map<string, number>[] = [new Map(), new Map(), new Map()];
@@ -38,7 +40,7 @@ export class MemoryLimiter implements RateLimiter {
   }
 
   private sweep(nowUs: number): void {
-    this.nextSweepUs = nowUs + MINUTE_US;
+    this.nextSweepUs = nowUs + SWEEP_US;
     for (const tats of this.tats) {
       for (const [apiKeyId, tatUs] of tats) if (tatUs <= nowUs) tats.delete(apiKeyId);
     }
