@@ -181,11 +181,16 @@ describe('gatehouse CLI against a running server', { timeout: 180_000 }, () => {
     const usage = json<{ data: { organizationId: string; apiKeyId: string; requests: number }[] }>(
       await gatehouse(['usage', '--org', organization.id, '--granularity', 'day', '--json'], remote),
     );
-    expect(usage.data).toEqual([expect.objectContaining({ organizationId: organization.id, apiKeyId: key.id, requests: 1, status2xx: 1 })]);
+    expect(usage.data).toEqual([expect.objectContaining({ organizationId: organization.id, env: 'live', apiKeyId: key.id, requests: 1, status2xx: 1 })]);
+    // Operators see both envs, with the env shown (SPEC 12).
+    const usageTable = await gatehouse(['usage', '--org', organization.id, '--granularity', 'day'], remote);
+    expect(usageTable.stdout).toMatch(/ENV/);
+    expect(usageTable.stdout).toMatch(/\blive\b/);
     const shown = await gatehouse(['requests', 'show', requestId], remote);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain('GET /v1/projects');
     expect(shown.stdout).toContain(organization.id);
+    expect(shown.stdout).toMatch(/env:\s+live/);
 
     const explained = await gatehouse(['explain', key.id, 'post', '/v1/projects'], remote);
     expect(explained.stdout).toContain('would answer 201');

@@ -27,6 +27,7 @@ export function registerAuditCommands(program: Command, run: Run): void {
           table(rows, [
             ['TIME', (e) => e.occurredAt],
             ['ACTOR', (e) => e.actor],
+            ['ENV', (e) => e.env],
             ['ACTION', (e) => e.action],
             ['TARGET', (e) => (e.targetType ? `${e.targetType}:${e.targetId ?? ''}` : e.targetId)],
             ['STATUS', (e) => e.status],

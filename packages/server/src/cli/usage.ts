@@ -33,6 +33,7 @@ export function registerUsageCommands(program: Command, run: Run): void {
           table(rows, [
             ['TIME', (row) => row.time],
             ['ORGANIZATION', (row) => row.organizationId],
+            ['ENV', (row) => row.env],
             ['KEY', (row) => row.apiKeyId],
             ['CLASS', (row) => row.endpointClass],
             ['REQUESTS', (row) => row.requests],
@@ -59,6 +60,7 @@ export function registerUsageCommands(program: Command, run: Run): void {
             ['request', entry.requestId],
             ['time', entry.time],
             ['organization', entry.organizationId],
+            ['env', entry.env],
             ['key', entry.apiKeyId],
             ['route', `${entry.method} ${entry.route ?? '(no route)'}`],
             ['class', entry.endpointClass],
