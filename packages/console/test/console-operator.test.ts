@@ -110,7 +110,8 @@ describe.runIf(chromiumAvailable)('the console for operators, in a browser', () 
     await expectAccessible(page, 'Kill switch');
   });
 
-  it('shows the other operator pages without accessibility violations', async () => {
+  it('shows the other operator pages without accessibility violations, and the key just used among the top keys', async () => {
+    await server.deps.recording!.flush();
     for (const name of ['Keys', 'Plans', 'Audit log', 'Usage', 'Requests']) {
       await openPage(page, name);
       await page.waitForLoadState('networkidle');
@@ -118,6 +119,8 @@ describe.runIf(chromiumAvailable)('the console for operators, in a browser', () 
     }
     await openPage(page, 'Audit log');
     await expect.poll(() => page.getByRole('cell', { name: 'admin.kill_switch.set' }).count()).toBeGreaterThan(0);
+    await openPage(page, 'Usage');
+    await expect.poll(() => page.getByRole('table', { name: 'Top keys by requests' }).getByText(key.id).isVisible()).toBe(true);
   });
 
   let supportLink = '';

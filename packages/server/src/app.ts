@@ -32,6 +32,7 @@ import { CONSOLE_API, installConsoleAuth } from './people/console-auth.ts';
 import { registerConsolePartnerRoutes } from './people/console-partner-routes.ts';
 import { collectConsoleOpenApi } from './people/openapi.ts';
 import { registerConsolePages } from './console/serve.ts';
+import { registerConsoleUsageRoutes } from './usage/console-routes.ts';
 import './http/route-config.ts';
 
 /** Request ids: a per-process random part and a counter, cheaper than a UUID per request and still unique. */
@@ -149,6 +150,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   await registerAdminApi(app, deps, partnerRoutes);
   registerConsoleAccountRoutes(app, deps);
   registerConsolePartnerRoutes(app, deps);
+  registerConsoleUsageRoutes(app as unknown as FastifyInstance, deps);
   registerConsolePages(app as unknown as FastifyInstance, deps);
   options.extraRoutes?.(app as unknown as FastifyInstance);
 

@@ -4340,6 +4340,177 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/console/api/org/usage/summary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Usage summed per bucket (for charts) and per key and class (the 100 largest) */
+        get: {
+            parameters: {
+                query: {
+                    from?: string;
+                    to?: string;
+                    granularity: "minute" | "hour" | "day";
+                    apiKeyId?: string;
+                    endpointClass?: "read-light" | "write-light" | "long-running";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description 200 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            series: {
+                                /** Format: date-time */
+                                time: string;
+                                requests: number;
+                                status2xx: number;
+                                status4xx: number;
+                                status5xx: number;
+                                rateLimited: number;
+                                creditsCharged: number;
+                            }[];
+                            byKey: {
+                                organizationId: string;
+                                apiKeyId: string;
+                                /** @enum {string} */
+                                endpointClass?: "read-light" | "write-light" | "long-running";
+                                requests: number;
+                                status2xx: number;
+                                status4xx: number;
+                                status5xx: number;
+                                rateLimited: number;
+                                creditsCharged: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description An error: the SPEC 4 envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                message: string;
+                                requestId: string;
+                                details?: {
+                                    [key: string]: unknown;
+                                };
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/usage/top-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Across organizations (or in one): the 100 keys with the most requests and the 100 with the most 429s */
+        get: {
+            parameters: {
+                query: {
+                    from?: string;
+                    to?: string;
+                    granularity: "minute" | "hour" | "day";
+                    apiKeyId?: string;
+                    endpointClass?: "read-light" | "write-light" | "long-running";
+                    organizationId?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description 200 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            byRequests: {
+                                organizationId: string;
+                                apiKeyId: string;
+                                /** @enum {string} */
+                                endpointClass?: "read-light" | "write-light" | "long-running";
+                                requests: number;
+                                status2xx: number;
+                                status4xx: number;
+                                status5xx: number;
+                                rateLimited: number;
+                                creditsCharged: number;
+                            }[];
+                            byRateLimited: {
+                                organizationId: string;
+                                apiKeyId: string;
+                                /** @enum {string} */
+                                endpointClass?: "read-light" | "write-light" | "long-running";
+                                requests: number;
+                                status2xx: number;
+                                status4xx: number;
+                                status5xx: number;
+                                rateLimited: number;
+                                creditsCharged: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description An error: the SPEC 4 envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                message: string;
+                                requestId: string;
+                                details?: {
+                                    [key: string]: unknown;
+                                };
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {

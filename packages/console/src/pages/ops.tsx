@@ -453,21 +453,11 @@ export function OpsUsage() {
     () => must(api.GET('/console/api/ops/usage', { params: { query: { granularity: days > 1 ? 'day' : 'hour', from: new Date(fromMs).toISOString(), to: new Date(toMs + DAY).toISOString() } } })),
     [fromMs, days],
   );
-  const top = useMemo(() => {
-    const totals = new Map<string, { apiKeyId: string; organizationId: string; requests: number; rateLimited: number }>();
-    for (const row of usage.data?.data ?? []) {
-      if (!row.apiKeyId) continue;
-      const entry = totals.get(row.apiKeyId) ?? { apiKeyId: row.apiKeyId, organizationId: row.organizationId, requests: 0, rateLimited: 0 };
-      entry.requests += row.requests;
-      entry.rateLimited += row.rateLimited;
-      totals.set(row.apiKeyId, entry);
-    }
-    const all = [...totals.values()];
-    return {
-      byRequests: [...all].sort((a, b) => b.requests - a.requests).slice(0, 20),
-      byLimited: all.filter((one) => one.rateLimited > 0).sort((a, b) => b.rateLimited - a.rateLimited).slice(0, 20),
-    };
-  }, [usage.data]);
+  const topKeys = useLoad(
+    () => must(api.GET('/console/api/ops/usage/top-keys', { params: { query: { granularity: days > 1 ? 'day' : 'hour', from: new Date(fromMs).toISOString(), to: new Date(toMs + DAY).toISOString() } } })),
+    [fromMs, days],
+  );
+  const top = { byRequests: topKeys.data?.byRequests ?? [], byLimited: topKeys.data?.byRateLimited ?? [] };
   type Top = (typeof top.byRequests)[number];
   const columns = useMemo<ColumnDef<Top, unknown>[]>(
     () => [
@@ -487,7 +477,7 @@ export function OpsUsage() {
             <option value="30">Last 30 days</option>
           </SelectField>
       </form>
-      <ErrorNote error={usage.error} />
+      <ErrorNote error={usage.error ?? topKeys.error} />
       {usage.data ? <RequestsChart title="Requests and 429s, all organizations" rows={usage.data.data} fromMs={fromMs} toMs={toMs} stepSeconds={days > 1 ? 86400 : 3600} /> : <p role="status">Loading…</p>}
       <h2>Top keys by requests</h2>
       <DataTable caption="Top keys by requests" data={top.byRequests} columns={columns} empty="No requests in this period." />

@@ -1,7 +1,7 @@
 import type { ColumnDef } from '@tanstack/react-table';
 import { useMemo, useState, type FormEvent } from 'react';
 import { Link } from 'react-router-dom';
-import { api, must, type ApiKey, type AuditEntry, type IssuedLink, type Person, type RequestRow, type Schema, type UsageRow } from '../api/client';
+import { api, must, type ApiKey, type AuditEntry, type IssuedLink, type Person, type RequestRow, type Schema } from '../api/client';
 import { buckets, TimeChart } from '../chart';
 import { usePermissions } from '../session';
 import { ConfirmButton, DataTable, ErrorNote, formatTime, Page, PAGE_SIZE, Pager, SecretOnce, useAction, useFilters, useLoad, SelectField } from '../ui';
@@ -14,7 +14,7 @@ const CLASSES = ['read-light', 'write-light', 'long-running'] as const;
 type EndpointClass = (typeof CLASSES)[number];
 
 export const keyStatus = (key: ApiKey) => (key.status === 'revoked' ? 'revoked' : key.killSwitch ? 'killed' : key.expiresAt && Date.parse(key.expiresAt) < Date.now() ? 'expired' : 'active');
-const total = (rows: UsageRow[], of: (row: UsageRow) => number) => rows.reduce((sum, row) => sum + of(row), 0);
+const total = <T,>(rows: T[], of: (row: T) => number) => rows.reduce((sum, row) => sum + of(row), 0);
 
 /** Requests and 429s per hour over the last 24 hours. */
 export function RequestsChart({ rows, fromMs, toMs, stepSeconds, title }: { rows: { time: string; requests: number; rateLimited: number }[]; fromMs: number; toMs: number; stepSeconds: number; title: string }) {
@@ -35,7 +35,7 @@ export function Overview() {
   const organization = useLoad(() => must(api.GET('/console/api/org')), []);
   const [toMs] = useState(() => Date.now());
   const fromMs = toMs - DAY;
-  const usage = useLoad(() => must(api.GET('/console/api/org/usage', { params: { query: { granularity: 'hour', from: new Date(fromMs).toISOString(), to: new Date(toMs + HOUR).toISOString() } } })), [fromMs]);
+  const usage = useLoad(() => must(api.GET('/console/api/org/usage/summary', { params: { query: { granularity: 'hour', from: new Date(fromMs).toISOString(), to: new Date(toMs + HOUR).toISOString() } } })), [fromMs]);
   const org = organization.data;
   return (
     <Page title="Overview">
@@ -69,7 +69,7 @@ export function Overview() {
         </dl>
       ) : null}
       <h2>Last 24 hours</h2>
-      {usage.data ? <RequestsChart title="Requests and 429s per hour" rows={usage.data.data} fromMs={fromMs} toMs={toMs} stepSeconds={3600} /> : <p role="status">Loading…</p>}
+      {usage.data ? <RequestsChart title="Requests and 429s per hour" rows={usage.data.series} fromMs={fromMs} toMs={toMs} stepSeconds={3600} /> : <p role="status">Loading…</p>}
     </Page>
   );
 }
@@ -258,31 +258,19 @@ export function Usage() {
   const fromMs = toMs - range.ms;
   const filters = { ...(values.apiKeyId ? { apiKeyId: values.apiKeyId } : {}), ...(values.endpointClass ? { endpointClass: values.endpointClass as EndpointClass } : {}) };
   const usage = useLoad(
-    () => must(api.GET('/console/api/org/usage', { params: { query: { granularity: range.granularity, from: new Date(fromMs).toISOString(), to: new Date(toMs + range.step * 1000).toISOString(), ...filters } } })),
+    () => must(api.GET('/console/api/org/usage/summary', { params: { query: { granularity: range.granularity, from: new Date(fromMs).toISOString(), to: new Date(toMs + range.step * 1000).toISOString(), ...filters } } })),
     [fromMs, range.granularity, values.apiKeyId, values.endpointClass],
   );
   const creditsFrom = toMs - 30 * DAY;
   const credits = useLoad(
-    () => must(api.GET('/console/api/org/usage', { params: { query: { granularity: 'day', from: new Date(creditsFrom).toISOString(), to: new Date(toMs + DAY).toISOString(), ...filters } } })),
+    () => must(api.GET('/console/api/org/usage/summary', { params: { query: { granularity: 'day', from: new Date(creditsFrom).toISOString(), to: new Date(toMs + DAY).toISOString(), ...filters } } })),
     [creditsFrom, values.apiKeyId, values.endpointClass],
   );
   const creditSeries = useMemo(() => {
-    const { times, sums } = buckets(credits.data?.data ?? [], creditsFrom, toMs, 86400, [(row) => row.creditsCharged]);
+    const { times, sums } = buckets(credits.data?.series ?? [], creditsFrom, toMs, 86400, [(row) => row.creditsCharged]);
     return { times, series: [{ label: 'Credits spent', color: '#6b3fa0', values: sums[0]! }] };
   }, [credits.data, creditsFrom, toMs]);
-  const perKeyAndClass = useMemo(() => {
-    const totals = new Map<string, { apiKeyId: string; endpointClass: string; requests: number; rateLimited: number; status5xx: number; creditsCharged: number }>();
-    for (const row of usage.data?.data ?? []) {
-      const id = `${row.apiKeyId} ${row.endpointClass}`;
-      const entry = totals.get(id) ?? { apiKeyId: row.apiKeyId, endpointClass: row.endpointClass, requests: 0, rateLimited: 0, status5xx: 0, creditsCharged: 0 };
-      entry.requests += row.requests;
-      entry.rateLimited += row.rateLimited;
-      entry.status5xx += row.status5xx;
-      entry.creditsCharged += row.creditsCharged;
-      totals.set(id, entry);
-    }
-    return [...totals.values()].sort((a, b) => b.requests - a.requests);
-  }, [usage.data]);
+  const perKeyAndClass = usage.data?.byKey ?? [];
   type Total = (typeof perKeyAndClass)[number];
   const columns = useMemo<ColumnDef<Total, unknown>[]>(
     () => [
@@ -295,7 +283,7 @@ export function Usage() {
     ],
     [keys],
   );
-  const creditsTotal = total(credits.data?.data ?? [], (row) => row.creditsCharged);
+  const creditsTotal = total(credits.data?.series ?? [], (row) => row.creditsCharged);
   return (
     <Page title="Usage">
       <form className="filters" onSubmit={(event) => event.preventDefault()} aria-label="Filters">
@@ -315,7 +303,7 @@ export function Usage() {
           </SelectField>
       </form>
       <ErrorNote error={usage.error ?? credits.error} />
-      {usage.data ? <RequestsChart title="Requests and 429s" rows={usage.data.data} fromMs={fromMs} toMs={toMs} stepSeconds={range.step} /> : <p role="status">Loading…</p>}
+      {usage.data ? <RequestsChart title="Requests and 429s" rows={usage.data.series} fromMs={fromMs} toMs={toMs} stepSeconds={range.step} /> : <p role="status">Loading…</p>}
       {credits.data ? <TimeChart title="Credits spent per day (30 days)" times={creditSeries.times} series={creditSeries.series} summary={`${creditsTotal} credits spent.`} kind="bars" /> : null}
       <h2>Per key and class</h2>
       <DataTable caption="Usage per key and endpoint class" data={perKeyAndClass} columns={columns} empty="No requests in this period." />

@@ -286,3 +286,28 @@ export async function sweepExpired(db: Db, cutoffs: RetentionCutoffs): Promise<n
   }
   return deleted;
 }
+
+/** The console's charts: one row per bucket, every key and class summed (at most one row per bucket in the range). */
+export async function usageSeries(db: Db, query: UsageQuery) {
+  const rows = await usageBase(db, query).select([bucketMs, ...sums]).groupBy('bucket').orderBy('bucket').execute();
+  return rows.map((row) => ({ ...row, time: new Date(row.time).toISOString() }));
+}
+
+/**
+ * The console's "top keys" tables: the range summed per key (and per class when `byClass`), the `limit` largest by
+ * `order`. With an organization, served by the primary key's prefix; across organizations, by usage_counts_expiry.
+ */
+export async function usageTopKeys(db: Db, query: UsageQuery, order: 'requests' | 'rateLimited', limit: number, byClass: boolean) {
+  const column = order === 'requests' ? sql`sum(requests)` : sql`sum(rate_limited)`;
+  const rows = await usageBase(db, query)
+    .select(['organization_id as organizationId', 'api_key_id as apiKeyId'])
+    .$if(byClass, (select) => select.select('endpoint_class as endpointClass').groupBy('endpoint_class'))
+    .select(sums.slice(0))
+    .groupBy(['organization_id', 'api_key_id'])
+    .$if(order === 'rateLimited', (select) => select.having(sql`sum(rate_limited)`, '>', 0))
+    .orderBy(column, 'desc')
+    .orderBy('api_key_id')
+    .limit(limit)
+    .execute();
+  return rows as Array<(typeof rows)[number] & { endpointClass?: string }>;
+}
