@@ -3,6 +3,7 @@ import { API_ACCESS_FEATURE } from '../auth/access-decision.ts';
 import { ERROR_MEANINGS, ERROR_STATUS, type ErrorCode } from '../http/errors.ts';
 import { SCOPES } from '../http/route-config.ts';
 import { JOB_COSTS, type JobKind } from '../jobs/kinds.ts';
+import { FIXTURE_ORIGIN, FIXTURE_PAGES, TEST_MODE_SLOW_MS } from '../jobs/test-mode.ts';
 import { JOB_EVENT_TYPES, TEST_EVENT_TYPE } from '../webhooks/events.ts';
 
 /**
@@ -140,14 +141,31 @@ ${table(
   ['type', 'sent when', 'data'],
   [
     ...JOB_EVENT_TYPES.map((type) => [code(type), `a job ends ${type.replace('job.', '')}`, 'the job, as `GET /v1/jobs/{jobId}` shows it']),
-    [code(TEST_EVENT_TYPE), '`POST /v1/webhook-endpoints/{id}/test` only (nobody subscribes to it)', '`{ webhookEndpointId, message }`'],
+    [code(TEST_EVENT_TYPE), '`POST /v1/webhook-endpoints/{id}/test` only (nobody subscribes to it)', '`{ webhookEndpointId, env, message }`'],
   ],
 )}`);
 
   sections.push(`## Test-mode keys
 
-A key's \`env\` (\`live\` or \`test\`, in the key itself: \`lp_test_…\`) is a label the partner chooses: both reach the same
-organization, data and credits, and the server has no fixtures or sandbox behind test keys.`);
+A key's \`env\` (\`live\` or \`test\`, in the key itself: \`lp_test_…\`) chooses one of two worlds of its organization
+(SPEC 12). Everything a key makes carries its \`env\`, and a key reads, lists and changes only its own env's resources:
+another env's id answers 404 \`NOT_FOUND\`, as a missing one. Usage, the request log and the audit log are per env. A
+test key manages and creates test keys only. Test-mode jobs make no outbound call and charge nothing (\`creditsCharged: 0\`,
+no \`INSUFFICIENT_CREDITS\`); their events go to test-mode endpoints only, and every event carries \`env\`. The plan gate,
+switches, scopes, allowed addresses and rate limits apply to test keys unchanged.
+
+Test-mode ingest answers from fixtures made from the input alone (the same input, the same result; \`result.testMode\`
+is \`true\`; fixture URLs under \`${FIXTURE_ORIGIN}/\`, never fetched). An input containing \`fail\` ends \`failed\` with
+\`UPSTREAM_NOT_FOUND\`; one containing \`slow\` runs ${TEST_MODE_SLOW_MS / 1000} s first, so a cancel finds it running.
+
+${table(
+  ['kind', 'what a test-mode job finds'],
+  [
+    [code('ingest_appstore'), 'one \`appstore_ios\` source per \`iosBundleId\`, one \`appstore_android\` per \`androidPackageName\`'],
+    [code('ingest_website'), `up to ${FIXTURE_PAGES.length} \`website_page\` sources (the start URL, then ${FIXTURE_PAGES.slice(1).map((path) => code(`/${path}`)).join(' and ')}), at most \`maxPages\``],
+    [code('ingest_github'), 'one \`github_repo\` source for \`repo\`'],
+  ],
+)}`);
   return `${sections.join('\n\n')}\n`;
 }
 
