@@ -117,6 +117,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     authFailuresPerMinute: config.authFailuresPerMinute,
     metrics: metrics.verifier,
     now,
+    onRefreshError: (error) => logger.warn({ err: error }, 'key state re-read failed'),
   });
   const tarpit = overrides.tarpit ?? new Tarpit(config.authThrottleHoldMs);
   const globalSwitch = new GlobalSwitch(store.db, bus);

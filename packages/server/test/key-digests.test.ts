@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalInvalidationBus } from '../src/auth/invalidation.ts';
+import { KeyVerifier } from '../src/auth/key-verifier.ts';
 import type { Store } from '../src/db/create-db.ts';
 import { formatKey, generateKey, parseKey } from '../src/keys/format.ts';
 import { generateSecret } from '../src/secrets/deployment-secret.ts';
@@ -165,6 +166,38 @@ describe('state: dropped by the bus, re-read every 60 s when the bus is silent',
     expect(await status(b, key.key)).toBe(401);
     // Answered from the refreshed state: no read on the request's path.
     expect(b.deps.verifier.storeReads).toBe(readsBefore);
+  });
+
+  it('a re-read the store refuses is reported, never thrown: the key is read again at its next request', async () => {
+    let clock = Date.now();
+    const t = await instance();
+    const { key } = await partnerWithKey(t.app);
+    let failing = false;
+    const real = t.deps.store.db;
+    const db = new Proxy(real, {
+      get: (target, property) => {
+        if (failing && property === 'selectFrom') throw new Error('store down');
+        const value: unknown = Reflect.get(target, property);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const errors: unknown[] = [];
+    const { hasher, digester } = t.deps;
+    const verifier = new KeyVerifier({ db, hasher, digester, bus: new LocalInvalidationBus(), keyPrefix: 'lp', authFailuresPerMinute: 30, now: () => clock, onRefreshError: (error) => errors.push(error) });
+    try {
+      expect((await verifier.verify(key.key, '127.0.0.1')).ok).toBe(true);
+      clock += 45_000;
+      failing = true;
+      await verifier.refreshStates();
+      expect(errors).toHaveLength(1);
+      failing = false;
+      clock += 16_000;
+      const reads = verifier.storeReads;
+      expect((await verifier.verify(key.key, '127.0.0.1')).ok).toBe(true);
+      expect(verifier.storeReads).toBe(reads + 1);
+    } finally {
+      verifier.close();
+    }
   });
 
   it('an invalidation drops the state at once, and the digest stays: no bcrypt, one read', async () => {

@@ -55,6 +55,8 @@ export interface KeyVerifierOptions {
   metrics?: VerifierMetrics;
   now?: () => number;
   maxCachedKeys?: number;
+  /** A background re-read the store failed: those keys are read again on their next request. */
+  onRefreshError?: (error: unknown) => void;
 }
 
 /**
@@ -85,7 +87,7 @@ export class KeyVerifier {
     this.keys = new KeyCache(options.maxCachedKeys ?? DEFAULT_MAX_CACHED_KEYS, this.now());
     this.throttle = new FailureThrottle(options.authFailuresPerMinute, this.now);
     this.unsubscribe = options.bus.subscribe((event) => this.invalidate(event));
-    this.sweeper = setInterval(() => void this.refreshStates(), REFRESH_SWEEP_MS);
+    this.sweeper = setInterval(() => void this.refreshStates().catch((error: unknown) => options.onRefreshError?.(error)), REFRESH_SWEEP_MS);
     this.sweeper.unref();
   }
 
@@ -197,10 +199,17 @@ export class KeyVerifier {
         const batch = due.slice(start, start + REFRESH_BATCH);
         const generation = this.generation;
         const readAt = this.now();
-        const rows = await loadKeyStateRows(
-          this.options.db,
-          batch.map((entry) => entry.apiKeyId),
-        );
+        let rows: Awaited<ReturnType<typeof loadKeyStateRows>>;
+        try {
+          rows = await loadKeyStateRows(
+            this.options.db,
+            batch.map((entry) => entry.apiKeyId),
+          );
+        } catch (error) {
+          // A slow or unreachable store: the next batches are tried, and what failed ages to the backstop.
+          this.options.onRefreshError?.(error);
+          continue;
+        }
         // An invalidation during the read has dropped what it concerns; the next request reads those itself.
         if (generation !== this.generation) continue;
         for (const entry of batch) {
