@@ -31,6 +31,8 @@ export interface KeyGroup {
   count: number;
   /** bcrypt cost of the stored hashes (the cost in a hash decides what verifying it costs). */
   cost: number;
+  /** allowedCidrs of every key of the group (check 5a of SPEC 2); none when absent. */
+  allowedCidrs?: string[];
 }
 
 export interface ServerOptions {
@@ -40,6 +42,8 @@ export interface ServerOptions {
   bulk?: { total: number; groups: KeyGroup[] };
   /** Keys for one measured run each (group `fresh`, cost-4 hashes: they are verified once, before the run). */
   freshKeys?: number;
+  /** allowedCidrs of the fresh keys (canonical CIDRs; the bench's client is 127.0.0.1). */
+  freshKeyCidrs?: string[];
   /**
    * Adds GET /bench/whoami-shape: no key, no limiter, but whoami's answer (the same headers, set the same way, and a
    * body of the same schema and size). Against /healthz it shows what the shape of the answer costs by itself.
@@ -129,7 +133,7 @@ async function main(): Promise<void> {
   const groups: Handshake['groups'] = {};
   const bulk = {
     total: options.bulk?.total ?? 0,
-    groups: [...(options.bulk?.groups ?? []), ...(options.freshKeys ? [{ name: 'fresh', count: options.freshKeys, cost: 4 }] : [])],
+    groups: [...(options.bulk?.groups ?? []), ...(options.freshKeys ? [{ name: 'fresh', count: options.freshKeys, cost: 4, allowedCidrs: options.freshKeyCidrs ?? [] }] : [])],
   };
   if (bulk.groups.length > 0) {
     let inserted = 0;
@@ -148,6 +152,7 @@ async function main(): Promise<void> {
             name: group.name,
             env: 'live' as const,
             scopes: [],
+            allowed_cidrs: group.allowedCidrs ?? [],
             secret_hash: hashes[start + offset]!,
             secret_digest: digest,
             digest_secret_id: secretId,

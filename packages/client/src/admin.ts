@@ -11,6 +11,7 @@ import type {
   AdminUsageRow,
   Explanation,
   CreateApiKeyParams,
+  UpdateApiKeyParams,
   CreatedApiKey,
   CreateOrganizationParams,
   CreatePlanParams,
@@ -100,6 +101,11 @@ class Keys {
 
   get(apiKeyId: string, options?: RequestOptions): Promise<ApiKey> {
     return this.c.call('GET', path`/admin/v1/keys/${apiKeyId}`, {}, options);
+  }
+
+  /** Rename a key, or change the addresses it may be used from (`gatehouse keys allow`). */
+  update(apiKeyId: string, params: UpdateApiKeyParams, options?: RequestOptions): Promise<ApiKey> {
+    return this.c.call('PATCH', path`/admin/v1/keys/${apiKeyId}`, { body: params }, options);
   }
 
   kill(apiKeyId: string, options?: RequestOptions): Promise<ApiKey> {

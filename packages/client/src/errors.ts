@@ -6,6 +6,7 @@ export type ApiErrorCode =
   | 'BILLING_EXHAUSTED'
   | 'INSUFFICIENT_CREDITS'
   | 'FORBIDDEN_SCOPE'
+  | 'FORBIDDEN_IP'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'CONFLICT'

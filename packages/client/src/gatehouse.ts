@@ -6,6 +6,7 @@ import {
   TERMINAL_JOB_STATUSES,
   type ApiKey,
   type CreateApiKeyParams,
+  type UpdateApiKeyParams,
   type CreatedApiKey,
   type CreatedWebhookEndpoint,
   type CreateInfluencerParams,
@@ -174,6 +175,11 @@ class ApiKeys {
 
   page(params: PageParams = {}, options?: RequestOptions): Promise<Page<ApiKey>> {
     return this.c.call('GET', '/v1/api-keys', { query: { ...params } }, options);
+  }
+
+  /** Rename the key, or change the addresses it may be used from (in force on every instance within a second). */
+  update(apiKeyId: string, params: UpdateApiKeyParams, options?: RequestOptions): Promise<ApiKey> {
+    return this.c.call('PATCH', path`/v1/api-keys/${apiKeyId}`, { body: params }, options);
   }
 
   /** Immediate and permanent. */

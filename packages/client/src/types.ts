@@ -168,6 +168,8 @@ export interface ApiKey {
   name: string;
   env: KeyEnv;
   scopes: string[];
+  /** IPv4/IPv6 CIDRs the key may be used from (canonical form); empty = any address. Elsewhere: 403 FORBIDDEN_IP. */
+  allowedCidrs: string[];
   status: 'active' | 'revoked';
   killSwitch: boolean;
   expiresAt: string | null;
@@ -192,6 +194,14 @@ export interface CreateApiKeyParams {
   /** Empty or absent: full organization access. */
   scopes?: Scope[];
   expiresAt?: string | null;
+  /** IPv4 or IPv6 addresses or CIDRs (at most 32) the key may be used from; absent or empty: any address. */
+  allowedCidrs?: string[];
+}
+
+/** PATCH a key: at least one of these. `allowedCidrs` replaces the list; `[]` lets the key be used from anywhere. */
+export interface UpdateApiKeyParams {
+  name?: string;
+  allowedCidrs?: string[];
 }
 
 export interface RollApiKeyParams {

@@ -63,6 +63,7 @@ describe('admin path attack suite', () => {
       'POST /admin/v1/organizations': { name: 'Hijack Inc', plan: 'partner' },
       'PATCH /admin/v1/organizations/:id': { apiAccessRevoked: true, creditBalance: 1 },
       'POST /admin/v1/organizations/:id/keys': { name: 'stolen' },
+      'PATCH /admin/v1/keys/:id': { allowedCidrs: ['203.0.113.0/24'] },
       'PUT /admin/v1/kill-switch': { enabled: true },
     };
     return JSON.stringify(bodies[`${method} ${url}`] ?? {});

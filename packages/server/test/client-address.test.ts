@@ -19,7 +19,7 @@ async function listening(trustProxy: string | undefined): Promise<{ t: TestApp; 
 const guess = () => generateKey('lp', 'live').key;
 
 async function whoami(base: string, key: string, forwardedFor?: string): Promise<Response> {
-  return fetch(`${base}/v1/whoami`, { headers: { 'x-api-key': key, ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) } });
+  return fetch(`${base}/v1/whoami`, { headers: { 'x-api-key': key, connection: 'close', ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}) } });
 }
 
 describe('client address behind a trusted proxy (GATEHOUSE_TRUST_PROXY=127.0.0.1)', () => {
@@ -43,7 +43,7 @@ describe('client address behind a trusted proxy (GATEHOUSE_TRUST_PROXY=127.0.0.1
     expect(read.status).toBe(200);
     const created = await fetch(`${base}/v1/projects`, {
       method: 'POST',
-      headers: { 'x-api-key': key.key, 'x-forwarded-for': '192.0.2.45', 'content-type': 'application/json' },
+      headers: { 'x-api-key': key.key, 'x-forwarded-for': '192.0.2.45', 'content-type': 'application/json', connection: 'close' },
       body: JSON.stringify({ name: 'Who is calling' }),
     });
     expect(created.status).toBe(201);

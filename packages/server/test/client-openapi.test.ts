@@ -12,6 +12,7 @@ import {
   type RequestLogEntry,
   type UsageParams,
   type CreateApiKeyParams,
+  type UpdateApiKeyParams,
   type CreatedApiKey,
   type CreatedWebhookEndpoint,
   type CreateInfluencerParams,
@@ -100,6 +101,7 @@ const API_KEY = {
   name: true,
   env: true,
   scopes: true,
+  allowedCidrs: true,
   status: true,
   killSwitch: true,
   expiresAt: true,
@@ -109,7 +111,8 @@ const API_KEY = {
 } satisfies Record<keyof ApiKey, true>;
 const CREATED_API_KEY = { ...API_KEY, key: true } satisfies Record<keyof CreatedApiKey, true>;
 const ROLLED_API_KEY = { ...CREATED_API_KEY, previousKey: true } satisfies Record<keyof RolledApiKey, true>;
-const CREATE_API_KEY = { name: true, env: true, scopes: true, expiresAt: true } satisfies Record<keyof CreateApiKeyParams, true>;
+const CREATE_API_KEY = { name: true, env: true, scopes: true, expiresAt: true, allowedCidrs: true } satisfies Record<keyof CreateApiKeyParams, true>;
+const UPDATE_API_KEY = { name: true, allowedCidrs: true } satisfies Record<keyof UpdateApiKeyParams, true>;
 const ROLL_API_KEY = { overlapSeconds: true } satisfies Record<keyof RollApiKeyParams, true>;
 const WEBHOOK_ENDPOINT = {
   id: true,
@@ -273,6 +276,7 @@ const OPERATIONS: Record<string, Expectation> = {
     bodyValues: { env: KEY_ENV, scopes: SCOPE },
   },
   'GET /v1/api-keys': { method: 'apiKeys.list', response: API_KEY, query: PAGE_PARAMS, responseValues: API_KEY_VALUES },
+  'PATCH /v1/api-keys/{}': { method: 'apiKeys.update', response: API_KEY, body: UPDATE_API_KEY, responseValues: API_KEY_VALUES },
   'DELETE /v1/api-keys/{}': { method: 'apiKeys.revoke', response: API_KEY, responseValues: API_KEY_VALUES },
   'POST /v1/api-keys/{}/roll': { method: 'apiKeys.roll', response: ROLLED_API_KEY, body: ROLL_API_KEY, responseValues: API_KEY_VALUES },
   'POST /v1/api-keys/{}/kill': { method: 'apiKeys.kill', response: API_KEY, responseValues: API_KEY_VALUES },

@@ -137,6 +137,7 @@ export const CONSOLE_ROUTES: ConsoleRouteCase[] = [
   { method: 'POST', url: `${ops}/keys/:id/unkill`, allowed: OPERATORS, resource: partnerKey },
   { method: 'POST', url: `${ops}/keys/:id/revoke`, allowed: ['operator'], resource: partnerKey },
   { method: 'GET', url: `${ops}/keys/:id`, allowed: OPERATORS, resource: partnerKey },
+  { method: 'PATCH', url: `${ops}/keys/:id`, body: { allowedCidrs: ['203.0.113.0/24'] }, allowed: ['operator'], resource: partnerKey },
   { method: 'POST', url: `${ops}/keys/by-key-id/:keyId/kill`, allowed: OPERATORS, resource: partnerKeyId },
   { method: 'GET', url: `${ops}/keys/by-key-id/:keyId`, allowed: OPERATORS, resource: partnerKeyId },
   { method: 'GET', url: `${ops}/kill-switch`, allowed: OPERATORS },

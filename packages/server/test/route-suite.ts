@@ -108,6 +108,7 @@ export const V1_ROUTES: RouteCase[] = [
   { method: 'POST', url: '/v1/jobs/:jobId/cancel', resource: createJobFor },
   { method: 'POST', url: '/v1/api-keys', body: { name: 'suite key', scopes: ['keys:write'] } },
   { method: 'GET', url: '/v1/api-keys' },
+  { method: 'PATCH', url: '/v1/api-keys/:id', body: { name: 'suite key renamed' }, resource: createApiKeyFor, testKeyConfinedOnly: true },
   { method: 'DELETE', url: '/v1/api-keys/:id', resource: createApiKeyFor, testKeyConfinedOnly: true },
   { method: 'POST', url: '/v1/api-keys/:id/roll', resource: createApiKeyFor, testKeyConfinedOnly: true },
   { method: 'POST', url: '/v1/api-keys/:id/kill', resource: createApiKeyFor, testKeyConfinedOnly: true },

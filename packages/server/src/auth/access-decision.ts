@@ -1,5 +1,6 @@
 import { ApiError } from '../http/errors.ts';
 import type { Scope } from '../http/route-config.ts';
+import { addressInAny, parseAddress } from '../net/cidr.ts';
 import type { KeyState } from './key-state.ts';
 
 export const API_ACCESS_FEATURE = 'api_access';
@@ -9,6 +10,8 @@ export interface AccessContext {
   globalKillSwitch: boolean;
   requiredScope: Scope | null;
   reportsSwitches: boolean;
+  /** SPEC 13.4: the request's client address; absent when there is no request to check (an operator's explain). */
+  clientAddress?: string | undefined;
   /** The lowest plan with api_access, for BILLING_EXHAUSTED. */
   minTier: () => string | null;
 }
@@ -57,6 +60,14 @@ export const ACCESS_CHECKS: readonly AccessCheck[] = [
       !context.reportsSwitches && state.apiAccessRevoked
         ? new ApiError('KILL_SWITCH', "This organization's API access has been revoked. Do not retry.", { scope: 'organization' })
         : null,
+  },
+  {
+    name: 'client_address',
+    passes: 'The key may be used from any address, or the client address is in its allowedCidrs.',
+    run: (state, context) =>
+      state.allowedRanges === null || context.clientAddress === undefined || addressInAny(parseAddress(context.clientAddress), state.allowedRanges)
+        ? null
+        : new ApiError('FORBIDDEN_IP', 'This API key may not be used from this address.', { clientAddress: context.clientAddress }),
   },
   {
     name: 'plan',

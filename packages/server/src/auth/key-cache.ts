@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import type { KeyRow, KeyState, KeyStateRow, OrganizationRow } from './key-state.ts';
+import { compileRanges, type KeyRow, type KeyState, type KeyStateRow, type OrganizationRow } from './key-state.ts';
+import type { Cidr } from '../net/cidr.ts';
 import type { Invalidation } from './invalidation.ts';
 
 /** SPEC 2: a key's state is re-read at least this often when no invalidation arrives (the backstop). */
@@ -108,6 +109,8 @@ export class CachedKey implements KeyState {
   readonly name: string;
   readonly env: 'live' | 'test';
   readonly scopes: string[];
+  /** Check 5a of SPEC 2, parsed when read (null for the usual key with none: one empty field, no parsing per request). */
+  readonly allowedRanges: Cidr[] | null;
   readonly expiresAt: number | null;
   /**
    * The HMAC-SHA-256 digest the secret is checked against, as a 32-character latin1 string: a string costs a
@@ -130,6 +133,7 @@ export class CachedKey implements KeyState {
     this.name = row.name;
     this.env = row.env === 'test' ? 'test' : 'live';
     this.scopes = internList(row.scopes);
+    this.allowedRanges = compileRanges(row.allowed_cidrs);
     this.expiresAt = row.expires_at ? row.expires_at.getTime() : null;
     this.digest = digest;
     this.readAfterOrigin = readAfterOrigin;
@@ -139,6 +143,11 @@ export class CachedKey implements KeyState {
   /** The cache's plans epoch when read: a plans invalidation moves it on and so makes every entry stale. */
   get epoch(): number {
     return this.flags >>> EPOCH_SHIFT;
+  }
+
+  /** Stored canonical, so the parsed ranges spell them back exactly. */
+  get allowedCidrs(): string[] {
+    return this.allowedRanges === null ? [] : this.allowedRanges.map(([address, bits]) => `${address.toString()}/${bits}`);
   }
 
   get status(): 'active' | 'revoked' {
@@ -180,9 +189,27 @@ export class CachedKey implements KeyState {
   }
 
   toJSON(): KeyState {
-    const { apiKeyId, keyId, name, env, scopes, status, killSwitch, expiresAt, organizationId, organizationName } = this;
+    const { apiKeyId, keyId, name, env, scopes, allowedCidrs, allowedRanges, status, killSwitch, expiresAt, organizationId, organizationName } = this;
     const { apiAccessRevoked, rateLimitTier, creditBalance, planName, planFeatures } = this;
-    return { apiKeyId, keyId, name, env, scopes, status, killSwitch, expiresAt, organizationId, organizationName, apiAccessRevoked, rateLimitTier, creditBalance, planName, planFeatures };
+    return {
+      apiKeyId,
+      keyId,
+      name,
+      env,
+      scopes,
+      allowedCidrs,
+      allowedRanges,
+      status,
+      killSwitch,
+      expiresAt,
+      organizationId,
+      organizationName,
+      apiAccessRevoked,
+      rateLimitTier,
+      creditBalance,
+      planName,
+      planFeatures,
+    };
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { StoredDigest } from '../keys/digest.ts';
+import { parseCidr, type Cidr } from '../net/cidr.ts';
 
 /** Everything the pipeline needs about a key, its organization and its plan, read in one query. */
 export interface KeyState {
@@ -9,6 +10,10 @@ export interface KeyState {
   name: string;
   env: 'live' | 'test';
   scopes: string[];
+  /** Check 5a of SPEC 2, as stored (canonical CIDRs); empty = any address. */
+  allowedCidrs: string[];
+  /** The same, parsed once when the state is read, so the check on each request parses only the client address; null = any. */
+  allowedRanges: Cidr[] | null;
   status: 'active' | 'revoked';
   killSwitch: boolean;
   expiresAt: number | null;
@@ -41,6 +46,7 @@ const selectKeys = (db: Kysely<Database>) =>
       'k.name',
       'k.env',
       'k.scopes',
+      'k.allowed_cidrs',
       'k.status',
       'k.kill_switch',
       'k.expires_at',
@@ -56,6 +62,12 @@ const selectKeys = (db: Kysely<Database>) =>
 /** A key's state as read, before the verifier's cache packs it (auth/key-cache.ts). */
 export type KeyStateRow = Awaited<ReturnType<ReturnType<typeof selectKeys>['executeTakeFirstOrThrow']>>;
 
+/** Stored CIDRs are canonical (checked when written), so none fails to parse; one that did would match nothing. */
+export function compileRanges(cidrs: string[]): Cidr[] | null {
+  if (cidrs.length === 0) return null;
+  return cidrs.map(parseCidr).filter((cidr): cidr is Cidr => cidr !== undefined);
+}
+
 function toState(row: KeyStateRow): KeyState {
   return {
     apiKeyId: row.id,
@@ -63,6 +75,8 @@ function toState(row: KeyStateRow): KeyState {
     name: row.name,
     env: row.env,
     scopes: row.scopes,
+    allowedCidrs: row.allowed_cidrs,
+    allowedRanges: compileRanges(row.allowed_cidrs),
     status: row.status,
     killSwitch: row.kill_switch,
     expiresAt: row.expires_at ? row.expires_at.getTime() : null,
@@ -76,7 +90,7 @@ function toState(row: KeyStateRow): KeyState {
   };
 }
 
-const KEY_COLUMNS = ['id', 'key_id', 'name', 'env', 'scopes', 'status', 'kill_switch', 'expires_at', 'organization_id'] as const;
+const KEY_COLUMNS = ['id', 'key_id', 'name', 'env', 'scopes', 'allowed_cidrs', 'status', 'kill_switch', 'expires_at', 'organization_id'] as const;
 
 /** A key's own columns, as the verifier reads them by key_id. */
 export type KeyRow = Pick<KeyStateRow, (typeof KEY_COLUMNS)[number]>;

@@ -57,6 +57,8 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
         globalKillSwitch: deps.globalSwitch.isOn,
         requiredScope,
         reportsSwitches,
+        // Read only for a key that has allowedCidrs: behind trusted proxies it parses X-Forwarded-For.
+        clientAddress: state.allowedRanges === null ? undefined : request.ip,
         minTier: minTier.get,
       });
       if (rejection) throw rejection;

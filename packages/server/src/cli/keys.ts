@@ -15,6 +15,7 @@ export const keyRecord = (key: ApiKey) =>
     ['name', key.name],
     ['env', key.env],
     ['scopes', key.scopes.length === 0 ? 'all (organization-level)' : key.scopes],
+    ['allowed from', key.allowedCidrs.length === 0 ? 'any address' : key.allowedCidrs],
     ['status', key.status],
     ['kill switch', key.killSwitch ? 'ON' : 'off'],
     ['expires', key.expiresAt],
@@ -99,6 +100,23 @@ export function registerKeyCommands(program: Command, run: Run): void {
       run(async (context, reference) => {
         const admin = context.admin();
         const key = await admin.keys.get(await keyUuid(admin, reference!));
+        context.emit(key, () => keyRecord(key));
+      }),
+    );
+
+  keys
+    .command('allow')
+    .description('set the addresses a key may be used from (IPv4/IPv6 addresses or CIDRs; replaces the list); --any lifts the restriction')
+    .argument('<key>', KEY_REFERENCE)
+    .argument('[cidrs...]', 'addresses or CIDRs, e.g. 203.0.113.0/24 2001:db8::/32')
+    .option('--any', 'allow every address (empties the list)')
+    .action(
+      run(async (context, reference, ...list) => {
+        const options = context.options<{ any?: boolean }>();
+        if (options.any === true && list.length > 0) throw new CliError('give either CIDRs or --any, not both');
+        if (options.any !== true && list.length === 0) throw new CliError('give at least one address or CIDR, or --any');
+        const admin = context.admin();
+        const key = await admin.keys.update(await keyUuid(admin, reference!), { allowedCidrs: list });
         context.emit(key, () => keyRecord(key));
       }),
     );

@@ -41,7 +41,7 @@ export function registerExplainRoutes(app: App, deps: Deps, routes: PartnerRoute
     },
     async (request) => {
       const body = request.body;
-      return explain(deps, routes, principalOf(request), body.method, body.path, 'The key is valid: this request presented it.');
+      return explain(deps, routes, principalOf(request), body.method, body.path, 'The key is valid: this request presented it.', request.ip);
     },
   );
 }

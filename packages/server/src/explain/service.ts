@@ -24,7 +24,15 @@ const LATER_CHECKS = ['key', ...ACCESS_CHECKS.map((check) => check.name), 'rate_
  * pipeline's own list (auth/access-decision.ts); check 9 reads the key's bucket without taking a request from it.
  * `keyDetail` says how check 1 was passed (the caller's verified secret, or an operator naming the key).
  */
-export async function explain(deps: Deps, routes: PartnerRouteTable, key: KeyState, method: string, path: string, keyDetail: string): Promise<Explanation> {
+export async function explain(
+  deps: Deps,
+  routes: PartnerRouteTable,
+  key: KeyState,
+  method: string,
+  path: string,
+  keyDetail: string,
+  clientAddress?: string,
+): Promise<Explanation> {
   const route = routes.match(method, path);
   if (!route) {
     return {
@@ -45,6 +53,7 @@ export async function explain(deps: Deps, routes: PartnerRouteTable, key: KeySta
     globalKillSwitch: deps.globalSwitch.isOn,
     requiredScope: route.requiredScope,
     reportsSwitches: route.reportsSwitches,
+    clientAddress,
     minTier: () => minTier,
   };
   let failure: ApiError | null = null;

@@ -34,6 +34,7 @@ export const ApiKeySchema = Type.Object({
   name: Type.String(),
   env: KeyEnvName,
   scopes: Type.Array(Type.String()),
+  allowedCidrs: Type.Array(Type.String(), { description: 'IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address.' }),
   status: Type.Union([Type.Literal('active'), Type.Literal('revoked')]),
   killSwitch: Type.Boolean(),
   expiresAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -44,15 +45,26 @@ export const ApiKeySchema = Type.Object({
 
 export const CreatedApiKeySchema = Type.Intersect([ApiKeySchema, Type.Object({ key: Type.String() })], { title: 'CreatedApiKey' });
 
+/** Check 5a of SPEC 2: a bounded list (each entry an IPv4 or IPv6 address or CIDR; IPv4-mapped IPv6 is kept as IPv4). */
+export const MAX_ALLOWED_CIDRS = 32;
+export const AllowedCidrs = Type.Array(Type.String({ minLength: 2, maxLength: 64 }), {
+  maxItems: MAX_ALLOWED_CIDRS,
+  description: `IPv4 or IPv6 addresses or CIDRs (at most ${MAX_ALLOWED_CIDRS}) the key may be used from; empty = any address.`,
+});
+
 export const NewKeyBody = Type.Object(
   {
     name: Name,
     env: Type.Optional(KeyEnvName),
     scopes: Type.Optional(Type.Array(ScopeName, { maxItems: 32 })),
     expiresAt: Type.Optional(Type.Union([Type.String({ format: 'date-time', maxLength: 64 }), Type.Null()])),
+    allowedCidrs: Type.Optional(AllowedCidrs),
   },
   { additionalProperties: false },
 );
+
+/** PATCH /v1/api-keys/:id and PATCH /admin/v1/keys/:id: rename, or change where the key may be used from. */
+export const KeyChangeBody = Type.Object({ name: Type.Optional(Name), allowedCidrs: Type.Optional(AllowedCidrs) }, { additionalProperties: false, minProperties: 1 });
 
 /** SPEC 4: the one error envelope, with the catalog's codes as an enum. */
 export const ErrorSchema = Type.Object(

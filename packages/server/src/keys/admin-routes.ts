@@ -4,11 +4,11 @@ import { findApiKeyById, findApiKeyRowByKeyId, listOrganizationApiKeys } from '.
 import { findOrganization } from '../organizations/repository.ts';
 import { notFound } from '../http/errors.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
-import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
+import { ApiKeySchema, CreatedApiKeySchema, IdParams, KeyChangeBody, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
 import { unitOfWork } from '../http/unit-of-work.ts';
 import { presentApiKey } from './present.ts';
-import { changeApiKey, createApiKey, prepareNewKey } from './service.ts';
+import { canonicalAllowedCidrs, changeApiKey, createApiKey, prepareNewKey } from './service.ts';
 
 /** The base32 handle of SPEC 1.1: what a leaked-key report carries, instead of the secret. */
 const KeyIdParams = Type.Object({ keyId: Type.String({ maxLength: 16, pattern: '^[0-9A-HJKMNP-TV-Z]{16}$' }) });
@@ -68,6 +68,23 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
         }),
     );
   }
+
+  // `gatehouse keys allow` and the console's operator pages: rename a key or change where it may be used from.
+  app.patch(
+    '/keys/:id',
+    { config: { audit: 'admin.key.update' }, schema: { params: IdParams, body: KeyChangeBody, response: { 200: ApiKeySchema } } },
+    async (request, reply) => {
+      const { id } = request.params;
+      const { name, allowedCidrs } = request.body;
+      const change = { kind: 'update' as const, name, allowedCidrs: allowedCidrs && canonicalAllowedCidrs(allowedCidrs, 'body.allowedCidrs') };
+      return unitOfWork(request, reply, async (unit) => {
+        const existing = await findApiKeyById(unit.db, id);
+        if (!existing) throw notFound('API key');
+        unit.audit({ type: 'api_key', id, organizationId: existing.organization_id });
+        return { body: presentApiKey(await changeApiKey(unit, deps, id, change), prefix) };
+      });
+    },
+  );
 
   // For `gatehouse scan --kill`: the scanner knows a leaked key by its key_id and never sends the secret anywhere.
   app.post(

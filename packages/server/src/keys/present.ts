@@ -10,6 +10,7 @@ export function presentApiKey(row: ApiKeyRow, keyPrefix: string) {
     name: row.name,
     env: row.env,
     scopes: row.scopes,
+    allowedCidrs: row.allowed_cidrs,
     status: row.status,
     killSwitch: row.kill_switch,
     expiresAt: row.expires_at?.toISOString() ?? null,

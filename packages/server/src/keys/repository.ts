@@ -55,6 +55,14 @@ export const revokeApiKey = (db: Db, target: ApiKeyTarget, at: Date): Promise<Ap
     .returningAll()
     .executeTakeFirst();
 
+/** A rename or new allowed addresses; fields left undefined keep their value. */
+export const updateApiKey = (db: Db, target: ApiKeyTarget, fields: { name?: string | undefined; allowed_cidrs?: string[] | undefined }): Promise<ApiKeyRow | undefined> => {
+  const set: { name?: string; allowed_cidrs?: string[] } = {};
+  if (fields.name !== undefined) set.name = fields.name;
+  if (fields.allowed_cidrs !== undefined) set.allowed_cidrs = fields.allowed_cidrs;
+  return updateKey(db, target).set(set).returningAll().executeTakeFirst();
+};
+
 export const setApiKeyExpiry = (db: Db, target: ApiKeyTarget, expiresAt: Date | null): Promise<ApiKeyRow | undefined> =>
   updateKey(db, target).set({ expires_at: expiresAt }).returningAll().executeTakeFirst();
 

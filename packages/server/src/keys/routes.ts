@@ -3,9 +3,9 @@ import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
 import { listOrganizationApiKeys } from './repository.ts';
 import { presentApiKey } from './present.ts';
-import { changePartnerApiKey, createApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS, prepareNewKey, prepareRoll, rollApiKey } from './service.ts';
+import { canonicalAllowedCidrs, changePartnerApiKey, createApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS, prepareNewKey, prepareRoll, rollApiKey } from './service.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
-import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
+import { ApiKeySchema, CreatedApiKeySchema, IdParams, KeyChangeBody, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
 import { unitOfWork } from '../http/unit-of-work.ts';
 import { ApiError } from '../http/errors.ts';
@@ -80,6 +80,25 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
       const { limit, cursor } = request.query;
       const rows = await listOrganizationApiKeys(deps.store.db, organizationId, limit + 1, decodeCursor(cursor), confinedTo(env));
       return pageOf(rows, limit, (row) => ({ at: row.created_at, id: row.id }), (row) => presentApiKey(row, prefix));
+    },
+  );
+
+  app.patch(
+    '/v1/api-keys/:id',
+    {
+      config: { endpointClass: 'write-light', scope: 'keys:write', audit: 'key.update' },
+      schema: { summary: 'Rename an API key, or change the addresses it may be used from', tags, params: IdParams, body: KeyChangeBody, response: { 200: ApiKeySchema } },
+    },
+    async (request, reply) => {
+      const { organizationId, scopes, env } = principalOf(request);
+      const { id } = request.params;
+      const { name, allowedCidrs } = request.body;
+      const change = { kind: 'update' as const, name, allowedCidrs: allowedCidrs && canonicalAllowedCidrs(allowedCidrs, 'body.allowedCidrs') };
+      return unitOfWork(request, reply, async (unit) => {
+        unit.audit({ type: 'api_key', id, organizationId });
+        // changePartnerApiKey checks assertMayActOn: a restricted key cannot loosen a wider key's addresses.
+        return { body: presentApiKey(await changePartnerApiKey(unit, deps, { organizationId, id, holderScopes: scopes, env: confinedTo(env) }, change), prefix) };
+      });
     },
   );
 

@@ -7,6 +7,7 @@ import {
   revokeApiKey,
   setApiKeyExpiry,
   setApiKeyKillSwitch,
+  updateApiKey,
   type ApiKeyTarget,
 } from './repository.ts';
 import type { ApiKeyRow, ApiKeysTable, Database, Env } from '../db/schema.ts';
@@ -15,6 +16,7 @@ import { ApiError, conflict, notFound } from '../http/errors.ts';
 import { generateKey, type KeyEnv } from './format.ts';
 import { presentApiKey, type ApiKeyView } from './present.ts';
 import { assertMayActOn, assertMayGrant } from './scope-grant.ts';
+import { canonicalCidr } from '../net/cidr.ts';
 
 type Db = Kysely<Database>;
 
@@ -25,6 +27,8 @@ export interface NewKeyInput {
   scopes?: string[] | undefined;
   /** ISO 8601; must lie in the future. */
   expiresAt?: string | Date | null | undefined;
+  /** Check 5a of SPEC 2: where the key may be used from. */
+  allowedCidrs?: string[] | undefined;
   /** The scopes of the key asking (SPEC 9); absent for operators, who may grant any. */
   holderScopes?: readonly string[] | undefined;
 }
@@ -42,7 +46,7 @@ async function storedSecret(deps: KeyDeps, secret: string): Promise<StoredSecret
 
 /** A new key that passed the rules, with its bcrypt hash and digest: made before the unit's transaction opens. */
 export interface PreparedKey {
-  input: NewKeyInput & { env: KeyEnv; scopes: string[]; expiresAt: Date | null };
+  input: NewKeyInput & { env: KeyEnv; scopes: string[]; expiresAt: Date | null; allowedCidrs: string[] };
   key: string;
   keyId: string;
   stored: StoredSecret;
@@ -58,6 +62,20 @@ export interface PreparedSuccessor {
 const invalid = (path: string, message: string) => new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path, message }] });
 
 /**
+ * allowedCidrs as stored: each entry an IPv4 or IPv6 address or CIDR, kept in canonical form (the network address,
+ * IPv4-mapped IPv6 as IPv4), without repeats. 422 naming the first entry that is not one.
+ */
+export function canonicalAllowedCidrs(cidrs: readonly string[], path: string): string[] {
+  const canonical: string[] = [];
+  cidrs.forEach((text, index) => {
+    const cidr = canonicalCidr(text);
+    if (cidr === undefined) throw invalid(`${path}.${index}`, 'must be an IPv4 or IPv6 address or CIDR, such as 203.0.113.0/24 or 2001:db8::/32');
+    if (!canonical.includes(cidr)) canonical.push(cidr);
+  });
+  return canonical;
+}
+
+/**
  * The rules of a new key, for every way one is issued (the partner API, the admin API and so the CLI): a restricted
  * key grants only scopes it holds (SPEC 9), and an expiry lies in the future. Then the slow part, the hash.
  */
@@ -66,9 +84,10 @@ export async function prepareNewKey(deps: KeyDeps, input: NewKeyInput): Promise<
   if (input.holderScopes) assertMayGrant(input.holderScopes, scopes);
   const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
   if (expiresAt && expiresAt.getTime() <= deps.now()) throw invalid('body.expiresAt', 'must be in the future');
+  const allowedCidrs = canonicalAllowedCidrs(input.allowedCidrs ?? [], 'body.allowedCidrs');
   const env = input.env ?? 'live';
   const { key, parsed } = generateKey(deps.config.keyPrefix, env);
-  return { input: { ...input, env, scopes, expiresAt }, key, keyId: parsed.keyId, stored: await storedSecret(deps, parsed.secret) };
+  return { input: { ...input, env, scopes, expiresAt, allowedCidrs }, key, keyId: parsed.keyId, stored: await storedSecret(deps, parsed.secret) };
 }
 
 /** Stores a prepared key. The plain key exists only in the returned value: the store keeps its bcrypt hash and digest. */
@@ -80,6 +99,7 @@ export async function createApiKey(db: Db, keyPrefix: string, prepared: Prepared
     name: input.name,
     env: input.env,
     scopes: input.scopes,
+    allowed_cidrs: input.allowedCidrs,
     ...prepared.stored,
     expires_at: input.expiresAt,
   });
@@ -92,7 +112,12 @@ export async function issueApiKey(deps: KeyDeps & Pick<Deps, 'store'>, input: Ne
   return inTransaction(deps.store.db, (tx) => createApiKey(tx.db, deps.config.keyPrefix, prepared));
 }
 
-type KeyChange = { kind: 'kill'; on: boolean } | { kind: 'revoke' } | { kind: 'expire'; at: Date | null };
+type KeyChange =
+  | { kind: 'kill'; on: boolean }
+  | { kind: 'revoke' }
+  | { kind: 'expire'; at: Date | null }
+  /** PATCH: a new name and/or allowed addresses (canonical, see canonicalAllowedCidrs). */
+  | { kind: 'update'; name?: string | undefined; allowedCidrs?: string[] | undefined };
 
 /**
  * Applies a lifecycle change in the caller's transaction and, once it is committed, tells every instance to forget
@@ -106,7 +131,9 @@ export async function changeApiKey(tx: Tx, deps: Pick<Deps, 'bus' | 'now'>, targ
       ? await setApiKeyKillSwitch(tx.db, key, change.on)
       : change.kind === 'revoke'
         ? await revokeApiKey(tx.db, key, new Date(deps.now()))
-        : await setApiKeyExpiry(tx.db, key, change.at);
+        : change.kind === 'expire'
+          ? await setApiKeyExpiry(tx.db, key, change.at)
+          : await updateApiKey(tx.db, key, { name: change.name, allowed_cidrs: change.allowedCidrs });
   if (!row) throw notFound('API key');
   tx.afterCommit(() => deps.bus.publish({ kind: 'key', apiKeyId: row.id }));
   return row;
@@ -188,6 +215,7 @@ export async function rollApiKey(
     name: previous.name,
     env: previous.env,
     scopes: previous.scopes,
+    allowed_cidrs: previous.allowed_cidrs,
     ...successor.stored,
     kill_switch: previous.kill_switch,
     expires_at: successor.expiresAt,
