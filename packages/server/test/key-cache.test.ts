@@ -19,6 +19,7 @@ function row(organizationId: string, overrides: Partial<KeyStateRow> = {}): KeyS
     name: copy(`partner ${randomBytes(3).toString('hex')}`),
     env: copy('live') as 'live',
     scopes: [],
+    allowed_cidrs: [],
     status: 'active',
     kill_switch: false,
     expires_at: null,
