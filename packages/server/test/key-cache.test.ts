@@ -162,6 +162,7 @@ describe('invalidations reach what they concern without scanning the cache', () 
       name: r.name,
       env: 'live',
       scopes: ['projects:read'],
+      allowedCidrs: [],
       status: 'revoked',
       killSwitch: true,
       expiresAt: T0 + 1000,

@@ -188,8 +188,9 @@ export class CachedKey implements KeyState {
     this.flags |= STALE;
   }
 
-  toJSON(): KeyState {
-    const { apiKeyId, keyId, name, env, scopes, allowedCidrs, allowedRanges, status, killSwitch, expiresAt, organizationId, organizationName } = this;
+  /** The ranges' parsed form stays out: allowedCidrs spells them. */
+  toJSON(): Omit<KeyState, 'allowedRanges'> {
+    const { apiKeyId, keyId, name, env, scopes, allowedCidrs, status, killSwitch, expiresAt, organizationId, organizationName } = this;
     const { apiAccessRevoked, rateLimitTier, creditBalance, planName, planFeatures } = this;
     return {
       apiKeyId,
@@ -198,7 +199,6 @@ export class CachedKey implements KeyState {
       env,
       scopes,
       allowedCidrs,
-      allowedRanges,
       status,
       killSwitch,
       expiresAt,
