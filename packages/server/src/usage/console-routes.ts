@@ -46,7 +46,8 @@ export function registerConsoleUsageRoutes(app: FastifyInstance, deps: Deps): vo
     },
     async (request) => {
       const params = request.query as typeof UsageQuery.static;
-      const query = { ...params, ...usageRange(params, deps.now()), organizationId: organizationOf(request) };
+      // The live world, as the console's other partner pages show it until its Test mode switch (SPEC 12, 14) picks.
+      const query = { ...params, ...usageRange(params, deps.now()), organizationId: organizationOf(request), env: 'live' as const };
       const [series, byKey] = await Promise.all([usageSeries(deps.store.db, query), usageTopKeys(deps.store.db, query, 'requests', TOP_KEYS, true)]);
       return { series, byKey };
     },
