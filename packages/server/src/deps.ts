@@ -131,6 +131,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     logger,
     metrics,
     bus,
+    now,
     // Jobs are the long-running class (SPEC 5); their credits count against the key that queued them.
     onCreditsCharged: (job, credits) => {
       if (job.api_key_id) recording?.counter.addCredits({ organizationId: job.organization_id, apiKeyId: job.api_key_id, env: job.env }, 'long-running', credits, now());

@@ -24,6 +24,7 @@ export function createJobRunner(parts: {
   metrics: Metrics;
   bus: InvalidationBus;
   onCreditsCharged?: JobRunnerOptions['onCreditsCharged'];
+  now?: () => number;
 }): JobRunner {
   return new JobRunner({ ...parts, db: parts.store.db, handlers: JOB_HANDLERS, testModeHandlers: TEST_MODE_HANDLERS, settings: parts.config.jobs });
 }

@@ -13,6 +13,7 @@ import { safeFetch } from '../outbound/safe-fetch.ts';
 import { presentJob, type JobRecord } from './present.ts';
 import { JOB_COSTS, JobFailure, type JobContext, type JobHandler, type JobKind, type JobOutput } from './kinds.ts';
 import { tracing } from '../observability/tracing.ts';
+import { Poller } from '../queue/poller.ts';
 
 export interface JobRunnerSettings {
   /** Jobs this instance runs at once; 0 makes an instance that serves the API but runs no jobs. */
@@ -85,6 +86,8 @@ export interface JobRunnerOptions {
   settings?: Partial<JobRunnerSettings>;
   /** Told of every charge a job's start made (usage counts credits per key, SPEC 8.7). */
   onCreditsCharged?: (job: JobRow, credits: number) => void;
+  /** The clock lease renewals are timed by (deps.now). */
+  now?: () => number;
 }
 
 function errorOf(error: unknown): JobError {
@@ -104,15 +107,17 @@ export class JobRunner {
   private readonly listeners = new Set<JobFinishedListener>();
   private started = false;
   private stopping = false;
-  private filling: Promise<void> | null = null;
-  private refill = false;
   private beating = false;
-  private pollTimer: NodeJS.Timeout | undefined;
+  /** Claims jobs every pollMs and whenever nudged, one fill at a time. */
+  private readonly poller: Poller;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
 
   constructor(private readonly options: JobRunnerOptions) {
     const given = Object.entries(options.settings ?? {}).filter(([, value]) => value !== undefined);
     this.settings = { ...DEFAULT_RUNNER_SETTINGS, ...Object.fromEntries(given) };
+    this.poller = new Poller(() => this.fill(), this.settings.pollMs);
+    this.now = options.now ?? Date.now;
   }
 
   /** The hook for terminal job events; returns the unsubscribe. Listeners run after the final status is committed. */
@@ -124,11 +129,9 @@ export class JobRunner {
   start(): void {
     if (this.started || this.settings.concurrency === 0) return;
     this.started = true;
-    this.pollTimer = setInterval(() => this.nudge(), this.settings.pollMs);
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.settings.heartbeatMs);
-    this.pollTimer.unref();
     this.heartbeatTimer.unref();
-    this.nudge();
+    this.poller.start();
   }
 
   /** A job was queued here: look at the queue when it becomes due rather than at the next poll. */
@@ -141,13 +144,7 @@ export class JobRunner {
   /** Look at the queue now. */
   nudge(): void {
     if (!this.started || this.stopping) return;
-    if (this.filling) {
-      this.refill = true;
-      return;
-    }
-    this.filling = this.fill().finally(() => {
-      this.filling = null;
-    });
+    this.poller.nudge();
   }
 
   /** A cancel of a job running here stops it at once instead of at the next heartbeat. */
@@ -159,8 +156,7 @@ export class JobRunner {
   async stop(): Promise<void> {
     if (!this.started || this.stopping) return;
     this.stopping = true;
-    clearInterval(this.pollTimer);
-    await this.filling;
+    await this.poller.stop();
     const running = [...this.active.values()];
     for (const job of running) job.controller.abort(new JobAbort('shutdown'));
     let graceTimer: NodeJS.Timeout | undefined;
@@ -189,12 +185,9 @@ export class JobRunner {
 
   private async fill(): Promise<void> {
     try {
-      do {
-        this.refill = false;
-        while (!this.stopping && this.active.size < this.settings.concurrency) {
-          if (!(await this.claimOne())) break;
-        }
-      } while (this.refill && !this.stopping);
+      while (!this.stopping && this.active.size < this.settings.concurrency) {
+        if (!(await this.claimOne())) break;
+      }
     } catch (error) {
       this.options.logger.warn({ err: error }, 'job claim failed; retrying at the next poll');
     }
@@ -231,14 +224,14 @@ export class JobRunner {
     }
     if (claimed.finished) this.notifyFinished(claimed.finished.organization_id, claimed.finished);
     if (claimed.run) {
-      if (this.stopping) await this.handBack({ row: claimed.run, token, controller: new AbortController(), lastRenewedAt: Date.now() });
+      if (this.stopping) await this.handBack({ row: claimed.run, token, controller: new AbortController(), lastRenewedAt: this.now() });
       else this.launch(claimed.run, token);
     }
     return true;
   }
 
   private launch(row: JobRow, token: string): void {
-    const job: ActiveJob = { row, token, controller: new AbortController(), lastRenewedAt: Date.now() };
+    const job: ActiveJob = { row, token, controller: new AbortController(), lastRenewedAt: this.now() };
     const deadline = setTimeout(() => job.controller.abort(new JobAbort('timeout')), this.settings.maxRunMs);
     this.active.set(row.id, job);
     job.done = this.execute(job).finally(() => {
@@ -339,7 +332,7 @@ export class JobRunner {
     const jobs = [...this.active.values()];
     try {
       const held = new Map((await renewLeases(this.options.db, jobs.map((job) => job.token), this.settings.leaseMs)).map((row) => [row.lease_token, row]));
-      const now = Date.now();
+      const now = this.now();
       for (const job of jobs) {
         const lease = held.get(job.token);
         if (!lease) {
@@ -351,7 +344,7 @@ export class JobRunner {
       }
     } catch (error) {
       this.options.logger.warn({ err: error }, 'job lease renewal failed');
-      const now = Date.now();
+      const now = this.now();
       for (const job of jobs) if (now - job.lastRenewedAt > this.settings.leaseMs * 0.8) job.controller.abort(new JobAbort('lease_lost'));
     } finally {
       this.beating = false;

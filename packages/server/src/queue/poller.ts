@@ -1,7 +1,7 @@
 /**
  * Runs `drain` every `intervalMs` and whenever nudged, never two at once: a nudge that arrives during a drain
  * makes it run once more right after, so work enqueued meanwhile never waits for the next tick. The shape a
- * database-polling worker needs (the webhook delivery worker; the job runner has the same loop inline).
+ * database-polling worker needs (the webhook delivery worker, the job runner).
  */
 export class Poller {
   private timer: NodeJS.Timeout | undefined;
