@@ -13,6 +13,7 @@ import { KeyDigester } from './keys/digest.ts';
 import { SecretHasher } from './keys/hashing.ts';
 import { resolveDeploymentSecrets, type DeploymentSecrets } from './secrets/deployment-secret.ts';
 import { secretSealer } from './secrets/sealing.ts';
+import { resealWebhookSecrets, WebhookSecretSealer } from './webhooks/sealed-secrets.ts';
 import { Tarpit } from './auth/tarpit.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { createRateLimiter } from './limits/create-limiter.ts';
@@ -38,6 +39,8 @@ export interface Deps {
   bus: InvalidationBus;
   /** GATEHOUSE_SECRET (and the one being rotated out): derive keys from it with secrets/derive.ts, one label per purpose. */
   secrets: DeploymentSecrets;
+  /** Seals and opens webhook signing secrets (SPEC 8.6) under a key of the deployment secret. */
+  webhookSecrets: WebhookSecretSealer;
   hasher: SecretHasher;
   digester: KeyDigester;
   verifier: KeyVerifier;
@@ -150,7 +153,11 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     onSharedChange: (shared) => metrics.limiterBackend.set(shared ? 1 : 0),
     onLocalShards: (count) => metrics.limiterLocalShards.set(count),
   });
-  const webhooks = createDeliveryWorker({ config, store, logger, metrics });
+  // Before the worker signs anything: rows still plain (made before sealing) or sealed under the secret being rotated
+  // out are sealed under the current one.
+  const webhookSecrets = new WebhookSecretSealer(secrets);
+  await resealWebhookSecrets(store.db, webhookSecrets, logger);
+  const webhooks = createDeliveryWorker({ config, store, logger, metrics, sealer: webhookSecrets });
   // The events themselves are enqueued by the jobs table's trigger; this only spares them the wait for the next poll.
   jobs.onJobFinished(() => webhooks.nudge());
   webhooks.start();
@@ -175,6 +182,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     metrics,
     bus,
     secrets,
+    webhookSecrets,
     hasher,
     digester,
     verifier,

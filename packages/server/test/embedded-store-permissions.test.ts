@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +41,13 @@ describe.runIf(!usingPostgres)('the embedded store is the server user’s alone 
         try {
           await migrateToLatest(store.db);
           const organization = await store.db.insertInto('organizations').values({ name: 'Modes' }).returning('id').executeTakeFirstOrThrow();
-          await insertWebhookEndpoint(store.db, { tenant: { organizationId: organization.id, env: 'live' }, url: 'https://example.com/hook', events: ['job.succeeded'], secret: 'whsec_modes' });
+          await insertWebhookEndpoint(store.db, {
+            id: randomUUID(),
+            tenant: { organizationId: organization.id, env: 'live' },
+            url: 'https://example.com/hook',
+            events: ['job.succeeded'],
+            sealed: { secret: null, secret_sealed: Buffer.from('sealed bytes'), secret_key_id: 'test' },
+          });
           expect(readdirSync(dataDir).length).toBeGreaterThan(5);
           expect(looseEntries(dataDir)).toEqual([]);
         } finally {

@@ -178,7 +178,7 @@ export interface WebhookEndpointsTable {
   url: string;
   events: string[];
   /** Plain text only on rows made before sealing, until the next start seals them (SPEC 8.6). */
-  secret: string;
+  secret: string | null;
   /** AES-256-GCM: iv, ciphertext, tag (see webhooks/sealed-secrets.ts). */
   secret_sealed: Uint8Array | null;
   /** The id of the deployment secret it was sealed under (secrets/derive.ts secretIdOf). */

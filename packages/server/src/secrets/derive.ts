@@ -12,6 +12,8 @@ export const SECRET_PURPOSES = {
   secretId: 'gatehouse/secret-id/v1',
   /** AES-256-GCM key that seals people's TOTP secrets at rest (SPEC 13.3). */
   totpSecret: 'gatehouse/totp-secret/v1',
+  /** AES-256-GCM key that seals webhook endpoints' signing secrets at rest (SPEC 8.6). */
+  webhookSecret: 'gatehouse/webhook-secret/v1',
 } as const;
 
 export type SecretPurpose = keyof typeof SECRET_PURPOSES;

@@ -12,10 +12,14 @@ export interface DeliveryError {
 /** Timestamps relative to the database clock, so every instance schedules and leases by one clock. */
 const msFromNow = (ms: number) => sql<Date>`now() + ${Math.round(ms)}::int * interval '1 millisecond'`;
 
-export const insertWebhookEndpoint = (db: Db, endpoint: { tenant: Tenant; url: string; events: string[]; secret: string }): Promise<WebhookEndpoint> =>
+/** `sealed`: the signing secret as WebhookSecretSealer.seal made it for this `id` (never the plain secret). */
+export const insertWebhookEndpoint = (
+  db: Db,
+  endpoint: { id: string; tenant: Tenant; url: string; events: string[]; sealed: { secret: null; secret_sealed: Uint8Array; secret_key_id: string } },
+): Promise<WebhookEndpoint> =>
   db
     .insertInto('webhook_endpoints')
-    .values({ organization_id: endpoint.tenant.organizationId, env: endpoint.tenant.env, url: endpoint.url, events: endpoint.events, secret: endpoint.secret })
+    .values({ id: endpoint.id, organization_id: endpoint.tenant.organizationId, env: endpoint.tenant.env, url: endpoint.url, events: endpoint.events, ...endpoint.sealed })
     .returningAll()
     .executeTakeFirstOrThrow();
 
@@ -97,7 +101,10 @@ export const insertFinishedDelivery = (
 
 export interface ClaimedDelivery extends WebhookDelivery {
   url: string;
-  secret: string;
+  /** The endpoint's signing secret as stored (sealed-secrets.ts opens it). */
+  secret: string | null;
+  secret_sealed: Uint8Array | null;
+  secret_key_id: string | null;
   endpoint_enabled: boolean;
 }
 
@@ -139,7 +146,7 @@ export async function claimDueDeliveries(
       WHERE w.id IN (SELECT id FROM chosen) AND w.status = 'pending' AND (w.lease_expires_at IS NULL OR w.lease_expires_at < now())
       FOR UPDATE OF w SKIP LOCKED
     )
-    RETURNING d.*, e.url, e.secret, e.enabled AS endpoint_enabled`.execute(db);
+    RETURNING d.*, e.url, e.secret, e.secret_sealed, e.secret_key_id, e.enabled AS endpoint_enabled`.execute(db);
   return rows;
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
 import {
@@ -20,14 +21,16 @@ import { webhookUrlProblem } from './url-policy.ts';
 /** The new endpoint and its signing secret, which exists in plain text in this answer and nowhere else it is shown. */
 export async function createWebhookEndpoint(
   db: Db,
-  deps: Pick<Deps, 'config'>,
+  deps: Pick<Deps, 'config' | 'webhookSecrets'>,
   tenant: Tenant,
   input: { url: string; events: JobEventType[] },
 ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
   const problem = webhookUrlProblem(input.url, deps.config.upstreams.allowPrivate);
   if (problem) throw new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path: 'body.url', message: problem }] });
   const secret = generateWebhookSecret();
-  const endpoint = await insertWebhookEndpoint(db, { tenant, url: input.url, events: [...new Set(input.events)], secret });
+  const id = randomUUID();
+  const sealed = deps.webhookSecrets.seal(id, secret);
+  const endpoint = await insertWebhookEndpoint(db, { id, tenant, url: input.url, events: [...new Set(input.events)], sealed });
   return { endpoint, secret };
 }
 
@@ -66,7 +69,7 @@ export interface SentPing {
  * `testPingConcurrency` pings out at once per instance: a receiver that never answers holds each for the whole
  * timeout, so more are refused at once (429) rather than piled up.
  */
-export async function sendTestPing(deps: Pick<Deps, 'store' | 'webhooks' | 'config' | 'now'>, tenant: Tenant, id: string): Promise<SentPing> {
+export async function sendTestPing(deps: Pick<Deps, 'store' | 'webhooks' | 'config' | 'now' | 'webhookSecrets'>, tenant: Tenant, id: string): Promise<SentPing> {
   const release = deps.webhooks.testPings.tryTake(tenant.organizationId);
   if (!release) {
     const limit = deps.webhooks.testPings.limit;
@@ -82,7 +85,7 @@ export async function sendTestPing(deps: Pick<Deps, 'store' | 'webhooks' | 'conf
     const occurredAt = new Date(deps.now());
     const webhookId = newWebhookId();
     const body = pingBody(endpoint.id, endpoint.env, occurredAt);
-    const result = await sendWebhook(endpoint, { webhookId, body }, {
+    const result = await sendWebhook({ url: endpoint.url, secret: deps.webhookSecrets.open(endpoint) }, { webhookId, body }, {
       timeoutMs: deps.webhooks.settings.timeoutMs,
       allowPrivate: deps.config.upstreams.allowPrivate,
       now: deps.now,

@@ -1,3 +1,4 @@
+import type { StoredWebhookSecret } from './sealed-secrets.ts';
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -67,6 +68,8 @@ export interface DeliveryWorkerOptions {
   metrics: Metrics;
   /** config.upstreams.allowPrivate. */
   allowPrivate: boolean;
+  /** Opens an endpoint's sealed signing secret (sealed-secrets.ts). */
+  openSecret: (stored: StoredWebhookSecret) => string;
   settings?: Partial<DeliveryWorkerSettings>;
   /** Jitter source (tests may pin it). */
   random?: () => number;
@@ -200,7 +203,7 @@ export class DeliveryWorker {
     }
     const body = row.body ?? (await this.render(row));
     const result = await sendWebhook(
-      { url: row.url, secret: row.secret },
+      { url: row.url, secret: this.options.openSecret({ id: row.endpoint_id, secret: row.secret, secret_sealed: row.secret_sealed, secret_key_id: row.secret_key_id }) },
       { webhookId: row.webhook_id, body },
       { timeoutMs: this.settings.timeoutMs, allowPrivate: this.options.allowPrivate },
       signal,
