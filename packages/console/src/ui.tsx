@@ -1,7 +1,7 @@
 import { flexRender, getCoreRowModel, useReactTable, type ColumnDef } from '@tanstack/react-table';
 import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { NavLink, useNavigate, useSearchParams } from 'react-router-dom';
-import { api, ApiFailure, must } from './api/client';
+import { api, ApiFailure, currentWorld, must, setWorld, type World } from './api/client';
 import { useSession } from './session';
 
 export const PAGE_SIZE = 25;
@@ -266,15 +266,32 @@ export function Layout({ children }: { children: ReactNode }) {
   const navigate = useNavigate();
   const operator = session?.person.kind === 'operator';
   const pages = operator ? OPERATOR_PAGES : PARTNER_PAGES;
+  const [world, setWorldState] = useState<World>(currentWorld);
+  const testMode = !operator && world === 'test';
   const signOut = async () => {
     await must(api.POST('/console/api/sign-out')).catch(() => undefined);
     signedOut();
     navigate('/sign-in');
   };
   return (
-    <div className="shell">
+    <div className={testMode ? 'shell test-mode' : 'shell'}>
       <header className="top">
         <span className="brand">Gatehouse</span>
+        {operator ? null : (
+          <label className="switch">
+            <input
+              type="checkbox"
+              role="switch"
+              checked={world === 'test'}
+              onChange={(event) => {
+                const next: World = event.target.checked ? 'test' : 'live';
+                setWorld(next);
+                setWorldState(next);
+              }}
+            />{' '}
+            Test mode
+          </label>
+        )}
         <span className="who">
           {session ? `${session.person.email} · ${session.person.role}${session.organization ? ` · ${session.organization.name}` : ''}` : ''}
         </span>
@@ -293,7 +310,15 @@ export function Layout({ children }: { children: ReactNode }) {
           ))}
         </ul>
       </nav>
-      <main className="content">{children}</main>
+      {/* Keyed by the world: every page loads its data again when the switch flips. */}
+      <main className="content" key={world}>
+        {testMode ? (
+          <p className="test-banner" role="status">
+            Test mode: these pages show the test world (test keys’ requests, usage, webhooks and audit entries).
+          </p>
+        ) : null}
+        {children}
+      </main>
     </div>
   );
 }

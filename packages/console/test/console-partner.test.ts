@@ -109,6 +109,20 @@ describe.runIf(chromiumAvailable)('the console for partners, in a browser', () =
     await expectAccessible(page, 'Requests');
   });
 
+  it('the Test mode switch shows the test world, visibly marked, and back', async () => {
+    const requestLog = page.getByRole('table', { name: 'Request log, newest first' });
+    // (A live request id looked up in the test world would be a 404: an error line in the browser console.)
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await page.getByRole('switch', { name: 'Test mode' }).check();
+    await expect.poll(() => page.getByText(/Test mode: these pages show the test world/).isVisible()).toBe(true);
+    // The live key's requests are not the test world's.
+    await expect.poll(() => page.getByText('No requests match.').isVisible()).toBe(true);
+    await expectAccessible(page, 'Requests in test mode');
+    await page.getByRole('switch', { name: 'Test mode' }).uncheck();
+    await expect.poll(() => requestLog.getByText(whoamiRequestIds[0]!).isVisible()).toBe(true);
+    expect(await page.getByText(/Test mode: these pages/).count()).toBe(0);
+  });
+
   it('kills the key (whoami shows the switch), then revokes it, each after a confirmation', async () => {
     await openPage(page, 'API keys');
     const row = page.getByRole('row', { name: /billing sync/ });

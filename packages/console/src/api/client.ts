@@ -20,11 +20,22 @@ export function setCsrfToken(token: string): void {
   csrfToken = token;
 }
 
+export type World = 'live' | 'test';
+const WORLD_KEY = 'gatehouse.console.world';
+let world: World = window.sessionStorage.getItem(WORLD_KEY) === 'test' ? 'test' : 'live';
+/** The world the partner pages show (SPEC 12, 14): the Test mode switch, kept for this browser tab. */
+export const currentWorld = (): World => world;
+export function setWorld(next: World): void {
+  world = next;
+  window.sessionStorage.setItem(WORLD_KEY, next);
+}
+
 /** Typed by the console API's own OpenAPI document (src/api/schema.d.ts, generated; see scripts/). */
 export const api = createClient<paths>({ baseUrl: window.location.origin, credentials: 'same-origin' });
 api.use({
   onRequest({ request }) {
     if (request.method !== 'GET' && request.method !== 'HEAD' && csrfToken) request.headers.set('X-CSRF-Token', csrfToken);
+    if (world === 'test') request.headers.set('X-Console-World', 'test');
     return request;
   },
 });

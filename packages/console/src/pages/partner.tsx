@@ -1,7 +1,7 @@
 import type { ColumnDef } from '@tanstack/react-table';
 import { useMemo, useState, type FormEvent } from 'react';
 import { Link } from 'react-router-dom';
-import { api, must, type ApiKey, type AuditEntry, type IssuedLink, type Person, type RequestRow, type Schema } from '../api/client';
+import { api, currentWorld, must, type ApiKey, type AuditEntry, type IssuedLink, type Person, type RequestRow, type Schema } from '../api/client';
 import { buckets, TimeChart } from '../chart';
 import { usePermissions } from '../session';
 import { ConfirmButton, DataTable, ErrorNote, formatTime, Page, PAGE_SIZE, Pager, SecretOnce, useAction, useFilters, useLoad, SelectField } from '../ui';
@@ -76,7 +76,7 @@ export function Overview() {
 
 function NewKeyForm({ onCreated, onCancel }: { onCreated(key: string): void; onCancel(): void }) {
   const [name, setName] = useState('');
-  const [env, setEnv] = useState<'live' | 'test'>('test');
+  const [env, setEnv] = useState<'live' | 'test'>(currentWorld);
   const [scopes, setScopes] = useState<Scope[]>([]);
   const [expires, setExpires] = useState('');
   const { run, error, busy } = useAction();

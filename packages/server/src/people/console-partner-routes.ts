@@ -55,9 +55,12 @@ function organizationOf(request: FastifyRequest): string {
   return organizationId;
 }
 
-/** The world (SPEC 12) the console's resource pages show: the live one until the Test mode switch (SPEC 14) picks. */
-function worldOf(request: FastifyRequest): Tenant {
-  return { organizationId: organizationOf(request), env: 'live' };
+/** The console's Test mode switch (SPEC 14) sends this header on every call; without it, the live world. */
+export const CONSOLE_WORLD_HEADER = 'x-console-world';
+
+/** The world (SPEC 12) the console's resource pages show: the test one while the Test mode switch is on. */
+export function worldOf(request: FastifyRequest): Tenant {
+  return { organizationId: organizationOf(request), env: request.headers[CONSOLE_WORLD_HEADER] === 'test' ? 'test' : 'live' };
 }
 
 /**

@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { CONSOLE_API } from '../people/console-auth.ts';
+import { worldOf } from '../people/console-partner-routes.ts';
 import { ENDPOINT_CLASSES } from '../config.ts';
 import { StringEnum } from '../http/schemas.ts';
 import { usageSeries, usageTopKeys } from './repository.ts';
@@ -27,12 +28,6 @@ const SummarySchema = Type.Object({
 });
 const TopKeysSchema = Type.Object({ byRequests: Type.Array(KeyRow), byRateLimited: Type.Array(KeyRow) });
 
-const organizationOf = (request: FastifyRequest): string => {
-  const organizationId = request.person?.organization_id;
-  if (!organizationId) throw new Error('partner route reached without a partner user');
-  return organizationId;
-};
-
 /**
  * The console's usage pages (SPEC 14): sums the store makes, so a page does not download a row per key and hour
  * to add them up itself (with 1,000 keys in use, the 24-hour answer per key is 24,000 rows, several megabytes).
@@ -46,8 +41,7 @@ export function registerConsoleUsageRoutes(app: FastifyInstance, deps: Deps): vo
     },
     async (request) => {
       const params = request.query as typeof UsageQuery.static;
-      // The live world, as the console's other partner pages show it until its Test mode switch (SPEC 12, 14) picks.
-      const query = { ...params, ...usageRange(params, deps.now()), organizationId: organizationOf(request), env: 'live' as const };
+      const query = { ...params, ...usageRange(params, deps.now()), ...worldOf(request) };
       const [series, byKey] = await Promise.all([usageSeries(deps.store.db, query), usageTopKeys(deps.store.db, query, 'requests', TOP_KEYS, true)]);
       return { series, byKey };
     },
