@@ -41,7 +41,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -94,7 +94,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -164,7 +164,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -226,7 +226,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -292,7 +292,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -361,7 +361,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -426,7 +426,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -482,6 +482,8 @@ export interface paths {
                                 name: string;
                                 env: "live" | "test";
                                 scopes: string[];
+                                /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                                allowedCidrs: string[];
                                 status: "active" | "revoked";
                                 killSwitch: boolean;
                                 expiresAt: string | null;
@@ -503,7 +505,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -532,6 +534,8 @@ export interface paths {
                         env?: "live" | "test";
                         scopes?: ("projects:read" | "projects:write" | "ingest:write" | "jobs:read" | "jobs:cancel" | "keys:read" | "keys:write" | "webhooks:read" | "webhooks:write" | "influencers:write" | "audit:read" | "usage:read")[];
                         expiresAt?: string | null;
+                        /** @description IPv4 or IPv6 addresses or CIDRs (at most 32) the key may be used from; empty = any address. */
+                        allowedCidrs?: string[];
                     };
                 };
             };
@@ -552,6 +556,8 @@ export interface paths {
                             name: string;
                             env: "live" | "test";
                             scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
                             status: "active" | "revoked";
                             killSwitch: boolean;
                             expiresAt: string | null;
@@ -573,7 +579,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -627,6 +633,8 @@ export interface paths {
                             name: string;
                             env: "live" | "test";
                             scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
                             status: "active" | "revoked";
                             killSwitch: boolean;
                             expiresAt: string | null;
@@ -646,7 +654,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -700,6 +708,8 @@ export interface paths {
                             name: string;
                             env: "live" | "test";
                             scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
                             status: "active" | "revoked";
                             killSwitch: boolean;
                             expiresAt: string | null;
@@ -719,7 +729,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -773,6 +783,8 @@ export interface paths {
                             name: string;
                             env: "live" | "test";
                             scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
                             status: "active" | "revoked";
                             killSwitch: boolean;
                             expiresAt: string | null;
@@ -792,7 +804,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -808,6 +820,148 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/console/api/ops/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description 200 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id: string;
+                            keyId: string;
+                            displayPrefix: string;
+                            /** Format: uuid */
+                            organizationId: string;
+                            name: string;
+                            env: "live" | "test";
+                            scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
+                            status: "active" | "revoked";
+                            killSwitch: boolean;
+                            expiresAt: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            lastUsedAt: string | null;
+                            revokedAt: string | null;
+                        };
+                    };
+                };
+                /** @description An error: the SPEC 4 envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                message: string;
+                                requestId: string;
+                                details?: {
+                                    [key: string]: unknown;
+                                };
+                            };
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name?: string;
+                        /** @description IPv4 or IPv6 addresses or CIDRs (at most 32) the key may be used from; empty = any address. */
+                        allowedCidrs?: string[];
+                    };
+                };
+            };
+            responses: {
+                /** @description 200 */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: uuid */
+                            id: string;
+                            keyId: string;
+                            displayPrefix: string;
+                            /** Format: uuid */
+                            organizationId: string;
+                            name: string;
+                            env: "live" | "test";
+                            scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
+                            status: "active" | "revoked";
+                            killSwitch: boolean;
+                            expiresAt: string | null;
+                            /** Format: date-time */
+                            createdAt: string;
+                            lastUsedAt: string | null;
+                            revokedAt: string | null;
+                        };
+                    };
+                };
+                /** @description An error: the SPEC 4 envelope */
+                default: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            error: {
+                                /** @enum {string} */
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                message: string;
+                                requestId: string;
+                                details?: {
+                                    [key: string]: unknown;
+                                };
+                            };
+                        };
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/console/api/ops/keys/by-key-id/{keyId}/kill": {
@@ -846,6 +1000,8 @@ export interface paths {
                             name: string;
                             env: "live" | "test";
                             scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
                             status: "active" | "revoked";
                             killSwitch: boolean;
                             expiresAt: string | null;
@@ -865,7 +1021,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -917,6 +1073,8 @@ export interface paths {
                             name: string;
                             env: "live" | "test";
                             scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
                             status: "active" | "revoked";
                             killSwitch: boolean;
                             expiresAt: string | null;
@@ -936,80 +1094,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
-                                message: string;
-                                requestId: string;
-                                details?: {
-                                    [key: string]: unknown;
-                                };
-                            };
-                        };
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/console/api/ops/keys/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description 200 */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            /** Format: uuid */
-                            id: string;
-                            keyId: string;
-                            displayPrefix: string;
-                            /** Format: uuid */
-                            organizationId: string;
-                            name: string;
-                            env: "live" | "test";
-                            scopes: string[];
-                            status: "active" | "revoked";
-                            killSwitch: boolean;
-                            expiresAt: string | null;
-                            /** Format: date-time */
-                            createdAt: string;
-                            lastUsedAt: string | null;
-                            revokedAt: string | null;
-                        };
-                    };
-                };
-                /** @description An error: the SPEC 4 envelope */
-                default: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": {
-                            error: {
-                                /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1065,7 +1150,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1112,7 +1197,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1193,7 +1278,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1271,7 +1356,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1343,7 +1428,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1424,7 +1509,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1497,7 +1582,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1573,7 +1658,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1649,7 +1734,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1706,7 +1791,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1763,7 +1848,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1822,7 +1907,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1875,7 +1960,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -1960,7 +2045,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2015,7 +2100,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2089,7 +2174,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2157,7 +2242,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2217,7 +2302,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2277,7 +2362,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2336,7 +2421,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2399,7 +2484,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2460,7 +2545,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2525,7 +2610,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2589,7 +2674,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2654,7 +2739,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2709,7 +2794,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2768,7 +2853,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2835,7 +2920,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2891,6 +2976,8 @@ export interface paths {
                                 name: string;
                                 env: "live" | "test";
                                 scopes: string[];
+                                /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                                allowedCidrs: string[];
                                 status: "active" | "revoked";
                                 killSwitch: boolean;
                                 expiresAt: string | null;
@@ -2912,7 +2999,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -2940,6 +3027,8 @@ export interface paths {
                         env?: "live" | "test";
                         scopes?: ("projects:read" | "projects:write" | "ingest:write" | "jobs:read" | "jobs:cancel" | "keys:read" | "keys:write" | "webhooks:read" | "webhooks:write" | "influencers:write" | "audit:read" | "usage:read")[];
                         expiresAt?: string | null;
+                        /** @description IPv4 or IPv6 addresses or CIDRs (at most 32) the key may be used from; empty = any address. */
+                        allowedCidrs?: string[];
                     };
                 };
             };
@@ -2960,6 +3049,8 @@ export interface paths {
                             name: string;
                             env: "live" | "test";
                             scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
                             status: "active" | "revoked";
                             killSwitch: boolean;
                             expiresAt: string | null;
@@ -2981,7 +3072,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3042,6 +3133,8 @@ export interface paths {
                             name: string;
                             env: "live" | "test";
                             scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
                             status: "active" | "revoked";
                             killSwitch: boolean;
                             expiresAt: string | null;
@@ -3063,6 +3156,8 @@ export interface paths {
                                 name: string;
                                 env: "live" | "test";
                                 scopes: string[];
+                                /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                                allowedCidrs: string[];
                                 status: "active" | "revoked";
                                 killSwitch: boolean;
                                 expiresAt: string | null;
@@ -3083,7 +3178,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3137,6 +3232,8 @@ export interface paths {
                             name: string;
                             env: "live" | "test";
                             scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
                             status: "active" | "revoked";
                             killSwitch: boolean;
                             expiresAt: string | null;
@@ -3156,7 +3253,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3211,6 +3308,8 @@ export interface paths {
                             name: string;
                             env: "live" | "test";
                             scopes: string[];
+                            /** @description IPv4 and IPv6 CIDRs the key may be used from (check 5a of SPEC 2); empty = any address. */
+                            allowedCidrs: string[];
                             status: "active" | "revoked";
                             killSwitch: boolean;
                             expiresAt: string | null;
@@ -3230,7 +3329,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3302,7 +3401,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3366,7 +3465,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3423,7 +3522,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3487,7 +3586,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3573,7 +3672,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3653,7 +3752,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3730,7 +3829,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3807,7 +3906,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3877,7 +3976,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -3953,7 +4052,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -4026,7 +4125,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -4083,7 +4182,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -4139,7 +4238,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -4198,7 +4297,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -4259,7 +4358,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -4321,7 +4420,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -4404,7 +4503,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {
@@ -4491,7 +4590,7 @@ export interface paths {
                         "application/json": {
                             error: {
                                 /** @enum {string} */
-                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
+                                code: "BAD_REQUEST" | "UNAUTHENTICATED" | "PAYMENT_REQUIRED" | "BILLING_EXHAUSTED" | "INSUFFICIENT_CREDITS" | "FORBIDDEN_SCOPE" | "FORBIDDEN_IP" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT" | "PAYLOAD_TOO_LARGE" | "VALIDATION_FAILED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "INTERNAL" | "KILL_SWITCH" | "UNAVAILABLE";
                                 message: string;
                                 requestId: string;
                                 details?: {

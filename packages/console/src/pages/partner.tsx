@@ -79,11 +79,12 @@ function NewKeyForm({ onCreated, onCancel }: { onCreated(key: string): void; onC
   const [env, setEnv] = useState<'live' | 'test'>(currentWorld);
   const [scopes, setScopes] = useState<Scope[]>([]);
   const [expires, setExpires] = useState('');
+  const [cidrs, setCidrs] = useState('');
   const { run, error, busy } = useAction();
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     const created = await run(() =>
-      must(api.POST('/console/api/org/keys', { body: { name, env, ...(scopes.length ? { scopes } : {}), ...(expires ? { expiresAt: new Date(expires).toISOString() } : {}) } })),
+      must(api.POST('/console/api/org/keys', { body: { name, env, ...(scopes.length ? { scopes } : {}), ...(expires ? { expiresAt: new Date(expires).toISOString() } : {}), ...(cidrs.trim() ? { allowedCidrs: cidrs.split(/[\s,]+/).filter(Boolean) } : {}) } })),
     );
     if (created) onCreated(created.key);
   };
@@ -111,6 +112,10 @@ function NewKeyForm({ onCreated, onCancel }: { onCreated(key: string): void; onC
         Expires (optional, UTC)
         <input type="datetime-local" value={expires} onChange={(event) => setExpires(event.target.value)} />
       </label>
+      <label className="field">
+        Allowed addresses (optional: CIDRs, comma-separated)
+        <input value={cidrs} onChange={(event) => setCidrs(event.target.value)} placeholder="203.0.113.0/24, 2001:db8::/32" />
+      </label>
       <ErrorNote error={error} />
       <div className="actions">
         <button type="submit" className="primary" disabled={busy}>
@@ -137,6 +142,7 @@ export function ApiKeys() {
       { header: 'Key', cell: ({ row }) => <code>{row.original.displayPrefix}</code> },
       { header: 'Environment', accessorKey: 'env' },
       { header: 'Scopes', cell: ({ row }) => (row.original.scopes.length ? row.original.scopes.join(', ') : 'full access') },
+      { header: 'Allowed addresses', cell: ({ row }) => (row.original.allowedCidrs.length ? row.original.allowedCidrs.join(', ') : 'any') },
       { header: 'Last used', cell: ({ row }) => formatTime(row.original.lastUsedAt) },
       { header: 'Status', cell: ({ row }) => <span className={`status ${keyStatus(row.original)}`}>{keyStatus(row.original)}</span> },
       ...(partnerWrites
