@@ -1,6 +1,6 @@
 import { ApiError } from '../http/errors.ts';
 import type { Scope } from '../http/route-config.ts';
-import { addressInAny, parseAddress } from '../net/cidr.ts';
+import { addressInAny, parseClientAddress } from '../net/cidr.ts';
 import type { KeyState } from './key-state.ts';
 
 export const API_ACCESS_FEATURE = 'api_access';
@@ -65,7 +65,7 @@ export const ACCESS_CHECKS: readonly AccessCheck[] = [
     name: 'client_address',
     passes: 'The key may be used from any address, or the client address is in its allowedCidrs.',
     run: (state, context) =>
-      state.allowedRanges === null || context.clientAddress === undefined || addressInAny(parseAddress(context.clientAddress), state.allowedRanges)
+      state.allowedRanges === null || context.clientAddress === undefined || addressInAny(parseClientAddress(context.clientAddress), state.allowedRanges)
         ? null
         : new ApiError('FORBIDDEN_IP', 'This API key may not be used from this address.', { clientAddress: context.clientAddress }),
   },

@@ -42,6 +42,21 @@ export function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefine
   return normalized(ipaddr.parse(text));
 }
 
+/**
+ * parseAddress for the hot path (check 5a): a client sends many requests from one address, so its parsed form is
+ * kept. Bounded: past the limit the memory is simply started afresh.
+ */
+const parsedAddresses = new Map<string, ipaddr.IPv4 | ipaddr.IPv6 | undefined>();
+const PARSED_ADDRESSES_MAX = 4_096;
+export function parseClientAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  let parsed = parsedAddresses.get(text);
+  if (parsed !== undefined || parsedAddresses.has(text)) return parsed;
+  parsed = parseAddress(text);
+  if (parsedAddresses.size >= PARSED_ADDRESSES_MAX) parsedAddresses.clear();
+  parsedAddresses.set(text, parsed);
+  return parsed;
+}
+
 /** Whether the address lies in any of the ranges (an IPv4 address never matches an IPv6 range, nor the reverse). */
 export function addressInAny(address: ipaddr.IPv4 | ipaddr.IPv6 | undefined, ranges: readonly Cidr[]): boolean {
   if (!address) return false;
