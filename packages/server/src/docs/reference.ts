@@ -161,9 +161,9 @@ is \`true\`; fixture URLs under \`${FIXTURE_ORIGIN}/\`, never fetched). An input
 ${table(
   ['kind', 'what a test-mode job finds'],
   [
-    [code('ingest_appstore'), 'one \`appstore_ios\` source per \`iosBundleId\`, one \`appstore_android\` per \`androidPackageName\`'],
+    [code('ingest_appstore'), 'one `appstore_ios` source per `iosBundleId`, one `appstore_android` per `androidPackageName`'],
     [code('ingest_website'), `up to ${FIXTURE_PAGES.length} \`website_page\` sources (the start URL, then ${FIXTURE_PAGES.slice(1).map((path) => code(`/${path}`)).join(' and ')}), at most \`maxPages\``],
-    [code('ingest_github'), 'one \`github_repo\` source for \`repo\`'],
+    [code('ingest_github'), 'one `github_repo` source for `repo`'],
   ],
 )}`);
   return `${sections.join('\n\n')}\n`;
