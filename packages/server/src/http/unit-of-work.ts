@@ -7,7 +7,7 @@ import type { Database, IdempotencyEntry } from '../db/schema.ts';
 import { coversIdempotency, type IdempotencyOptions } from '../idempotency/plugin.ts';
 import { claimInTransaction, findIdempotencyEntry, keepAnswer } from '../idempotency/repository.ts';
 import { outcomeFor } from '../idempotency/rules.ts';
-import { openReplay, sealReplay } from '../idempotency/sealed-replay.ts';
+import { openBytes, sealBytes } from '../secrets/aes-gcm.ts';
 import { ApiError, errorBody } from './errors.ts';
 import type { AuditTarget } from './route-config.ts';
 import { addRouteHook } from './route-hooks.ts';
@@ -182,7 +182,7 @@ export class UnitsOfWork {
         requestId: request.id,
         status: outcome.status,
         contentType: outcome.contentType,
-        body: sealReplay(typeof outcome.payload === 'string' ? Buffer.from(outcome.payload) : outcome.payload, idempotent.sealingKey()),
+        body: sealBytes(typeof outcome.payload === 'string' ? Buffer.from(outcome.payload) : outcome.payload, idempotent.sealingKey()),
         auditTarget: request.auditTarget ?? null,
         now: new Date(now),
         expiresAt: new Date(now + this.idempotency.ttlMs),
@@ -248,7 +248,7 @@ export class UnitsOfWork {
     }
     // The answer carries the original request's id; this line ties the replay's own id to it.
     request.log.info({ replayOf: entry.request_id }, 'idempotent replay');
-    const body = entry.response_body ? openReplay(entry.response_body, idempotent.sealingKey()) : Buffer.alloc(0);
+    const body = entry.response_body ? openBytes(entry.response_body, idempotent.sealingKey()) : Buffer.alloc(0);
     // The kept answer is the original request's, byte for byte, so its X-Request-Id is the original's too: the one
     // an error envelope in it names (SPEC 4).
     reply.header('idempotent-replayed', 'true').header('x-request-id', entry.request_id);

@@ -1,4 +1,4 @@
-import { openReplay, sealReplay } from '../idempotency/sealed-replay.ts';
+import { openBytes, sealBytes } from './aes-gcm.ts';
 import type { DeploymentSecrets } from './deployment-secret.ts';
 import { deriveKey, type SecretPurpose } from './derive.ts';
 
@@ -24,14 +24,14 @@ export function secretSealer(secrets: DeploymentSecrets, purpose: SecretPurpose)
   const current = deriveKey(secrets.current.bytes, purpose);
   const previous = secrets.previous ? deriveKey(secrets.previous.bytes, purpose) : undefined;
   return {
-    seal: (plain) => sealReplay(Buffer.from(plain, 'utf8'), current).toString('base64url'),
+    seal: (plain) => sealBytes(Buffer.from(plain, 'utf8'), current).toString('base64url'),
     open: (sealed) => {
       const bytes = Buffer.from(sealed, 'base64url');
       try {
-        return { plain: openReplay(bytes, current).toString('utf8'), stale: false };
+        return { plain: openBytes(bytes, current).toString('utf8'), stale: false };
       } catch (error) {
         if (!previous) throw error;
-        return { plain: openReplay(bytes, previous).toString('utf8'), stale: true };
+        return { plain: openBytes(bytes, previous).toString('utf8'), stale: true };
       }
     },
   };

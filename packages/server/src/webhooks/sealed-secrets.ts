@@ -1,12 +1,9 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
 import type { DeploymentSecrets } from '../secrets/deployment-secret.ts';
+import { openBytes, sealBytes } from '../secrets/aes-gcm.ts';
 import { deriveKey } from '../secrets/derive.ts';
-
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
 
 /** What the store keeps of an endpoint's signing secret (SPEC 8.6). */
 export interface StoredWebhookSecret {
@@ -36,10 +33,7 @@ export class WebhookSecretSealer {
   }
 
   seal(endpointId: string, secret: string): { secret: null; secret_sealed: Buffer; secret_key_id: string } {
-    const iv = randomBytes(IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentId)!, iv);
-    cipher.setAAD(Buffer.from(endpointId));
-    const sealed = Buffer.concat([iv, cipher.update(secret, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    const sealed = sealBytes(Buffer.from(secret, 'utf8'), this.keys.get(this.currentId)!, Buffer.from(endpointId));
     return { secret: null, secret_sealed: sealed, secret_key_id: this.currentId };
   }
 
@@ -51,12 +45,8 @@ export class WebhookSecretSealer {
     }
     const key = stored.secret_key_id === null ? undefined : this.keys.get(stored.secret_key_id);
     if (!key) throw new WebhookSecretUnreadable('webhook signing secret sealed under an unknown deployment secret');
-    const bytes = Buffer.from(stored.secret_sealed.buffer, stored.secret_sealed.byteOffset, stored.secret_sealed.byteLength);
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key, bytes.subarray(0, IV_BYTES));
-      decipher.setAAD(Buffer.from(stored.id));
-      decipher.setAuthTag(bytes.subarray(bytes.length - TAG_BYTES));
-      return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, bytes.length - TAG_BYTES)), decipher.final()]).toString('utf8');
+      return openBytes(stored.secret_sealed, key, Buffer.from(stored.id)).toString('utf8');
     } catch {
       throw new WebhookSecretUnreadable('webhook signing secret does not open under its deployment secret');
     }
