@@ -267,7 +267,7 @@ describe('explain', () => {
       const explanation = await explainFor(key, 'POST', '/v1/projects');
       expect(explanation).toMatchObject({ route: '/v1/projects', endpointClass: 'write-light', requiredScope: 'projects:write', wouldAnswer: { status: 201, code: null } });
       expect(explanation.checks.map((check: { check: string }) => check.check)).toEqual([
-        'route', 'key', 'revoked', 'expired', 'global_kill_switch', 'key_kill_switch', 'organization_access', 'plan', 'api_access', 'scope', 'rate_limit',
+        'route', 'key', 'revoked', 'expired', 'global_kill_switch', 'key_kill_switch', 'organization_access', 'client_address', 'plan', 'api_access', 'scope', 'rate_limit',
       ]);
       expect(explanation.checks.every((check: { outcome: string }) => check.outcome === 'pass')).toBe(true);
       expect(explanation.checks.at(-1).detail).toContain('3 of 3');
