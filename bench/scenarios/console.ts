@@ -4,7 +4,7 @@
  * them, measured end to end over HTTP with the signed-in session's cookie.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { freePort } from '../../packages/server/test/fixtures/own-servers.ts';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { buildApp } from '../../packages/server/src/app.ts';
@@ -25,16 +25,6 @@ const BUDGET_MS = 300;
 const PASSWORD = 'bench-console-password-2026';
 const ADMIN_TOKEN = `gha_${randomBytes(32).toString('base64url')}`;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 const quantile = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);

@@ -2,7 +2,7 @@
 // (no browser is downloaded; .ci/run installs the `chromium` package when it is missing).
 import axe from 'axe-core';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../server/test/fixtures/own-servers.ts';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { expect } from 'vitest';
 import type { TestApp } from '../../server/test/harness.ts';
@@ -11,16 +11,6 @@ import { startPeopleApp } from '../../server/test/people-support.ts';
 export const CHROMIUM = process.env.GATEHOUSE_CHROMIUM || '/usr/bin/chromium';
 export const chromiumAvailable = existsSync(CHROMIUM);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 export interface ConsoleServer extends TestApp {
   baseUrl: string;

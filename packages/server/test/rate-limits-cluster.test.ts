@@ -2,7 +2,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { freePort } from './fixtures/own-servers.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,14 +15,6 @@ import { createTestStore, redisTestUrl, startTestApp, usingPostgres, type TestAp
 const LIMIT = 10;
 const RATE_LIMITS: RateLimitTable = { ...DEFAULT_RATE_LIMITS, standard: { 'read-light': LIMIT, 'write-light': 3, 'long-running': 2 } };
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** A Redis of the test's own, so that it can be killed without touching anyone else's. */
 async function startRedis(port: number): Promise<ChildProcess> {
