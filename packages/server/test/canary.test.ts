@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, partnerWithKey, withKey } from './factories.ts';
-import { startTestApp, type TestApp } from './harness.ts';
+import { everyTableAsText, startTestApp, type TestApp } from './harness.ts';
 
 /** A secret that only the failing statements below ever carry, as a parameter. */
 const PARAMETER_CANARY = `whsec_${'Qz7'.repeat(12)}`;
@@ -33,16 +33,9 @@ afterAll(async () => t.close());
 async function everyRowAsText(): Promise<string> {
   // The request log and usage are written behind: out of memory first, so their rows are searched too.
   await t.deps.recording?.flush();
-  const tables = await sql<{ table_name: string }>`
-    select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'
-  `.execute(t.deps.store.db);
-  const dumps: string[] = [];
-  for (const { table_name } of tables.rows) {
-    const rows = await sql<{ row: string }>`select t::text as row from ${sql.table(table_name)} t`.execute(t.deps.store.db);
-    dumps.push(...rows.rows.map((row) => row.row));
-  }
-  expect(tables.rows.length).toBeGreaterThanOrEqual(5);
-  return dumps.join('\n');
+  const { tables, rows } = await everyTableAsText(t.deps.store.db);
+  expect(tables.length).toBeGreaterThanOrEqual(5);
+  return rows.join('\n');
 }
 
 describe('canary: a full key never reaches a log line, an error or the database', () => {

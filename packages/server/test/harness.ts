@@ -1,10 +1,12 @@
 import type { FastifyInstance } from 'fastify';
+import { sql, type Kysely } from 'kysely';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { buildApp, type BuildOptions } from '../src/app.ts';
 import { DEFAULT_RATE_LIMITS, type Config } from '../src/config.ts';
 import { createStore, type Store } from '../src/db/create-db.ts';
+import type { Database } from '../src/db/schema.ts';
 import { createDeps, type Deps, type DepsOverrides } from '../src/deps.ts';
 import { createLogger } from '../src/observability/logger.ts';
 
@@ -123,4 +125,17 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
       if (ownsStore) await store.close();
     },
   };
+}
+
+/** Every row of every table of a store, as text (`t::text`), with the tables read: what the canaries search. */
+export async function everyTableAsText(db: Kysely<Database>): Promise<{ tables: string[]; rows: string[] }> {
+  const tables = await sql<{ table_name: string }>`
+    select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'
+  `.execute(db);
+  const rows: string[] = [];
+  for (const { table_name } of tables.rows) {
+    const read = await sql<{ row: string }>`select t::text as row from ${sql.table(table_name)} t`.execute(db);
+    rows.push(...read.rows.map((row) => row.row));
+  }
+  return { tables: tables.rows.map((row) => row.table_name), rows };
 }

@@ -1,8 +1,7 @@
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../src/people/totp.ts';
 import { admin, createOrganization } from './factories.ts';
-import type { TestApp } from './harness.ts';
+import { everyTableAsText, type TestApp } from './harness.ts';
 import { asPerson, MailBox, ORIGIN, PASSWORD, signIn, startPeopleApp, TestClock, tokenOfLink } from './people-support.ts';
 
 /**
@@ -19,16 +18,9 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 async function everyRowAsText(): Promise<string> {
-  const tables = await sql<{ table_name: string }>`
-    select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'
-  `.execute(t.deps.store.db);
-  const dumps: string[] = [];
-  for (const { table_name } of tables.rows) {
-    const rows = await sql<{ row: string }>`select t::text as row from ${sql.table(table_name)} t`.execute(t.deps.store.db);
-    dumps.push(...rows.rows.map((row) => row.row));
-  }
-  expect(tables.rows.map((row) => row.table_name)).toEqual(expect.arrayContaining(['people', 'person_sessions', 'person_links', 'person_recovery_codes']));
-  return dumps.join('\n');
+  const { tables, rows } = await everyTableAsText(t.deps.store.db);
+  expect(tables).toEqual(expect.arrayContaining(['people', 'person_sessions', 'person_links', 'person_recovery_codes']));
+  return rows.join('\n');
 }
 
 const linkOf = (to: string) => {
