@@ -35,6 +35,17 @@ export interface KeyRecord {
   digest: StoredDigest | null;
 }
 
+/** What a key's state takes from its organization and plan (`o`, `p`), read with the key or on its own. */
+const ORGANIZATION_COLUMNS = [
+  'o.id as organization_id',
+  'o.name as organization_name',
+  'o.api_access_revoked',
+  'o.rate_limit_tier',
+  'o.credit_balance',
+  'p.name as plan_name',
+  'p.features as plan_features',
+] as const;
+
 const selectKeys = (db: Kysely<Database>) =>
   db
     .selectFrom('api_keys as k')
@@ -50,13 +61,7 @@ const selectKeys = (db: Kysely<Database>) =>
       'k.status',
       'k.kill_switch',
       'k.expires_at',
-      'o.id as organization_id',
-      'o.name as organization_name',
-      'o.api_access_revoked',
-      'o.rate_limit_tier',
-      'o.credit_balance',
-      'p.name as plan_name',
-      'p.features as plan_features',
+      ...ORGANIZATION_COLUMNS,
     ]);
 
 /** A key's state as read, before the verifier's cache packs it (auth/key-cache.ts). */
@@ -119,15 +124,7 @@ export async function loadOrganizationRow(db: Kysely<Database>, organizationId: 
   return db
     .selectFrom('organizations as o')
     .leftJoin('plans as p', 'p.id', 'o.plan_id')
-    .select([
-      'o.id as organization_id',
-      'o.name as organization_name',
-      'o.api_access_revoked',
-      'o.rate_limit_tier',
-      'o.credit_balance',
-      'p.name as plan_name',
-      'p.features as plan_features',
-    ])
+    .select(ORGANIZATION_COLUMNS)
     .where('o.id', '=', organizationId)
     .executeTakeFirst();
 }
