@@ -10,6 +10,8 @@ import type { InvalidationBus } from './invalidation.ts';
  */
 export class GlobalSwitch {
   private enabled = false;
+  /** Bumped by every read that starts and every committed change, so that only the newest one lands. */
+  private generation = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
 
@@ -34,13 +36,17 @@ export class GlobalSwitch {
   }
 
   async refresh(): Promise<boolean> {
-    this.enabled = (await readSetting<{ enabled: boolean }>(this.db, SETTING_GLOBAL_KILL_SWITCH))?.enabled === true;
+    const started = ++this.generation;
+    const enabled = (await readSetting<{ enabled: boolean }>(this.db, SETTING_GLOBAL_KILL_SWITCH))?.enabled === true;
+    // A poll that read before a change committed must not undo it when its answer arrives after the change.
+    if (started === this.generation) this.enabled = enabled;
     return this.enabled;
   }
 
   /** Turns the switch on or off in the caller's transaction; this instance and the others follow once it commits. */
   set(tx: Tx, enabled: boolean): Promise<void> {
     tx.afterCommit(async () => {
+      this.generation += 1;
       this.enabled = enabled;
       await this.bus.publish({ kind: 'global' });
     });
