@@ -305,14 +305,20 @@ describe('Idempotency-Key across instances and over time', () => {
     const poolA = await createStore({ databaseUrl: store.databaseUrl!, poolSize: 2 });
     const a = await startTestApp({ store: poolA, extraRoutes: routesA.register });
     const b = await startTestApp({ store, extraRoutes: routesB.register });
+    let release: (() => void) | undefined;
     try {
       const key = await freshKey(b.app);
       const tag = randomUUID();
       const stuck = post(a.app, '/v1/test/held', key.key, { tag }, 'crash-1');
-      const release = await routesA.whenHeld(tag);
+      release = await routesA.whenHeld(tag);
       expect((await post(b.app, '/v1/test/held', key.key, { tag }, 'crash-1')).statusCode).toBe(409);
-      // A's process dies: PostgreSQL sees its connections close, rolls the transaction back and frees the key.
-      await sql`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'`.execute(store.db);
+      // A's process dies: PostgreSQL sees its connections close, rolls the transaction back and frees the key. The
+      // timeout argument waits until the backend has exited (a bare terminate only signals it, and a loaded machine
+      // can take a moment to act on the signal).
+      const terminated = await sql<{ gone: boolean }>`
+        SELECT pg_terminate_backend(pid, 5000) AS gone FROM pg_stat_activity
+        WHERE datname = current_database() AND state = 'idle in transaction'`.execute(store.db);
+      expect(terminated.rows.map((row) => row.gone)).toEqual([true]);
       const started = Date.now();
       const retry = await post(b.app, '/v1/test/held', key.key, { tag }, 'crash-1');
       expect(retry.statusCode).toBe(201);
@@ -324,6 +330,8 @@ describe('Idempotency-Key across instances and over time', () => {
       expect(replayed(replay)).toBe(true);
       expect(replay.json().servedBy).toBe('b');
     } finally {
+      // A failed expectation must not leave A's request held, or closing A waits for it until the test times out.
+      release?.();
       await a.close();
       await b.close();
       await poolA.close();
