@@ -115,7 +115,9 @@ describe.runIf(usingPostgres)('jobs across instances on one PostgreSQL', () => {
       child.kill('SIGKILL');
       await killed;
 
-      const survivor = await separateInstance({ concurrency: 2, leaseMs: LEASE_MS });
+      // The dead instance's short lease is what the takeover waits for; the survivor's own lease is long, so that a
+      // stalled event loop on a loaded machine cannot let it lapse and make the survivor take its own job again.
+      const survivor = await separateInstance({ concurrency: 2, leaseMs: 30_000 });
       try {
         const job = await waitForJob(api.app, key.key, jobId, undefined, 20_000);
         expect(job).toMatchObject({ status: 'succeeded', creditsCharged: 10 });
