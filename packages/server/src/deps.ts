@@ -20,8 +20,6 @@ import { createRateLimiter } from './limits/create-limiter.ts';
 import type { RateLimiter } from './limits/limiter.ts';
 import { createLogger } from './observability/logger.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
-import { queryTracingPlugin } from './observability/request-tracing.ts';
-import { tracing } from './observability/tracing.ts';
 import { createUsageRecording } from './usage/create-recording.ts';
 import type { UsageRecording } from './usage/recording.ts';
 import { createDeliveryWorker } from './webhooks/create-worker.ts';
@@ -102,10 +100,9 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // First: an instance that may not start must say so before it opens anything.
   const secrets = resolveDeploymentSecrets(config);
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const openedStore = overrides.store ?? (await openStore(config));
-  if (overrides.store) await migrateToLatest(openedStore.db);
-  // With traces on, every query is a span (a plugin on the one Kysely instance everything uses).
-  const store = tracing.current ? { ...openedStore, db: openedStore.db.withPlugin(queryTracingPlugin(tracing.current, openedStore.kind === 'pglite' ? 'pglite' : 'postgresql')) } : openedStore;
+  // With traces on, every statement is a span: the store's dialect (observability/query-tracing.ts) sees to it.
+  const store = overrides.store ?? (await openStore(config));
+  if (overrides.store) await migrateToLatest(store.db);
   const now = overrides.now ?? Date.now;
   const metrics = createMetrics();
   const bus = overrides.bus ?? (await createInvalidationBus(config, store, logger));

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, tracing } from '../src/observability/tracing.ts';
@@ -14,6 +15,7 @@ interface ReceivedSpan {
   parentSpanId?: string;
   name: string;
   attributes: Record<string, unknown>;
+  status?: { code?: number; message?: string };
 }
 
 /** An OTLP/HTTP (JSON) trace receiver on 127.0.0.1: what a collector would get. */
@@ -31,7 +33,7 @@ async function startOtlpReceiver(): Promise<{ origin: string; spans: ReceivedSpa
         for (const scope of resource.scopeSpans) {
           for (const span of scope.spans) {
             const attributes = Object.fromEntries((span.attributes ?? []).map(({ key, value }) => [key, Object.values(value)[0]]));
-            spans.push({ traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId || undefined, name: span.name, attributes });
+            spans.push({ traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId || undefined, name: span.name, attributes, status: span.status });
           }
         }
       }
@@ -102,6 +104,30 @@ describe('traces over OTLP/HTTP (SPEC 11)', () => {
     expect(organization.id).toBeTruthy();
     expect(otlp.raw.join('\n')).not.toContain(key.key);
     expect(otlp.raw.join('\n')).not.toContain(secretOf(key.key));
+  });
+
+  it('a statement that fails ends its span as an error, named by its SQLSTATE and never by the values it was given', async () => {
+    const traces = tracing.current!;
+    const parent = traces.start('failing unit', { root: true });
+    const canary = `canary-${randomBytes(6).toString('hex')}`;
+    const failed = await traces.within(parent, () =>
+      api.deps.store.db
+        .transaction()
+        .execute((trx) => sql`SELECT ${canary}::uuid`.execute(trx))
+        .then(
+          () => null,
+          (error: unknown) => error,
+        ),
+    );
+    traces.end(parent);
+    expect(failed).toBeInstanceOf(Error);
+    const traceId = parent.spanContext().traceId;
+    const inTrace = (await flushed()).filter((span) => span.traceId === traceId);
+    expect(inTrace.map((span) => span.name).sort()).toEqual(['BEGIN', 'ROLLBACK', 'SELECT', 'failing unit']);
+    const select = inTrace.find((span) => span.name === 'SELECT')!;
+    expect(select.parentSpanId).toBe(parent.spanContext().spanId);
+    expect(select.status).toMatchObject({ code: 2, message: 'database error 22P02' });
+    expect(otlp.raw.join('\n')).not.toContain(canary);
   });
 
   it.runIf(usingPostgres)('Redis calls are spans of the request that made them: the limiter script and the invalidation publish', async () => {

@@ -1,6 +1,5 @@
 import type { Span } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import { SPAN_KIND, type Tracing } from './tracing.ts';
 
 
@@ -51,34 +50,5 @@ export function tracedHook(tracing: Tracing, name: string, hook: Hook): Hook {
         tracing.api.context.with(outer, () => done(error));
       }),
     );
-  };
-}
-
-/**
- * A span per database query, through a Kysely plugin: it starts when the query is built, in the caller's context,
- * and ends when its result comes back. Named by the statement's kind and table, never with its parameters.
- */
-export function queryTracingPlugin(tracing: Tracing, system: string): KyselyPlugin {
-  const open = new WeakMap<object, Span>();
-  return {
-    transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-      const node = args.node as RootOperationNode & { from?: { froms?: { table?: { identifier?: { name?: string } } }[] }; into?: { table?: { identifier?: { name?: string } } }; table?: { table?: { identifier?: { name?: string } } } };
-      const operation = node.kind.replace(/QueryNode$/, '').replace(/Node$/, '').toUpperCase();
-      const table = node.from?.froms?.[0]?.table?.identifier?.name ?? node.into?.table?.identifier?.name ?? node.table?.table?.identifier?.name;
-      const span = tracing.start(table ? `${operation} ${table}` : operation, {
-        kind: SPAN_KIND.client,
-        attributes: { 'db.system.name': system, 'db.operation.name': operation, ...(table ? { 'db.collection.name': table } : {}) },
-      });
-      open.set(args.queryId, span);
-      return args.node;
-    },
-    async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-      const span = open.get(args.queryId);
-      if (span) {
-        open.delete(args.queryId);
-        tracing.end(span);
-      }
-      return args.result;
-    },
   };
 }
