@@ -82,7 +82,7 @@ describe('traces over OTLP/HTTP (SPEC 11)', () => {
   };
   const byName = (spans: ReceivedSpan[], name: string, traceId: string) => spans.filter((span) => span.name === name && span.traceId === traceId);
 
-  it('continues an incoming traceparent: request span → key pipeline → its database read, with the key id and never the key', async () => {
+  it('continues an incoming traceparent: request span → key verification → its database read, with the key id and never the key', async () => {
     const { organization, key } = await partnerWithKey(api.app);
     const traceId = randomBytes(16).toString('hex');
     const callerSpanId = randomBytes(8).toString('hex');
@@ -95,12 +95,20 @@ describe('traces over OTLP/HTTP (SPEC 11)', () => {
     expect(request).toBeDefined();
     expect(request!.parentSpanId).toBe(callerSpanId);
     expect(request!.attributes).toMatchObject({ 'http.route': '/v1/whoami', 'http.response.status_code': 200, 'gatehouse.api_key_id': key.id });
-    const [pipeline] = byName(spans, 'key pipeline', traceId);
-    expect(pipeline!.parentSpanId).toBe(request!.spanId);
-    // The key's first use reads it from the store: a query span inside the pipeline's.
+    const [verification] = byName(spans, 'key verification', traceId);
+    expect(verification!.parentSpanId).toBe(request!.spanId);
+    // The key's first use reads it from the store: a query span inside the verification's.
     const reads = spans.filter((span) => span.traceId === traceId && span.attributes['db.operation.name'] === 'SELECT');
     expect(reads.length).toBeGreaterThan(0);
-    expect(reads.some((span) => span.parentSpanId === pipeline!.spanId)).toBe(true);
+    expect(reads.some((span) => span.parentSpanId === verification!.spanId)).toBe(true);
+    // Once cached, the key is checked in memory: no verification span and no database statement (a Redis limiter's
+    // script call, with PostgreSQL, is all there is besides the request span).
+    const cachedTraceId = randomBytes(16).toString('hex');
+    const cached = await fetch(`${baseUrl}/v1/whoami`, { headers: { ...withKey(key.key), traceparent: `00-${cachedTraceId}-${callerSpanId}-01` } });
+    expect(cached.status).toBe(200);
+    await sleep(50);
+    const cachedSpans = (await flushed()).filter((span) => span.traceId === cachedTraceId);
+    expect(cachedSpans.map((span) => span.name).filter((name) => !name.startsWith('redis '))).toEqual(['GET /v1/whoami']);
     expect(organization.id).toBeTruthy();
     expect(otlp.raw.join('\n')).not.toContain(key.key);
     expect(otlp.raw.join('\n')).not.toContain(secretOf(key.key));

@@ -9,6 +9,7 @@ import type { Invalidation, InvalidationBus } from './invalidation.ts';
 import { KeyCache, STATE_BACKSTOP_MS } from './key-cache.ts';
 import { loadKeyRecord, loadKeyStateRows, loadOrganizationRow, type KeyRecord, type KeyState, type OrganizationRow } from './key-state.ts';
 import type { OrganizationState } from './key-cache.ts';
+import { inSpan } from '../observability/tracing.ts';
 
 export { STATE_BACKSTOP_MS };
 /** A key in use has its state re-read in the background from this age on, in batches, so requests never wait. */
@@ -109,7 +110,8 @@ export class KeyVerifier {
       return { ok: true, state: cached };
     }
     this.options.metrics?.cacheMiss();
-    return this.verifyFromStore(parsed, presented, clientAddress);
+    // Only the path that reads the store is a span: a cached key is answered in memory, too briefly to be worth one.
+    return inSpan('key verification', () => this.verifyFromStore(parsed, presented, clientAddress));
   }
 
   private async verifyFromStore(parsed: ParsedKey, presented: Buffer, clientAddress: string): Promise<Verification> {

@@ -6,8 +6,6 @@ import { presentedCredential } from '../http/credentials.ts';
 import { ApiError, UNAUTHENTICATED_MESSAGE } from '../http/errors.ts';
 import { addRouteHook } from '../http/route-hooks.ts';
 import { enforceRateLimit } from '../limits/enforce.ts';
-import { tracedHook } from '../observability/request-tracing.ts';
-import { tracing } from '../observability/tracing.ts';
 import { API_ACCESS_FEATURE, decideAccess } from './access-decision.ts';
 import type { Verification } from './key-verifier.ts';
 import { throttledRefusal } from './throttled-refusal.ts';
@@ -81,7 +79,7 @@ export async function installKeyPipeline(app: FastifyInstance, deps: Deps): Prom
       if (limited) limited.then(() => done(), done);
       else done();
     };
-    return tracing.current ? tracedHook(tracing.current, 'key pipeline', pipeline) : pipeline;
+    return pipeline;
   });
 
   /** Check 1 failed: 401, or 429 for a client or key_id over its failures, held in the tarpit when there is room. */

@@ -1,5 +1,5 @@
 import type { Span } from '@opentelemetry/api';
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { SPAN_KIND, type Tracing } from './tracing.ts';
 
 
@@ -35,20 +35,4 @@ export function installRequestTracing(app: FastifyInstance, tracing: Tracing): v
     }
     done();
   });
-}
-
-type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
-
-/** A callback hook inside a span of its own (the key pipeline); what follows it runs in the request's context again. */
-export function tracedHook(tracing: Tracing, name: string, hook: Hook): Hook {
-  return (request, reply, done) => {
-    const outer = tracing.api.context.active();
-    const span = tracing.start(name, { kind: SPAN_KIND.internal });
-    tracing.within(span, () =>
-      hook(request, reply, (error?: Error) => {
-        tracing.end(span, error);
-        tracing.api.context.with(outer, () => done(error));
-      }),
-    );
-  };
 }

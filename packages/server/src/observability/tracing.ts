@@ -28,6 +28,26 @@ export const tracing: { current: Tracing | null } = { current: null };
 /** SpanKind's values, without loading the OpenTelemetry API where tracing is off. */
 export const SPAN_KIND = { internal: 0, server: 1, client: 2 } as const satisfies Record<string, SpanKind>;
 
+/**
+ * Runs `work` inside an INTERNAL span when traces are on, so the spans it starts are its children; the span ends as
+ * the work settles. Without traces it is `work()`.
+ */
+export function inSpan<T>(name: string, work: () => Promise<T>): Promise<T> {
+  const traces = tracing.current;
+  if (!traces) return work();
+  const span = traces.start(name, { kind: SPAN_KIND.internal });
+  return traces.within(span, work).then(
+    (result) => {
+      traces.end(span);
+      return result;
+    },
+    (error: unknown) => {
+      traces.end(span, error);
+      throw error;
+    },
+  );
+}
+
 /** Whether the OTEL_* variables ask for traces: an OTLP endpoint set, and neither the SDK nor the exporter disabled. */
 export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
   if ((env.OTEL_SDK_DISABLED ?? '').toLowerCase() === 'true') return false;
