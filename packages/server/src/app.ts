@@ -15,6 +15,7 @@ import { openApiOptions } from './http/openapi.ts';
 import { registerApiKeyRoutes } from './keys/routes.ts';
 import { registerOperations } from './operations/routes.ts';
 import { registerWhoami } from './whoami/routes.ts';
+import { registerSecretScanningHook } from './leaks/routes.ts';
 import { validatorCompiler } from './http/validation.ts';
 import type { App } from './http/typed-app.ts';
 import { registerJobsFeature } from './jobs/index.ts';
@@ -147,6 +148,7 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
   registerProjectRoutes(app, deps);
   registerUsageFeature(app, deps);
   registerExplainRoutes(app, deps, partnerRoutes);
+  registerSecretScanningHook(app, deps);
   await registerAdminApi(app, deps, partnerRoutes);
   registerConsoleAccountRoutes(app, deps);
   registerConsolePartnerRoutes(app, deps);

@@ -72,6 +72,11 @@ export interface Config {
   requestLogDays?: number;
   /** Usage counting and the request log (GATEHOUSE_USAGE_RECORDING, default on; off only to measure what they cost). */
   usageRecording?: boolean;
+  /**
+   * SPEC 15: where GitHub's secret scanning publishes the keys its leak reports are signed with
+   * (GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL). Unset: POST /hooks/github/secret-scanning answers 404.
+   */
+  githubSecretScanningKeysUrl?: string | undefined;
   /** SPEC 11: where people reach the console, for invitation and reset links and the `Origin` check; default http://HOST:PORT. */
   publicUrl?: string;
   /** SPEC 13.3: `smtp://` or `smtps://` server for invitation and reset mail; unset, links are shown once to whoever made them. */
@@ -237,6 +242,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     usageRecording: (env.GATEHOUSE_USAGE_RECORDING ?? '').toLowerCase() !== 'false' && env.GATEHOUSE_USAGE_RECORDING !== '0',
     publicUrl: urlFrom(env, 'GATEHOUSE_PUBLIC_URL', ['http:', 'https:']),
     smtpUrl: urlFrom(env, 'GATEHOUSE_SMTP_URL', ['smtp:', 'smtps:']),
+    githubSecretScanningKeysUrl: urlFrom(env, 'GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL', ['https:', 'http:']),
     people: {
       argon2MemoryKiB: intFrom(env, 'GATEHOUSE_ARGON2_MEMORY_KIB', DEFAULT_PEOPLE_SETTINGS.argon2MemoryKiB, 1_024, 1_048_576),
       argon2TimeCost: intFrom(env, 'GATEHOUSE_ARGON2_TIME_COST', DEFAULT_PEOPLE_SETTINGS.argon2TimeCost, 1, 10),

@@ -65,6 +65,8 @@ export interface OpenApiDocument {
   components?: { schemas?: Record<string, JsonSchema> };
 }
 export interface OpenApiOperation {
+  /** GitHub's secret scanning calls it, not a partner: the client has no method for it. */
+  'x-gatehouse-hook'?: boolean;
   parameters?: { in: string; name: string }[];
   requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
   responses?: Record<string, { content?: Record<string, { schema?: JsonSchema }> }>;
@@ -83,7 +85,7 @@ export interface JsonSchema {
 
 const HTTP_METHODS = new Set(['get', 'post', 'put', 'patch', 'delete']);
 
-/** The server's /v1 OpenAPI document, and its operations by operationKey. */
+/** The server's /v1 OpenAPI document, and its operations by operationKey (the partners' calls: hooks are left out). */
 export async function openApiOperations(baseUrl: string): Promise<{ document: OpenApiDocument; operations: Map<string, OpenApiOperation> }> {
   const response = await fetch(`${baseUrl}/v1/openapi.json`);
   if (!response.ok) throw new Error(`openapi.json: ${response.status}`);
@@ -91,7 +93,7 @@ export async function openApiOperations(baseUrl: string): Promise<{ document: Op
   const operations = new Map<string, OpenApiOperation>();
   for (const [path, item] of Object.entries(document.paths)) {
     for (const [method, operation] of Object.entries(item)) {
-      if (HTTP_METHODS.has(method)) operations.set(operationKey(method, path), operation);
+      if (HTTP_METHODS.has(method) && !operation['x-gatehouse-hook']) operations.set(operationKey(method, path), operation);
     }
   }
   return { document, operations };

@@ -18,6 +18,8 @@ interface Operation {
   responses?: Record<string, { description?: string; content?: { 'application/json'?: { schema?: Json } }; headers?: Json }>;
   'x-gatehouse-endpoint-class'?: string;
   'x-gatehouse-scope'?: string | null;
+  'x-gatehouse-hook'?: boolean;
+  security?: unknown[];
 }
 interface Document {
   servers?: { url: string }[];
@@ -38,13 +40,15 @@ async function appWithRoutes(extraRoutes?: TestApp['app'] extends infer A ? (app
 /**
  * What the document lacks for the routes the server registered: each /v1 route (the document itself aside) needs an
  * operation with an id, a summary, its class and scope, a success body, and exactly the error statuses its config
- * implies, each answering the one Error schema; and no operation may lack a route.
+ * implies, each answering the one Error schema; and no operation may lack a route. A hook (config.hook, another
+ * service's call) is documented alike, marked as a hook and with no security instead of a class and scope.
  */
 function documentationGaps(document: Document, routes: RouteOptions[]): string[] {
   const gaps: string[] = [];
   const expected = new Set<string>();
   for (const route of routes) {
-    if (!route.url.startsWith('/v1/') || route.config?.public) continue;
+    const hook = route.config?.hook === true;
+    if (!hook && (!route.url.startsWith('/v1/') || route.config?.public)) continue;
     for (const method of methodsOf(route)) {
       const name = `${method} ${route.url}`;
       expected.add(`${method.toLowerCase()} ${documentedPath(route.url)}`);
@@ -55,8 +59,12 @@ function documentationGaps(document: Document, routes: RouteOptions[]): string[]
       }
       if (!operation.operationId || !/^[a-z][A-Za-z0-9]+$/.test(operation.operationId)) gaps.push(`${name}: no operationId`);
       if (!operation.summary) gaps.push(`${name}: no summary (give the route schema.summary)`);
-      if (!operation.description?.includes(`Endpoint class: \`${route.config?.endpointClass}\``)) gaps.push(`${name}: description lacks the endpoint class`);
-      if (operation['x-gatehouse-scope'] !== (route.config?.scope ?? null)) gaps.push(`${name}: x-gatehouse-scope differs from the route's scope`);
+      if (hook) {
+        if (operation['x-gatehouse-hook'] !== true || operation.security?.length !== 0) gaps.push(`${name}: not marked as a hook without security`);
+      } else {
+        if (!operation.description?.includes(`Endpoint class: \`${route.config?.endpointClass}\``)) gaps.push(`${name}: description lacks the endpoint class`);
+        if (operation['x-gatehouse-scope'] !== (route.config?.scope ?? null)) gaps.push(`${name}: x-gatehouse-scope differs from the route's scope`);
+      }
       const statuses = Object.keys(operation.responses ?? {});
       if (!statuses.some((status) => /^2\d\d$/.test(status))) gaps.push(`${name}: no success response (give the route schema.response[2xx])`);
       const errorStatuses = statuses.filter((status) => !/^2\d\d$/.test(status)).sort();
@@ -142,12 +150,17 @@ describe('the OpenAPI document against the registered routes', () => {
     expect(list.parameters?.find((parameter) => parameter.name === 'limit')?.required).toBe(false);
     expect(document.paths['/v1/projects']!.post!.parameters?.some((parameter) => parameter.name === 'Idempotency-Key' && parameter.in === 'header')).toBe(true);
     expect(list.responses?.['429']?.headers?.['Retry-After']).toBeDefined();
-    // A store outage can meet any operation, so every one lists 503 with both of its codes.
+    // A store outage can meet any operation, so every one lists 503 with both of its codes (a hook, outside the
+    // switches, with the outage's alone).
     for (const [path, item] of Object.entries(document.paths)) {
       for (const operation of Object.values(item!)) {
-        expect(operation.responses?.['503']?.description, path).toMatch(/KILL_SWITCH.*UNAVAILABLE|UNAVAILABLE.*KILL_SWITCH/s);
+        const expected = operation['x-gatehouse-hook'] ? /^UNAVAILABLE:/ : /KILL_SWITCH.*UNAVAILABLE|UNAVAILABLE.*KILL_SWITCH/s;
+        expect(operation.responses?.['503']?.description, path).toMatch(expected);
       }
     }
+    const hook = document.paths['/hooks/github/secret-scanning']!.post!;
+    expect(Object.keys(hook.responses ?? {}).sort()).toEqual(['200', '400', '401', '404', '413', '422', '500', '503']);
+    expect(hook.responses?.['401']?.headers).not.toHaveProperty('X-RateLimit-Limit');
     expect(literalUnions(document)).toEqual([]);
     const appstore = document.components.schemas.IngestAppstoreRequest as { anyOf: { required: string[] }[] };
     expect(appstore.anyOf.map((branch) => branch.required)).toEqual([['iosBundleId'], ['androidPackageName']]);

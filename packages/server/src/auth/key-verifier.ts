@@ -144,6 +144,23 @@ export class KeyVerifier {
   }
 
   /**
+   * The key `token` is, when it is a key of this deployment with its secret right (prefix, checksum, then the digest,
+   * or bcrypt once for a key with no digest this instance can check): for a report about a token that someone else
+   * found (SPEC 15), not for a request made with it. Nothing is cached and no failure is counted against anyone: the
+   * report is signed, and a false token in it is an ordinary answer, not a guess.
+   */
+  async identify(token: string): Promise<KeyRecord | undefined> {
+    const parsed = parseKey(token, this.options.keyPrefix);
+    if (!parsed) return undefined;
+    const record = await this.read(parsed.keyId);
+    if (!record) return undefined;
+    const { digester } = this.options;
+    const digest = record.digest;
+    if (digest && digester.canCheck(digest.secretId)) return digester.matches(parsed.secret, digester.currentDigest(parsed.secret), digest) ? record : undefined;
+    return (await this.options.hasher.verify(parsed.secret, record.secretHash)) ? record : undefined;
+  }
+
+  /**
    * bcrypt, for a key with no digest this instance can check: once per key per deployment. Throttled before the
    * hash (a wrong secret here costs bcrypt, so failures must be cut off first); concurrent requests share one hash.
    */

@@ -50,6 +50,8 @@ export interface ApiKeysTable {
   allowed_cidrs: ColumnType<string[], string[] | undefined, string[]>;
   /** The shortest key.expiring notice (hours) sent for the current expires_at; 0 = none. */
   expiring_notice: Generated<number>;
+  /** SPEC 15: when the key was first reported leaked (GitHub's secret scanning, `gatehouse scan --kill`); null = never. */
+  leaked_at: Timestamp | null;
 }
 
 /** SPEC 12: the world a key and everything it makes belong to. */

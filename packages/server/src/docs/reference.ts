@@ -19,6 +19,8 @@ interface Operation {
   requestBody?: { content?: { 'application/json'?: { schema?: Json } } };
   'x-gatehouse-endpoint-class': string;
   'x-gatehouse-scope': string | null;
+  /** Another service's call (GitHub's secret scanning): no key, no class, no scope. */
+  'x-gatehouse-hook'?: boolean;
 }
 export interface ReferenceInputs {
   /** The served /v1/openapi.json. */
@@ -73,7 +75,8 @@ function bodyTable(document: ReferenceInputs['document'], schema: Json): string 
 }
 
 export function renderReference({ document, plans, rateLimits = DEFAULT_RATE_LIMITS }: ReferenceInputs): string {
-  const ops = operations(document);
+  const ops = operations(document).filter((op) => !op['x-gatehouse-hook']);
+  const hooks = operations(document).filter((op) => op['x-gatehouse-hook']);
   const sections: string[] = [];
   sections.push(`# Gatehouse reference
 
@@ -106,6 +109,12 @@ Every \`/v1\` operation, its endpoint class (which rate limit it counts against)
 (a key created without scopes has full access to its organization). Ids are the OpenAPI \`operationId\`s.
 
 ${table(['operation', 'operationId', 'class', 'scope', 'what it does'], ops.map((op) => [code(op.route), code(op.operationId), op['x-gatehouse-endpoint-class'], op['x-gatehouse-scope'] ? code(op['x-gatehouse-scope']) : 'none', op.summary ?? '']))}`);
+
+  sections.push(`## Hooks
+
+Calls another service makes, not partners: no API key, no rate limit, each authenticated its own way (see the README).
+
+${table(['operation', 'operationId', 'what it does'], hooks.map((op) => [code(op.route), code(op.operationId), op.summary ?? '']))}`);
 
   sections.push(`## Scopes
 

@@ -29,6 +29,18 @@ export function nestsDeeperThan(text: string, max: number): boolean {
 }
 
 type Done = (error: Error | null, body?: unknown) => void;
+type ParseJson = (request: FastifyRequest, text: string, done: Done) => void;
+
+/** Fastify's own JSON parser (it refuses prototype poisoning) behind the depth check. */
+function boundedJsonParser(scope: FastifyInstance): ParseJson {
+  const parseJson = scope.getDefaultJsonParser('error', 'error');
+  return (request, text, done) => {
+    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+      return done(new ApiError('BAD_REQUEST', `The request body is nested more than ${MAX_JSON_DEPTH} levels deep.`));
+    }
+    parseJson(request, text, done);
+  };
+}
 
 /**
  * Replaces the JSON parser of `scope` (the application, or a plugin scope) with Fastify's own behind the depth
@@ -36,14 +48,23 @@ type Done = (error: Error | null, body?: unknown) => void;
  * application/json` on every call anyway (the partner docs' smoke test does): there an empty body reads as none.
  */
 export function installJsonBodyParser(scope: FastifyInstance, options: { emptyIsNoBody?: boolean } = {}): void {
-  const parseJson = scope.getDefaultJsonParser('error', 'error');
+  const parse = boundedJsonParser(scope);
   scope.removeContentTypeParser('application/json');
   scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request: FastifyRequest, body: string | Buffer, done: Done) => {
     const text = body.toString();
     if (text.length === 0 && options.emptyIsNoBody) return done(null, undefined);
-    if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
-      return done(new ApiError('BAD_REQUEST', `The request body is nested more than ${MAX_JSON_DEPTH} levels deep.`));
-    }
-    parseJson(request, text, done);
+    parse(request, text, done);
   });
+}
+
+/**
+ * For routes that must see a body's exact bytes, such as a signature over them (SPEC 15): in `scope`, a JSON body
+ * arrives in the handler's hooks as the raw Buffer, and the function returned parses it afterwards exactly as
+ * everywhere else (a route hook then puts the parsed value in `request.body`, before validation).
+ */
+export function keepRawJsonBody(scope: FastifyInstance): (request: FastifyRequest, raw: Buffer) => Promise<unknown> {
+  const parse = boundedJsonParser(scope);
+  scope.removeContentTypeParser('application/json');
+  scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request: FastifyRequest, body: string | Buffer, done: Done) => done(null, body));
+  return (request, raw) => new Promise((resolve, reject) => parse(request, raw.toString('utf8'), (error, value) => (error ? reject(error) : resolve(value))));
 }

@@ -23,7 +23,8 @@ export interface OperationFacts {
   operationId: string;
   method: string;
   url: string;
-  endpointClass: EndpointClass;
+  /** Null for a hook (config.hook): another service calls it, without a key, outside the rate limits. */
+  endpointClass: EndpointClass | null;
   scope: Scope | null;
   idempotent: boolean;
   codes: ErrorCode[];
@@ -73,8 +74,11 @@ export function errorCodesFor(route: RouteLike): ErrorCode[] {
   const method = methodOf(route);
   const schema = (route.schema ?? {}) as JsonObject;
   const config = route.config ?? {};
-  // Every operation reads the store, so every one can answer UNAVAILABLE while it is unreachable (SPEC 11).
-  const codes = new Set<ErrorCode>(['UNAUTHENTICATED', 'PAYMENT_REQUIRED', 'BILLING_EXHAUSTED', 'RATE_LIMITED', 'INTERNAL', 'KILL_SWITCH', 'UNAVAILABLE']);
+  // Every operation reads the store, so every one can answer UNAVAILABLE while it is unreachable (SPEC 11). A hook
+  // passes no key pipeline: it names its own authentication failures in config.errors.
+  const codes = new Set<ErrorCode>(
+    config.hook ? ['INTERNAL', 'UNAVAILABLE'] : ['UNAUTHENTICATED', 'PAYMENT_REQUIRED', 'BILLING_EXHAUSTED', 'RATE_LIMITED', 'INTERNAL', 'KILL_SWITCH', 'UNAVAILABLE'],
+  );
   if (config.scope) codes.add('FORBIDDEN_SCOPE');
   if (route.url.includes(':')) codes.add('NOT_FOUND');
   // A mutating request may carry a body even where the route reads none: it is parsed (400) and bounded (413).
@@ -87,8 +91,9 @@ export function errorCodesFor(route: RouteLike): ErrorCode[] {
   return [...codes].sort((a, b) => ERROR_STATUS[a] - ERROR_STATUS[b] || a.localeCompare(b));
 }
 
-const isIdempotent = (route: RouteLike): boolean => methodOf(route) === 'POST' && route.config?.idempotency !== false;
-const isDocumented = (url: string, config: RouteLike['config']): boolean => url.startsWith('/v1/') && !config?.public;
+/** Idempotency-Key replay is for partners' keys (SPEC 6): a hook has none. */
+const isIdempotent = (route: RouteLike): boolean => methodOf(route) === 'POST' && route.config?.idempotency !== false && !route.config?.hook;
+const isDocumented = (url: string, config: RouteLike['config']): boolean => (url.startsWith('/v1/') && !config?.public) || config?.hook === true;
 
 const header = (description: string, schema: JsonObject = { type: 'string' }) => ({ description, schema });
 const RATE_LIMIT_HEADERS: Record<string, ReturnType<typeof header>> = {
@@ -123,14 +128,14 @@ const IDEMPOTENCY_KEY_PARAMETER = {
 const BEFORE_LIMITER = new Set([401, 402, 403, 503]);
 const RETRY_AFTER = new Set([409, 429, 503]);
 
-function errorResponses(codes: ErrorCode[]): Record<string, JsonObject> {
+function errorResponses(codes: ErrorCode[], rateLimited: boolean): Record<string, JsonObject> {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
   const responses: Record<string, JsonObject> = {};
   for (const [status, statusCodes] of byStatus) {
     const headers: JsonObject = { 'X-Request-Id': headerRef('X-Request-Id') };
     if (RETRY_AFTER.has(status)) headers['Retry-After'] = headerRef('Retry-After');
-    if (!BEFORE_LIMITER.has(status)) Object.assign(headers, rateLimitHeaderRefs());
+    if (rateLimited && !BEFORE_LIMITER.has(status)) Object.assign(headers, rateLimitHeaderRefs());
     responses[String(status)] = {
       description: statusCodes.map((code) => `${code}: ${ERROR_MEANINGS[code]}`).join(' '),
       headers,
@@ -237,6 +242,7 @@ function optionalDefaults(parameters: unknown): void {
 
 function describe(facts: OperationFacts, summary: unknown, description: unknown): string {
   const lead = typeof description === 'string' ? description : String(summary ?? '');
+  if (facts.endpointClass === null) return `${lead}\n\nA hook: no API key, no rate limit.`;
   const scope = facts.scope === null ? 'none (any valid key)' : `\`${facts.scope}\` (a restricted key needs it; a key without scopes has full access)`;
   const lines = [lead, '', `Endpoint class: \`${facts.endpointClass}\` (rate limit per key and class, SPEC 5). Scope: ${scope}.`];
   if (facts.idempotent) lines.push('Send an `Idempotency-Key` header to make retries safe.');
@@ -279,7 +285,7 @@ export function openApiOptions(options: OpenApiDocumentOptions = {}): SwaggerOpt
         operationId: typeof own.operationId === 'string' ? own.operationId : operationIdFor(method, url),
         method,
         url,
-        endpointClass: route.config!.endpointClass!,
+        endpointClass: route.config?.hook ? null : route.config!.endpointClass!,
         scope: route.config!.scope ?? null,
         idempotent: isIdempotent(route),
         codes: errorCodesFor(route),
@@ -295,8 +301,9 @@ export function openApiOptions(options: OpenApiDocumentOptions = {}): SwaggerOpt
           response,
           operationId: operationFacts.operationId,
           description: describe(operationFacts, own.summary, own.description),
-          'x-gatehouse-endpoint-class': operationFacts.endpointClass,
-          'x-gatehouse-scope': operationFacts.scope,
+          ...(operationFacts.endpointClass === null
+            ? { 'x-gatehouse-hook': true }
+            : { 'x-gatehouse-endpoint-class': operationFacts.endpointClass, 'x-gatehouse-scope': operationFacts.scope }),
         } as typeof schema,
         url,
       };
@@ -319,7 +326,9 @@ export function openApiOptions(options: OpenApiDocumentOptions = {}): SwaggerOpt
           optionalDefaults(parameters);
           if (operationFacts.idempotent) parameters.push(IDEMPOTENCY_KEY_PARAMETER);
           if (parameters.length > 0) operation.parameters = parameters;
-          if (operationFacts.scope !== null) operation.security = [{ apiKey: [operationFacts.scope] }, { bearer: [operationFacts.scope] }];
+          const hook = operationFacts.endpointClass === null;
+          if (hook) operation.security = [];
+          else if (operationFacts.scope !== null) operation.security = [{ apiKey: [operationFacts.scope] }, { bearer: [operationFacts.scope] }];
           const body = operation.requestBody as JsonObject | undefined;
           nameBody(body?.content as JsonObject | undefined, `${name}Request`, schemas);
           const responses = operation.responses as Record<string, JsonObject>;
@@ -328,11 +337,11 @@ export function openApiOptions(options: OpenApiDocumentOptions = {}): SwaggerOpt
             if (success.description === 'Default Response') success.description = status === '204' ? 'Done; no body.' : 'Success.';
             success.headers = {
               'X-Request-Id': headerRef('X-Request-Id'),
-              ...rateLimitHeaderRefs(),
+              ...(hook ? {} : rateLimitHeaderRefs()),
               ...(operationFacts.idempotent ? { 'Idempotent-Replayed': headerRef('Idempotent-Replayed') } : {}),
             };
           }
-          Object.assign(responses, errorResponses(operationFacts.codes));
+          Object.assign(responses, errorResponses(operationFacts.codes, !hook));
         }
       }
       // Titled schemas anywhere (inside bodies, responses, other components) become named components.

@@ -38,6 +38,11 @@ declare module 'fastify' {
     errors?: readonly ErrorCode[];
     /** Routes outside the key pipeline (the OpenAPI document). */
     public?: boolean;
+    /**
+     * A route another service calls (GitHub's secret scanning, SPEC 15): outside every pipeline, authenticated by the
+     * caller's own signature. The OpenAPI document lists it without the key's security and answering `errors`.
+     */
+    hook?: boolean;
     /** whoami answers 200 with the flags when a key or organization switch is on (SPEC 3). */
     reportsSwitches?: boolean;
     /** The audit action this route records (SPEC 10.3); set on every mutation and every admin route. */

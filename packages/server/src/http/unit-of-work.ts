@@ -299,6 +299,12 @@ export class UnitsOfWork {
 const authenticated = (request: FastifyRequest) =>
   request.principal !== undefined || request.adminActor !== undefined || request.person !== undefined || request.auditActor !== undefined;
 
+/** Who a request's audit entries name as acting: its key, the signed-in person, or the admin actor (SPEC 13.5). */
+export function auditActorOf(request: FastifyRequest): string {
+  const principal = request.principal;
+  return principal ? `key:${principal.apiKeyId}` : request.person ? `person:${request.person.id}` : `${request.auditActor ?? request.adminActor}`;
+}
+
 /** SPEC 10.3: who did what to which target, under which request, with which outcome. */
 export function auditRecordOf(request: FastifyRequest, action: string, status: number): AuditRecord {
   const principal = request.principal;
@@ -309,7 +315,7 @@ export function auditRecordOf(request: FastifyRequest, action: string, status: n
     apiKeyId: principal?.apiKeyId ?? null,
     env: principal?.env ?? null,
     // SPEC 13.5: what a signed-in person does is audited under that person.
-    actor: principal ? `key:${principal.apiKeyId}` : request.person ? `person:${request.person.id}` : `${request.auditActor ?? request.adminActor}`,
+    actor: auditActorOf(request),
     action,
     targetType: target?.type ?? null,
     targetId: target?.id ?? (typeof paramsId === 'string' ? paramsId : null),

@@ -6,9 +6,10 @@ import { notFound } from '../http/errors.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { ApiKeySchema, CreatedApiKeySchema, IdParams, KeyChangeBody, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
-import { unitOfWork } from '../http/unit-of-work.ts';
+import { auditActorOf, unitOfWork } from '../http/unit-of-work.ts';
 import { presentApiKey } from './present.ts';
 import { canonicalAllowedCidrs, changeApiKey, createApiKey, prepareNewKey } from './service.ts';
+import { reportLeakedKey } from '../leaks/service.ts';
 
 /** The base32 handle of SPEC 1.1: what a leaked-key report carries, instead of the secret. */
 const KeyIdParams = Type.Object({ keyId: Type.String({ maxLength: 16, pattern: '^[0-9A-HJKMNP-TV-Z]{16}$' }) });
@@ -87,6 +88,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
   );
 
   // For `gatehouse scan --kill`: the scanner knows a leaked key by its key_id and never sends the secret anywhere.
+  // A key found in files is a leaked key (SPEC 15): killed, audited and announced as GitHub's reports are.
   app.post(
     '/keys/by-key-id/:keyId/kill',
     { config: { audit: 'admin.key.kill', operatorAccess: 'switch' }, schema: { params: KeyIdParams, response: { 200: ApiKeySchema } } },
@@ -95,7 +97,14 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
         const existing = await findApiKeyRowByKeyId(unit.db, request.params.keyId);
         if (!existing) throw notFound('API key');
         unit.audit({ type: 'api_key', id: existing.id, organizationId: existing.organization_id });
-        return { body: presentApiKey(await changeApiKey(unit, deps, existing.id, { kind: 'kill', on: true }), prefix) };
+        const { key } = await reportLeakedKey(unit, deps, existing.id, {
+          reportedBy: auditActorOf(request),
+          source: 'gatehouse scan',
+          url: null,
+          requestId: request.id,
+          clientAddress: request.ip,
+        });
+        return { body: presentApiKey(key, prefix) };
       }),
   );
 

@@ -83,6 +83,16 @@ export const expireApiKeyForRoll = (db: Db, organizationId: string, id: string, 
     .returningAll()
     .executeTakeFirst();
 
+/**
+ * SPEC 15, once per key: sets `leaked_at` on a key that has none, in one guarded statement; true for the report that
+ * set it. The row lock it takes holds a concurrent report of the same key until this transaction ends, and that one
+ * then finds the column set.
+ */
+export async function markApiKeyLeaked(db: Db, id: string, at: Date): Promise<boolean> {
+  const marked = await db.updateTable('api_keys').set({ leaked_at: at }).where('id', '=', id).where('leaked_at', 'is', null).returning('id').executeTakeFirst();
+  return marked !== undefined;
+}
+
 /** The scanner's handle: a leaked key is known by its key_id, never by its secret. */
 export const findApiKeyRowByKeyId = (db: Db, keyId: string): Promise<ApiKeyRow | undefined> =>
   db.selectFrom('api_keys').selectAll().where('key_id', '=', keyId).executeTakeFirst();
