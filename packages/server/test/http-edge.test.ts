@@ -170,11 +170,15 @@ describe('edge headers on every answer (issue 13, finding 15)', () => {
     expect(webhook.json()).toHaveProperty('secret');
     const issued = await admin(t.app, 'POST', `/admin/v1/organizations/${organizationId}/keys`, { name: 'issued' });
     expect(issued.statusCode).toBe(201);
-    for (const answer of [created, rolled, webhook, issued]) {
+    // Without SMTP, an invitation's one-time link is in the answer.
+    const invitation = await admin(t.app, 'POST', `/admin/v1/organizations/${organizationId}/invitations`, { email: 'edge@example.com', role: 'developer' });
+    expect(invitation.statusCode).toBe(201);
+    expect(JSON.stringify(invitation.json())).toMatch(/https?:\/\//);
+    for (const answer of [created, rolled, webhook, issued, invitation]) {
       expect(answer.headers['cache-control']).toBe('no-store');
       expect(answer.headers['x-content-type-options']).toBe('nosniff');
     }
-    for (const url of ['/healthz', '/v1/whoami', '/v1/nope', '/v1/openapi.json', '/admin/v1/plans']) {
+    for (const url of ['/healthz', '/readyz', '/metrics', '/v1/whoami', '/v1/nope', '/v1/openapi.json', '/admin/v1/plans', '/console/', '/console/api/session', '/%ff']) {
       const answer = await t.app.inject({ url, headers: withKey(apiKey) });
       expect(answer.headers['x-content-type-options'], url).toBe('nosniff');
     }
