@@ -209,10 +209,62 @@ export interface RollApiKeyParams {
   overlapSeconds?: number;
 }
 
-/** What an endpoint can subscribe to (SPEC 8.6). */
+/** A job's end (SPEC 8.6): the event's `data` is the job as `jobs.get` shows it. */
 export type JobEventType = 'job.succeeded' | 'job.failed' | 'job.canceled';
-/** What a delivery carries: a job event, or the ping of `webhookEndpoints.test`. */
-export type WebhookEventType = JobEventType | 'test.ping';
+/** A key's lifecycle (SPEC 7): the event's `data` is a KeyEventData. */
+export type KeyEventType = 'key.created' | 'key.revoked' | 'key.rolled' | 'key.killed' | 'key.unkilled' | 'key.expiring' | 'key.leaked';
+/** The organization's (SPEC 7): `credits.low` (live endpoints only) and `organization.access_changed`. */
+export type OrganizationEventType = 'credits.low' | 'organization.access_changed';
+/** What an endpoint can subscribe to (SPEC 8.6). */
+export type SubscribableEventType = JobEventType | KeyEventType | OrganizationEventType;
+/** What a delivery carries: a subscribable event, or the ping of `webhookEndpoints.test`. */
+export type WebhookEventType = SubscribableEventType | 'test.ping';
+
+/** A key as lifecycle events show it: ids and the display prefix, never a secret. */
+export interface KeyEventKey {
+  id: string;
+  keyId: string;
+  displayPrefix: string;
+  organizationId: string;
+  name: string;
+  env: KeyEnv;
+  status: 'active' | 'revoked';
+  killSwitch: boolean;
+  expiresAt: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
+/** `data` of a `key.*` event: `verifyWebhook<KeyEventData>(...)`. */
+export interface KeyEventData {
+  /** The key's env: test-mode events go to test-mode endpoints only (SPEC 12). */
+  env: KeyEnv;
+  organizationId: string;
+  /** The key the event is about; for `key.rolled`, the new key. */
+  apiKey: KeyEventKey;
+  /** `key.rolled`: the key that was rolled, with the expiry the roll gave it. */
+  previousKey?: KeyEventKey;
+  /** `key.expiring`: 24 or 1, the notice this is. */
+  hoursBefore?: 24 | 1;
+  /** `key.leaked`: where the key was found, as the report said. */
+  url?: string;
+  source?: string;
+}
+
+/** `data` of a `credits.low` event (live endpoints only: test mode never touches the wallet). */
+export interface CreditsLowEventData {
+  env: 'live';
+  organizationId: string;
+  creditBalance: number;
+  lowCreditThreshold: number;
+}
+
+/** `data` of an `organization.access_changed` event, sent to the endpoints of both envs, each copy with its own `env`. */
+export interface AccessChangedEventData {
+  env: KeyEnv;
+  organizationId: string;
+  apiAccessRevoked: boolean;
+}
 
 export interface DeliveryError {
   code: string;
@@ -225,7 +277,7 @@ export interface WebhookEndpoint {
   /** SPEC 12: the env of the key that made it; a key sees only its own env's. */
   env: KeyEnv;
   url: string;
-  events: JobEventType[];
+  events: SubscribableEventType[];
   /** False once the server has given up on the endpoint after failing deliveries; a successful test re-enables it. */
   enabled: boolean;
   /** Start of the current run of failed attempts; null when the last attempt succeeded. */
@@ -243,7 +295,7 @@ export interface CreatedWebhookEndpoint extends WebhookEndpoint {
 
 export interface CreateWebhookEndpointParams {
   url: string;
-  events: JobEventType[];
+  events: SubscribableEventType[];
 }
 
 /** One event's delivery to an endpoint, across its attempts. */
@@ -305,6 +357,8 @@ export interface Organization {
   rateLimitTier: string;
   creditBalance: number;
   apiAccessRevoked: boolean;
+  /** credits.low is sent once each time the balance falls below this; null: never. */
+  lowCreditThreshold: number | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -323,6 +377,8 @@ export interface UpdateOrganizationParams {
   rateLimitTier?: string;
   creditBalance?: number;
   apiAccessRevoked?: boolean;
+  /** null turns credits.low off. */
+  lowCreditThreshold?: number | null;
 }
 
 export interface KillSwitchState {

@@ -38,9 +38,12 @@ export interface VerifyWebhookOptions {
   now?: Date | number;
 }
 
-/** The signed body. A job event's `data` is the job as `jobs.get` shows it: `verifyWebhook<Job>(...)`. */
+/**
+ * The signed body. A job event's `data` is the job as `jobs.get` shows it (`verifyWebhook<Job>(...)`); a key event's
+ * is a KeyEventData; every event's `data` carries `env`.
+ */
 export interface WebhookEvent<Data = unknown> {
-  /** `job.succeeded`, `job.failed`, `job.canceled`, or `test.ping`. */
+  /** A WebhookEventType: `job.*`, `key.*`, `credits.low`, `organization.access_changed`, or `test.ping`. */
   type: string;
   /** When the event happened (ISO 8601); an attempt's own time is in `timestamp` of the result. */
   timestamp: string;

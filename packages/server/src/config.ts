@@ -68,6 +68,8 @@ export interface Config {
   jobs?: { concurrency?: number; leaseMs?: number; pollMs?: number; startDelayMs?: number };
   /** Webhook delivery tuning; anything absent takes the worker's default (src/webhooks/worker.ts). */
   webhooks?: Partial<DeliveryWorkerSettings>;
+  /** How often each instance looks for keys due a `key.expiring` notice (default webhooks/expiring-scan.ts, 60 s). */
+  keyExpiringScanMs?: number;
   /** Days the request log keeps its rows (GATEHOUSE_REQUEST_LOG_DAYS, default 7; SPEC 8.7). */
   requestLogDays?: number;
   /** Usage counting and the request log (GATEHOUSE_USAGE_RECORDING, default on; off only to measure what they cost). */

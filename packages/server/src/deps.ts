@@ -27,6 +27,7 @@ import type { Mailer } from './people/mailer.ts';
 import { createPeopleRuntime, type PeopleRuntime } from './people/runtime.ts';
 import { resealTotpSecrets } from './people/totp-rotation.ts';
 import type { DeliveryWorker } from './webhooks/worker.ts';
+import { DEFAULT_EXPIRING_SCAN_MS, ExpiringKeyScan } from './webhooks/expiring-scan.ts';
 
 /** Everything the app needs, built in one place (DESIGN: wire dependencies once, build the app apart from listening). */
 export interface Deps {
@@ -158,6 +159,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   // The events themselves are enqueued by the jobs table's trigger; this only spares them the wait for the next poll.
   jobs.onJobFinished(() => webhooks.nudge());
   webhooks.start();
+  const expiringScan = new ExpiringKeyScan({ db: store.db, keyPrefix: config.keyPrefix, now, logger, intervalMs: config.keyExpiringScanMs ?? DEFAULT_EXPIRING_SCAN_MS });
+  expiringScan.start();
   metrics.observeAuth({
     hashInFlight: () => hasher.inFlight,
     hashPeakConcurrency: () => hasher.peakConcurrency,
@@ -195,6 +198,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     lifecycle: new Lifecycle(),
     async close() {
       people.close();
+      await expiringScan.stop();
       await webhooks.stop();
       await jobs.stop();
       await limiter.close();

@@ -24,7 +24,7 @@ import {
   type IngestWebsiteParams,
   type Influencer,
   type Job,
-  type JobEventType,
+  type SubscribableEventType,
   type JobKind,
   type JobStatus,
   type KeyEnv,
@@ -218,7 +218,20 @@ const SCOPE = {
   'audit:read': true,
   'usage:read': true,
 } satisfies Record<Scope, true>;
-const JOB_EVENT_TYPE = { 'job.succeeded': true, 'job.failed': true, 'job.canceled': true } satisfies Record<JobEventType, true>;
+const SUBSCRIBABLE_EVENT_TYPE = {
+  'job.succeeded': true,
+  'job.failed': true,
+  'job.canceled': true,
+  'key.created': true,
+  'key.revoked': true,
+  'key.rolled': true,
+  'key.killed': true,
+  'key.unkilled': true,
+  'key.expiring': true,
+  'key.leaked': true,
+  'credits.low': true,
+  'organization.access_changed': true,
+} satisfies Record<SubscribableEventType, true>;
 const DELIVERY_STATUS = { pending: true, delivered: true, failed: true } satisfies Record<WebhookDelivery['status'], true>;
 
 const JOB_VALUES = { kind: JOB_KIND, status: JOB_STATUS };
@@ -284,7 +297,7 @@ const OPERATIONS: Record<string, Expectation> = {
     method: 'webhookEndpoints.create',
     response: CREATED_WEBHOOK_ENDPOINT,
     body: CREATE_WEBHOOK_ENDPOINT,
-    bodyValues: { events: JOB_EVENT_TYPE },
+    bodyValues: { events: SUBSCRIBABLE_EVENT_TYPE },
   },
   'GET /v1/webhook-endpoints': { method: 'webhookEndpoints.list', response: WEBHOOK_ENDPOINT, query: PAGE_PARAMS },
   'GET /v1/webhook-endpoints/{}': { method: 'webhookEndpoints.get', response: WEBHOOK_ENDPOINT },

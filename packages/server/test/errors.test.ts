@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError } from '../src/http/errors.ts';
 import { SCOPES } from '../src/http/route-config.ts';
-import { JOB_EVENT_TYPES } from '../src/webhooks/events.ts';
+import { WEBHOOK_EVENT_TYPES } from '../src/webhooks/events.ts';
 import { ADMIN_TOKEN, startTestApp, type TestApp } from './harness.ts';
 import { admin, partnerWithKey, withKey } from './factories.ts';
 
@@ -89,7 +89,7 @@ describe('SPEC 4: the error envelope', () => {
     });
     expect(event.statusCode).toBe(422);
     expect((envelope(event).details as { issues: unknown[] }).issues).toEqual([
-      { path: 'body.events.0', message: `must be one of: ${JOB_EVENT_TYPES.join(', ')}` },
+      { path: 'body.events.0', message: `must be one of: ${WEBHOOK_EVENT_TYPES.join(', ')}` },
     ]);
 
     const project = await t.app.inject({ method: 'POST', url: '/v1/projects', headers: withKey(apiKey), payload: { name: 'Enum messages' } });

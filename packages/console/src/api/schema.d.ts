@@ -146,6 +146,7 @@ export interface paths {
                                 rateLimitTier: string;
                                 creditBalance: number;
                                 apiAccessRevoked: boolean;
+                                lowCreditThreshold: number | null;
                                 /** Format: date-time */
                                 createdAt: string;
                                 /** Format: date-time */
@@ -210,6 +211,7 @@ export interface paths {
                             rateLimitTier: string;
                             creditBalance: number;
                             apiAccessRevoked: boolean;
+                            lowCreditThreshold: number | null;
                             /** Format: date-time */
                             createdAt: string;
                             /** Format: date-time */
@@ -276,6 +278,7 @@ export interface paths {
                             rateLimitTier: string;
                             creditBalance: number;
                             apiAccessRevoked: boolean;
+                            lowCreditThreshold: number | null;
                             /** Format: date-time */
                             createdAt: string;
                             /** Format: date-time */
@@ -327,6 +330,8 @@ export interface paths {
                         /** @description An absolute balance; to add to it, POST …/credits */
                         creditBalance?: number;
                         apiAccessRevoked?: boolean;
+                        /** @description credits.low is sent once each time the balance falls below this; null turns it off */
+                        lowCreditThreshold?: number | null;
                     };
                 };
             };
@@ -345,6 +350,7 @@ export interface paths {
                             rateLimitTier: string;
                             creditBalance: number;
                             apiAccessRevoked: boolean;
+                            lowCreditThreshold: number | null;
                             /** Format: date-time */
                             createdAt: string;
                             /** Format: date-time */
@@ -2902,6 +2908,7 @@ export interface paths {
                             rateLimitTier: string;
                             creditBalance: number;
                             apiAccessRevoked: boolean;
+                            lowCreditThreshold: number | null;
                             /** Format: date-time */
                             createdAt: string;
                             /** Format: date-time */
@@ -3425,7 +3432,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         url: string;
-                        events: ("job.succeeded" | "job.failed" | "job.canceled")[];
+                        events: ("job.succeeded" | "job.failed" | "job.canceled" | "key.created" | "key.revoked" | "key.rolled" | "key.killed" | "key.unkilled" | "key.expiring" | "key.leaked" | "credits.low" | "organization.access_changed")[];
                     };
                 };
             };

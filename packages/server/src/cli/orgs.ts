@@ -12,6 +12,7 @@ export const organizationRecord = (org: Organization) =>
     ['tier', org.rateLimitTier],
     ['credits', org.creditBalance],
     ['api access revoked', org.apiAccessRevoked],
+    ['low credit threshold', org.lowCreditThreshold ?? 'none'],
     ['created', org.createdAt],
     ['updated', org.updatedAt],
   ]);
@@ -22,7 +23,11 @@ interface OrgFields {
   tier?: string;
   credits?: number;
   apiAccessRevoked?: boolean;
+  lowCreditThreshold?: number | null;
 }
+
+/** A threshold of credits, or `none` (no credits.low at all). */
+const creditThreshold = (value: string): number | null => (value.trim() === 'none' ? null : absoluteInteger(value));
 
 /** SPEC 10.2: organizations, their plan, tier (rate limits), credits and API access. */
 export function registerOrgCommands(program: Command, run: Run): void {
@@ -91,6 +96,7 @@ export function registerOrgCommands(program: Command, run: Run): void {
     .option('--tier <tier>', 'rate-limit tier')
     .option('--credits <n>', 'set the credit balance to n (to add: gatehouse credits add)', absoluteInteger)
     .option('--api-access-revoked <true|false>', "the organization's API access switch", boolean)
+    .option('--low-credit-threshold <n|none>', 'credits.low is sent when the balance falls below n; none turns it off', creditThreshold)
     .action(
       run(async (context, id) => {
         const options = context.options<OrgFields>();
@@ -100,7 +106,10 @@ export function registerOrgCommands(program: Command, run: Run): void {
         if (options.tier !== undefined) changes.rateLimitTier = options.tier;
         if (options.credits !== undefined) changes.creditBalance = options.credits;
         if (options.apiAccessRevoked !== undefined) changes.apiAccessRevoked = options.apiAccessRevoked;
-        if (Object.keys(changes).length === 0) throw new CliError('nothing to change: give --name, --plan, --tier, --credits or --api-access-revoked');
+        if (options.lowCreditThreshold !== undefined) changes.lowCreditThreshold = options.lowCreditThreshold;
+        if (Object.keys(changes).length === 0) {
+          throw new CliError('nothing to change: give --name, --plan, --tier, --credits, --api-access-revoked or --low-credit-threshold');
+        }
         const org = await context.admin().organizations.update(id!, changes);
         context.emit(org, () => organizationRecord(org));
       }),

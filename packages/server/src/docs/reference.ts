@@ -4,7 +4,26 @@ import { ERROR_MEANINGS, ERROR_STATUS, type ErrorCode } from '../http/errors.ts'
 import { SCOPES } from '../http/route-config.ts';
 import { JOB_COSTS, type JobKind } from '../jobs/kinds.ts';
 import { FIXTURE_ORIGIN, FIXTURE_PAGES, TEST_MODE_SLOW_MS } from '../jobs/test-mode.ts';
-import { JOB_EVENT_TYPES, TEST_EVENT_TYPE } from '../webhooks/events.ts';
+import { JOB_EVENT_TYPES, KEY_EVENT_TYPES, TEST_EVENT_TYPE, type KeyEventType } from '../webhooks/events.ts';
+
+const KEY_EVENT_MEANINGS: Record<KeyEventType, string> = {
+  'key.created': 'a key is issued (partner API, admin API, CLI, console)',
+  'key.revoked': 'a key is revoked',
+  'key.rolled': 'a key is rolled',
+  'key.killed': "a key's kill switch is turned on",
+  'key.unkilled': "an operator turns a key's kill switch off",
+  'key.expiring': 'an active key is 24 hours, then 1 hour, from its `expiresAt` (each notice once per `expiresAt`)',
+  'key.leaked': 'a leaked-key report names the key (SPEC 15)',
+};
+const KEY_EVENT_DATA: Record<KeyEventType, string> = {
+  'key.created': '`{ env, organizationId, apiKey }`',
+  'key.revoked': '`{ env, organizationId, apiKey }`',
+  'key.rolled': '`{ env, organizationId, apiKey, previousKey }` (`apiKey` the new key)',
+  'key.killed': '`{ env, organizationId, apiKey }`',
+  'key.unkilled': '`{ env, organizationId, apiKey }`',
+  'key.expiring': '`{ env, organizationId, apiKey, hoursBefore }` (24 or 1)',
+  'key.leaked': '`{ env, organizationId, apiKey, url, source }`',
+};
 
 /**
  * docs/reference.md, rendered from what the server itself runs on: the error catalog, the scopes, the tier table,
@@ -144,12 +163,18 @@ ${ingest
   sections.push(`## Webhook events
 
 Deliveries are signed the Standard Webhooks way (\`webhook-id\`, \`webhook-timestamp\`, \`webhook-signature\`) and
-carry \`{ "type", "timestamp", "data" }\`; \`verifyWebhook\` in \`@gatehouse/client\` checks them.
+carry \`{ "type", "timestamp", "data" }\`; \`verifyWebhook\` in \`@gatehouse/client\` checks them. Every event's \`data\`
+carries \`env\`; a key's events go to the endpoints of the key's env only. A key appears in events as
+\`{ id, keyId, displayPrefix, organizationId, name, env, status, killSwitch, expiresAt, createdAt, revokedAt }\`, never
+with its secret. Each event is written in the transaction of the change that causes it, and sent once per endpoint.
 
 ${table(
   ['type', 'sent when', 'data'],
   [
     ...JOB_EVENT_TYPES.map((type) => [code(type), `a job ends ${type.replace('job.', '')}`, 'the job, as `GET /v1/jobs/{jobId}` shows it']),
+    ...KEY_EVENT_TYPES.map((type) => [code(type), KEY_EVENT_MEANINGS[type], KEY_EVENT_DATA[type]]),
+    [code('credits.low'), "the balance falls below the organization's `lowCreditThreshold`, once per crossing; live endpoints only", '`{ env, organizationId, creditBalance, lowCreditThreshold }`'],
+    [code('organization.access_changed'), "an operator flips the organization's `apiAccessRevoked`; sent to the endpoints of both envs", '`{ env, organizationId, apiAccessRevoked }`'],
     [code(TEST_EVENT_TYPE), '`POST /v1/webhook-endpoints/{id}/test` only (nobody subscribes to it)', '`{ webhookEndpointId, env, message }`'],
   ],
 )}`);

@@ -45,15 +45,22 @@ const updateKey = (db: Db, target: ApiKeyTarget) => {
   return target.organizationId === undefined ? query : query.where('organization_id', '=', target.organizationId);
 };
 
-export const setApiKeyKillSwitch = (db: Db, target: ApiKeyTarget, on: boolean): Promise<ApiKeyRow | undefined> =>
-  updateKey(db, target).set({ kill_switch: on }).returningAll().executeTakeFirst();
+export const findTargetApiKey = (db: Db, target: ApiKeyTarget): Promise<ApiKeyRow | undefined> => {
+  const query = db.selectFrom('api_keys').selectAll().where('id', '=', target.id);
+  return (target.organizationId === undefined ? query : query.where('organization_id', '=', target.organizationId)).executeTakeFirst();
+};
 
-/** Revocation is permanent: a revoked key keeps its first `revoked_at`. */
+/**
+ * Flips the kill switch only if it is not already `on`: the row when this statement flipped it, `undefined` when the
+ * key is missing or already so. Guarded in the statement, so of two flips at once exactly one is the flip (and
+ * emits the lifecycle event).
+ */
+export const setApiKeyKillSwitch = (db: Db, target: ApiKeyTarget, on: boolean): Promise<ApiKeyRow | undefined> =>
+  updateKey(db, target).set({ kill_switch: on }).where('kill_switch', '<>', on).returningAll().executeTakeFirst();
+
+/** Revocation is permanent: the row when this statement revoked the key, `undefined` when missing or already revoked. */
 export const revokeApiKey = (db: Db, target: ApiKeyTarget, at: Date): Promise<ApiKeyRow | undefined> =>
-  updateKey(db, target)
-    .set((eb) => ({ status: 'revoked', revoked_at: eb.fn.coalesce('revoked_at', eb.val(at)) }))
-    .returningAll()
-    .executeTakeFirst();
+  updateKey(db, target).set({ status: 'revoked', revoked_at: at }).where('status', '<>', 'revoked').returningAll().executeTakeFirst();
 
 /** A rename or new allowed addresses; fields left undefined keep their value. */
 export const updateApiKey = (db: Db, target: ApiKeyTarget, fields: { name?: string | undefined; allowed_cidrs?: string[] | undefined }): Promise<ApiKeyRow | undefined> => {

@@ -3,6 +3,7 @@ import type { Deps } from '../deps.ts';
 import {
   expireApiKeyForRoll,
   findOrganizationApiKey,
+  findTargetApiKey,
   insertApiKey,
   revokeApiKey,
   setApiKeyExpiry,
@@ -17,6 +18,7 @@ import { generateKey, type KeyEnv } from './format.ts';
 import { presentApiKey, type ApiKeyView } from './present.ts';
 import { assertMayActOn, assertMayGrant } from './scope-grant.ts';
 import { canonicalCidr } from '../net/cidr.ts';
+import { emitKeyEvent, keyEventSubject } from '../webhooks/lifecycle-events.ts';
 
 type Db = Kysely<Database>;
 
@@ -103,7 +105,10 @@ export async function createApiKey(db: Db, keyPrefix: string, prepared: Prepared
     ...prepared.stored,
     expires_at: input.expiresAt,
   });
-  return { ...presentApiKey(row, keyPrefix), key: prepared.key };
+  const view = presentApiKey(row, keyPrefix);
+  // Every way a key is issued (partner API, admin API and so the CLI, console) comes through here.
+  await emitKeyEvent({ db }, 'key.created', view, {}, row.created_at);
+  return { ...view, key: prepared.key };
 }
 
 /** Prepares and stores a key in one go, for callers outside a request (first start, benchmarks). */
@@ -119,21 +124,34 @@ type KeyChange =
   /** PATCH: a new name and/or allowed addresses (canonical, see canonicalAllowedCidrs). */
   | { kind: 'update'; name?: string | undefined; allowedCidrs?: string[] | undefined };
 
+type ChangeDeps = Pick<Deps, 'bus' | 'now' | 'config'>;
+
 /**
- * Applies a lifecycle change in the caller's transaction and, once it is committed, tells every instance to forget
- * what it cached about the key (SPEC 7). A bare id reaches any key (operators); a target with `organizationId` only
- * that organization's. 404 when there is no such key.
+ * A switch flipped by this change (kill, unkill, revoke) and the lifecycle event it emits (SPEC 7), or `undefined`
+ * when the key is missing or already so: a second kill of a killed key changes nothing and tells nobody again.
  */
-export async function changeApiKey(tx: Tx, deps: Pick<Deps, 'bus' | 'now'>, target: string | ApiKeyTarget, change: KeyChange): Promise<ApiKeyRow> {
+async function flipSwitch(tx: Tx, deps: ChangeDeps, key: ApiKeyTarget, change: Extract<KeyChange, { kind: 'kill' | 'revoke' }>): Promise<ApiKeyRow | undefined> {
+  const at = new Date(deps.now());
+  const flipped = change.kind === 'kill' ? await setApiKeyKillSwitch(tx.db, key, change.on) : await revokeApiKey(tx.db, key, at);
+  if (!flipped) return undefined;
+  const type = change.kind === 'revoke' ? 'key.revoked' : change.on ? 'key.killed' : 'key.unkilled';
+  await emitKeyEvent(tx, type, presentApiKey(flipped, deps.config.keyPrefix), {}, at);
+  return flipped;
+}
+
+/**
+ * Applies a lifecycle change in the caller's transaction, with its lifecycle event, and, once it is committed, tells
+ * every instance to forget what it cached about the key (SPEC 7). A bare id reaches any key (operators); a target
+ * with `organizationId` only that organization's. 404 when there is no such key.
+ */
+export async function changeApiKey(tx: Tx, deps: ChangeDeps, target: string | ApiKeyTarget, change: KeyChange): Promise<ApiKeyRow> {
   const key = typeof target === 'string' ? { id: target } : target;
   const row =
-    change.kind === 'kill'
-      ? await setApiKeyKillSwitch(tx.db, key, change.on)
-      : change.kind === 'revoke'
-        ? await revokeApiKey(tx.db, key, new Date(deps.now()))
-        : change.kind === 'expire'
-          ? await setApiKeyExpiry(tx.db, key, change.at)
-          : await updateApiKey(tx.db, key, { name: change.name, allowed_cidrs: change.allowedCidrs });
+    change.kind === 'kill' || change.kind === 'revoke'
+      ? ((await flipSwitch(tx, deps, key, change)) ?? (await findTargetApiKey(tx.db, key)))
+      : change.kind === 'expire'
+        ? await setApiKeyExpiry(tx.db, key, change.at)
+        : await updateApiKey(tx.db, key, { name: change.name, allowed_cidrs: change.allowedCidrs });
   if (!row) throw notFound('API key');
   tx.afterCommit(() => deps.bus.publish({ kind: 'key', apiKeyId: row.id }));
   return row;
@@ -154,7 +172,7 @@ export interface PartnerKeyTarget {
  * cannot switch off the organization's full-access keys. Scopes never change after creation: the check and the
  * write cannot disagree.
  */
-export async function changePartnerApiKey(tx: Tx, deps: Pick<Deps, 'bus' | 'now'>, target: PartnerKeyTarget, change: KeyChange): Promise<ApiKeyRow> {
+export async function changePartnerApiKey(tx: Tx, deps: ChangeDeps, target: PartnerKeyTarget, change: KeyChange): Promise<ApiKeyRow> {
   const existing = await findOrganizationApiKey(tx.db, target.organizationId, target.id);
   if (!existing || (target.env !== undefined && existing.env !== target.env)) throw notFound('API key');
   assertMayActOn(target.holderScopes, existing.scopes);
@@ -222,5 +240,8 @@ export async function rollApiKey(
   });
   tx.afterCommit(() => deps.bus.publish({ kind: 'key', apiKeyId: previous.id }));
   const prefix = deps.config.keyPrefix;
-  return { created: { ...presentApiKey(created, prefix), key: successor.key }, previous: presentApiKey(previous, prefix) };
+  const [createdView, previousView] = [presentApiKey(created, prefix), presentApiKey(previous, prefix)];
+  // One event for the roll, shaped like its answer: the new key, and the old one with its new expiry.
+  await emitKeyEvent(tx, 'key.rolled', createdView, { previousKey: keyEventSubject(previousView) }, new Date(now));
+  return { created: { ...createdView, key: successor.key }, previous: previousView };
 }

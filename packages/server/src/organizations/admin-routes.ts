@@ -10,6 +10,7 @@ import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Name, Page, PageQuery, Uuid } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
 import { unitOfWork } from '../http/unit-of-work.ts';
+import { emitOrganizationEvent } from '../webhooks/lifecycle-events.ts';
 
 type Db = Kysely<Database>;
 
@@ -26,6 +27,8 @@ export const OrganizationSchema = Type.Object({
   rateLimitTier: Type.String(),
   creditBalance: Type.Integer(),
   apiAccessRevoked: Type.Boolean(),
+  /** SPEC 7: credits.low is sent when the balance falls below this; null: never. */
+  lowCreditThreshold: Type.Union([Type.Integer(), Type.Null()]),
   createdAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 });
@@ -47,6 +50,11 @@ const PatchBody = Type.Object(
     rateLimitTier: Type.Optional(Tier),
     creditBalance: Type.Optional(CreditBalance),
     apiAccessRevoked: Type.Optional(Type.Boolean()),
+    lowCreditThreshold: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 0, maximum: MAX_CREDIT_BALANCE }), Type.Null()], {
+        description: 'credits.low is sent once each time the balance falls below this; null turns it off',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -86,6 +94,7 @@ export async function presentOrganizations(db: Db, rows: Organization[]) {
     rateLimitTier: row.rate_limit_tier,
     creditBalance: row.credit_balance,
     apiAccessRevoked: row.api_access_revoked,
+    lowCreditThreshold: row.low_credit_threshold,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   }));
@@ -161,11 +170,18 @@ export function registerOrganizationRoutes(app: App, deps: Deps): void {
         if (body.rateLimitTier !== undefined) changes.rate_limit_tier = body.rateLimitTier;
         if (body.creditBalance !== undefined) changes.credit_balance = body.creditBalance;
         if (body.apiAccessRevoked !== undefined) changes.api_access_revoked = body.apiAccessRevoked;
+        if (body.lowCreditThreshold !== undefined) changes.low_credit_threshold = body.lowCreditThreshold;
         // Locked, so the "before" of the audit entry is the row this change replaced.
         const before = await lockOrganization(unit.db, id);
         if (!before) throw notFound('Organization');
         const row = await updateOrganization(unit.db, id, changes);
         if (!row) throw notFound('Organization');
+        // The row is locked above, so of two flips at once only one sees the other value before it.
+        if (row.api_access_revoked !== before.api_access_revoked) {
+          // Both envs: SPEC 12 applies the organization's switches to test keys as to live ones, so a test-mode
+          // integration stops working too and its test-mode endpoints hear of it; each copy carries its own env.
+          await emitOrganizationEvent(unit, 'organization.access_changed', id, ['live', 'test'], { apiAccessRevoked: row.api_access_revoked }, row.updated_at);
+        }
         unit.afterCommit(() => deps.bus.publish({ kind: 'organization', organizationId: id }));
         const [was, is] = await presentOrganizations(unit.db, [before, row]);
         unit.audit({ type: 'organization', id, organizationId: id }, changedFields(was!, is!, Object.keys(body)));

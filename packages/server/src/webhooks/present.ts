@@ -1,13 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import type { WebhookDelivery, WebhookEndpoint } from '../db/schema.ts';
 import { ResourceEnv, Uuid } from '../http/schemas.ts';
-import { JOB_EVENT_TYPES } from './events.ts';
+import { WEBHOOK_EVENT_TYPES } from './events.ts';
 
 const DateTime = Type.String({ format: 'date-time' });
 const NullableDateTime = Type.Union([DateTime, Type.Null()]);
 const DeliveryErrorSchema = Type.Object({ code: Type.String(), message: Type.String() });
 
-export const EventTypeName = Type.Union(JOB_EVENT_TYPES.map((type) => Type.Literal(type)));
+/** Job events and the lifecycle events of SPEC 7: the bounded list an endpoint subscribes from. */
+export const EventTypeName = Type.Union(WEBHOOK_EVENT_TYPES.map((type) => Type.Literal(type)));
 
 export const NewWebhookEndpointBody = Type.Object(
   {

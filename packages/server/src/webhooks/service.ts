@@ -13,7 +13,7 @@ import type { Database, Tenant, WebhookEndpoint } from '../db/schema.ts';
 
 type Db = Kysely<Database>;
 import { ApiError, notFound } from '../http/errors.ts';
-import { pingBody, TEST_EVENT_TYPE, type JobEventType } from './events.ts';
+import { pingBody, TEST_EVENT_TYPE, type WebhookEventType } from './events.ts';
 import { sendWebhook } from './sender.ts';
 import { generateWebhookSecret, newWebhookId } from './signing.ts';
 import { webhookUrlProblem } from './url-policy.ts';
@@ -23,7 +23,7 @@ export async function createWebhookEndpoint(
   db: Db,
   deps: Pick<Deps, 'config' | 'webhookSecrets'>,
   tenant: Tenant,
-  input: { url: string; events: JobEventType[] },
+  input: { url: string; events: WebhookEventType[] },
 ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
   const problem = webhookUrlProblem(input.url, deps.config.upstreams.allowPrivate);
   if (problem) throw new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path: 'body.url', message: problem }] });

@@ -11,6 +11,7 @@ import * as jobsApiKey from './0013b_jobs_api_key.ts';
 import * as people from './0014_people.ts';
 import * as whoIsCalling from './0019_who_is_calling.ts';
 import * as testMode from './0020_test_mode.ts';
+import * as lifecycleEvents from './0021_lifecycle_events.ts';
 import * as leakedKeys from './0022_leaked_keys.ts';
 
 /** Every migration, in order. Names sort in the order they run; add new ones at the end. */
@@ -27,5 +28,6 @@ export const migrations: Record<string, Migration> = {
   '0014_people': people,
   '0019_who_is_calling': whoIsCalling,
   '0020_test_mode': testMode,
+  '0021_lifecycle_events': lifecycleEvents,
   '0022_leaked_keys': leakedKeys,
 };
