@@ -9,7 +9,7 @@ import { findApiKeyById } from '../src/keys/repository.ts';
 import { presentApiKey } from '../src/keys/present.ts';
 import { WEBHOOK_EVENT_TYPES } from '../src/webhooks/events.ts';
 import { emitKeyEvent } from '../src/webhooks/lifecycle-events.ts';
-import { admin, createOrganization, issueKey, secretOf, withKey, type KeyFixture } from './factories.ts';
+import { admin, createOrganization, issueKey, secretOf, withKey } from './factories.ts';
 import { sleep } from './fixtures/fake-upstream.ts';
 import { startReceiver, type Receiver } from './fixtures/webhook-receiver.ts';
 import { createTestStore, startTestApp, type TestApp } from './harness.ts';
