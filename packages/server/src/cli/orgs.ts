@@ -23,11 +23,11 @@ interface OrgFields {
   tier?: string;
   credits?: number;
   apiAccessRevoked?: boolean;
-  lowCreditThreshold?: number | null;
+  lowCreditThreshold?: number | 'none';
 }
 
-/** A threshold of credits, or `none` (no credits.low at all). */
-const creditThreshold = (value: string): number | null => (value.trim() === 'none' ? null : absoluteInteger(value));
+/** A threshold of credits, or `none` (no credits.low at all); not null, which commander would turn into ''. */
+const creditThreshold = (value: string): number | 'none' => (value.trim() === 'none' ? 'none' : absoluteInteger(value));
 
 /** SPEC 10.2: organizations, their plan, tier (rate limits), credits and API access. */
 export function registerOrgCommands(program: Command, run: Run): void {
@@ -106,7 +106,7 @@ export function registerOrgCommands(program: Command, run: Run): void {
         if (options.tier !== undefined) changes.rateLimitTier = options.tier;
         if (options.credits !== undefined) changes.creditBalance = options.credits;
         if (options.apiAccessRevoked !== undefined) changes.apiAccessRevoked = options.apiAccessRevoked;
-        if (options.lowCreditThreshold !== undefined) changes.lowCreditThreshold = options.lowCreditThreshold;
+        if (options.lowCreditThreshold !== undefined) changes.lowCreditThreshold = options.lowCreditThreshold === 'none' ? null : options.lowCreditThreshold;
         if (Object.keys(changes).length === 0) {
           throw new CliError('nothing to change: give --name, --plan, --tier, --credits, --api-access-revoked or --low-credit-threshold');
         }
