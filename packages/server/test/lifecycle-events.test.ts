@@ -4,11 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWebhook, type WebhookEvent } from '../../client/src/webhooks.ts';
 import type { Config } from '../src/config.ts';
 import type { Store } from '../src/db/create-db.ts';
-import { inTransaction } from '../src/db/transaction.ts';
 import { findApiKeyById } from '../src/keys/repository.ts';
-import { presentApiKey } from '../src/keys/present.ts';
 import { WEBHOOK_EVENT_TYPES } from '../src/webhooks/events.ts';
-import { emitKeyEvent } from '../src/webhooks/lifecycle-events.ts';
 import { admin, createOrganization, issueKey, secretOf, withKey } from './factories.ts';
 import { sleep } from './fixtures/fake-upstream.ts';
 import { startReceiver, type Receiver } from './fixtures/webhook-receiver.ts';
@@ -129,15 +126,12 @@ describe('key lifecycle events', () => {
       const patched = await admin(t.app, 'PATCH', `/admin/v1/organizations/${organization.id}`, { apiAccessRevoked: revoked });
       expect(patched.statusCode, patched.body).toBe(200);
     }
-    // key.leaked, as the secret-scanning hook emits it.
-    await inTransaction(t.deps.store.db, async (tx) => {
-      const row = (await findApiKeyById(tx.db, live.id))!;
-      await emitKeyEvent(tx, 'key.leaked', presentApiKey(row, t.deps.config.keyPrefix), { url: 'https://github.com/acme/app/blob/main/.env', source: 'content' });
-    });
     // A test key's own change: its event goes to the test endpoint only.
     const testMade = remember((await t.app.inject({ method: 'POST', url: '/v1/api-keys', headers: withKey(test.key), payload: { name: 'test made' } })).json());
+    // A leak found by `gatehouse scan --kill`, reported twice (SPEC 15): killed and announced once.
+    for (let i = 0; i < 2; i++) expect((await admin(t.app, 'POST', `/admin/v1/keys/by-key-id/${live.keyId}/kill`)).statusCode).toBe(200);
 
-    const liveEvents = await exactly(liveHook, 11);
+    const liveEvents = await exactly(liveHook, 12);
     expect(typesOf(liveEvents)).toEqual(
       [
         'key.created',
@@ -150,6 +144,7 @@ describe('key lifecycle events', () => {
         'key.revoked',
         'organization.access_changed',
         'organization.access_changed',
+        'key.killed',
         'key.leaked',
       ].sort(),
     );
@@ -164,7 +159,7 @@ describe('key lifecycle events', () => {
     expect(roll!.data.previousKey).toMatchObject({ id: issued.id, displayPrefix: issued.displayPrefix, expiresAt: rolled.json().previousKey.expiresAt });
     expect(byType('key.revoked').map((event) => event.data.apiKey!.status)).toEqual(['revoked', 'revoked']);
     expect(byType('organization.access_changed').map((event) => event.data.apiAccessRevoked)).toEqual([true, false]);
-    expect(byType('key.leaked')[0]!.data).toMatchObject({ apiKey: { id: live.id, keyId: live.keyId, displayPrefix: live.displayPrefix }, source: 'content' });
+    expect(byType('key.leaked')[0]!.data).toMatchObject({ apiKey: { id: live.id, keyId: live.keyId, displayPrefix: live.displayPrefix, killSwitch: true }, source: 'gatehouse scan' });
 
     // The test endpoint: the test key's creation and the organization's switch, each copy in its own env.
     const testEvents = await exactly(testHook, 3);
@@ -173,12 +168,12 @@ describe('key lifecycle events', () => {
     expect(testEvents.find((event) => event.type === 'key.created')!.data.apiKey).toMatchObject({ id: testMade.id, env: 'test' });
 
     // An endpoint gets only what it subscribed to.
-    expect(typesOf(await exactly(killOnly, 2))).toEqual(['key.killed', 'key.killed']);
+    expect(typesOf(await exactly(killOnly, 3))).toEqual(['key.killed', 'key.killed', 'key.killed']);
 
     expectNoSecret([...liveEvents, ...testEvents]);
     // What the store kept of them (the delivery log) holds no secret either.
     const bodies = await t.deps.store.db.selectFrom('webhook_deliveries').select('body').where('organization_id', '=', organization.id).execute();
-    expect(bodies).toHaveLength(11 + 3 + 2);
+    expect(bodies).toHaveLength(12 + 3 + 3);
     expectNoSecret(bodies.map((row) => ({ body: row.body ?? '' })));
   });
 

@@ -3,7 +3,9 @@ import type { ApiKeyRow } from '../db/schema.ts';
 import type { Tx } from '../db/transaction.ts';
 import type { Deps } from '../deps.ts';
 import { markApiKeyLeaked } from '../keys/repository.ts';
+import { presentApiKey } from '../keys/present.ts';
 import { changeApiKey } from '../keys/service.ts';
+import { emitKeyEvent } from '../webhooks/lifecycle-events.ts';
 
 /** Where a leaked key was found and who said so: what its `key.leaked` audit entry records. */
 export interface LeakReport {
@@ -24,7 +26,7 @@ export interface LeakReport {
  * time the key is reported; a later report adds its audit entry only. Which key the report is about is the caller's
  * business: GitHub's token is verified by its secret, the scanner's by its checksum and key_id.
  */
-export async function reportLeakedKey(tx: Tx, deps: Pick<Deps, 'bus' | 'now'>, apiKeyId: string, report: LeakReport): Promise<{ key: ApiKeyRow; firstReport: boolean }> {
+export async function reportLeakedKey(tx: Tx, deps: Pick<Deps, 'bus' | 'now' | 'config'>, apiKeyId: string, report: LeakReport): Promise<{ key: ApiKeyRow; firstReport: boolean }> {
   const key = await changeApiKey(tx, deps, apiKeyId, { kind: 'kill', on: true });
   const firstReport = await markApiKeyLeaked(tx.db, key.id, new Date(deps.now()));
   await insertAuditEntry(tx.db, {
@@ -40,9 +42,8 @@ export async function reportLeakedKey(tx: Tx, deps: Pick<Deps, 'bus' | 'now'>, a
     details: { source: report.source, url: report.url, firstReport },
     clientAddress: report.clientAddress,
   });
-  if (firstReport) {
-    // EVENTS (issue 20, lifecycle events): emit `key.leaked` here, in this transaction, once the events branch lands
-    // src/webhooks/lifecycle-events.ts: `await emitKeyEvent(tx, 'key.leaked', key, { source, url })`.
-  }
+  // SPEC 7/15: announced once, with the first report, in this transaction (the kill above, if it flipped the switch,
+  // has sent its own key.killed).
+  if (firstReport) await emitKeyEvent(tx, 'key.leaked', presentApiKey(key, deps.config.keyPrefix), { source: report.source, url: report.url });
   return { key, firstReport };
 }
