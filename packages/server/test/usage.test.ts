@@ -129,6 +129,9 @@ describe('usage across two instances', () => {
     for (const granularity of ['minute', 'hour', 'day']) {
       const rows = await usage(reader.key, `${range}&granularity=${granularity}`);
       expect(totals(rows), granularity).toEqual(tally.byKeyClass);
+      // Oldest first, then by key and class: the store builds this JSON text in the page's order.
+      const order = rows.map((row) => `${row.time}|${row.apiKeyId}|${row.endpointClass}`);
+      expect(order, granularity).toEqual([...order].sort());
       if (granularity === 'minute') expect(new Set(rows.map((row) => row.time)).size).toBe(2);
       if (granularity === 'hour') expect(rows.every((row) => row.time === '2026-03-02T10:00:00.000Z')).toBe(true);
       if (granularity === 'day') expect(rows.every((row) => row.time === '2026-03-02T00:00:00.000Z')).toBe(true);
@@ -154,6 +157,12 @@ describe('usage across two instances', () => {
     expect(perOrganization.statusCode).toBe(200);
     const organizations = new Set(perOrganization.json().data.map((row: { organizationId: string }) => row.organizationId));
     expect(organizations).toEqual(new Set([busy.organizationId]));
+    // Per key with organizationId: the partner's rows, each naming the organization.
+    const perKey = await admin(a.app, 'GET', `/admin/v1/usage?${range}&organizationId=${busy.organizationId}`);
+    expect(perKey.statusCode, perKey.body).toBe(200);
+    const partnerRows = await usage(reader.key, range);
+    expect(partnerRows.length).toBeGreaterThan(0);
+    expect(perKey.json().data).toEqual(partnerRows.map((row) => ({ ...row, organizationId: busy.organizationId })));
 
     // The audit log: the owner's project is there for the owner, not for the stranger.
     const created = await a.app.inject({ method: 'POST', url: '/v1/projects', headers: withKey(busy.key), payload: { name: 'audited' } });
