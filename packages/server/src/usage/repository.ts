@@ -158,9 +158,9 @@ function usageBase(db: Db, query: UsageQuery) {
 /**
  * Rows per (time, key, class) of one organization, oldest first; at most `limit` (the caller asks for one more than
  * it answers, to tell a range too large to answer). Served by the primary key (organization, granularity, bucket, …),
- * which reads the rows in the answer's order: no sort. usageJsonByKey runs it (and the benchmark EXPLAINs it).
+ * which reads the rows in the answer's order: no sort. usageJsonByKey runs it as its page.
  */
-export function usageByKeyQuery(db: Db, query: UsageQuery, limit: number) {
+function usageByKeyQuery(db: Db, query: UsageQuery, limit: number) {
   return usageBase(db, query)
     .select(['organization_id as organizationId', 'env', 'api_key_id as apiKeyId', 'endpoint_class as endpointClass'])
     .select(bucketMs)
@@ -200,12 +200,16 @@ function usageRowJson(withOrganization: boolean) {
  * that cannot be flattened into the aggregate, so a plain aggregate reads it as the index scan delivers it, and an
  * ORDER BY inside string_agg would only sort the 7 MB of text again (PostgreSQL 15 does not see it is sorted).
  */
-export async function usageJsonByKey(db: Db, query: UsageQuery, limit: number, withOrganization: boolean): Promise<{ json: string; rows: number }> {
+export function usageJsonByKey(db: Db, query: UsageQuery, limit: number, withOrganization: boolean): Promise<{ json: string; rows: number }> {
+  return usageJsonByKeyQuery(db, query, limit, withOrganization).executeTakeFirstOrThrow();
+}
+
+/** The statement usageJsonByKey runs (the benchmark EXPLAINs it). */
+export function usageJsonByKeyQuery(db: Db, query: UsageQuery, limit: number, withOrganization: boolean) {
   const page = usageByKeyQuery(db, query, limit).clearSelect().select(usageRowJson(withOrganization).as('row')).as('page');
   return db
     .selectFrom(page)
-    .select([sql<string>`'[' || coalesce(string_agg(page.row, ','), '') || ']'`.as('json'), sql<number>`count(*)::int`.as('rows')])
-    .executeTakeFirstOrThrow();
+    .select([sql<string>`'[' || coalesce(string_agg(page.row, ','), '') || ']'`.as('json'), sql<number>`count(*)::int`.as('rows')]);
 }
 
 /** Operators, across organizations: one row per (time, organization, env), every key and class summed. */
