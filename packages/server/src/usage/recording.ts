@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { EndpointClass } from '../config.ts';
 import type { Database } from '../db/schema.ts';
@@ -33,7 +34,10 @@ export interface UsageRecordingOptions {
   requestLogFlushMs?: number;
   /** Rows the request log may hold in memory before it drops (default 50,000). */
   requestLogCapacity?: number;
-  /** Rows per write (default 2,000). */
+  /**
+   * Rows per statement (default 500). Between two statements the writer lets the event loop run: on the embedded
+   * store the insert runs on this thread, so a statement is that long a pause for every request in flight.
+   */
   requestLogBatch?: number;
   /** How often expired rows are swept (default 10 minutes). */
   sweepMs?: number;
@@ -56,7 +60,7 @@ export class UsageRecording {
 
   constructor(private readonly options: UsageRecordingOptions) {
     this.requestLog = new RequestLogBuffer(options.requestLogCapacity ?? 50_000);
-    this.batch = options.requestLogBatch ?? 2_000;
+    this.batch = options.requestLogBatch ?? 500;
     this.lastUsageWriteAt = options.now();
   }
 
@@ -165,6 +169,9 @@ export class UsageRecording {
         this.requestLog.dropped += rows.length;
         throw error;
       }
+      // Requests first, then the next batch. PGlite answers a query without a turn of the event loop (its await is
+      // a resolved promise), so without this a second's rows would go out in one pause of the loop, however batched.
+      if (this.requestLog.size > 0) await yieldToEventLoop();
     }
   }
 }
