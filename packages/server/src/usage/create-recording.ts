@@ -25,6 +25,8 @@ export function createUsageRecording(parts: {
     // The embedded store inserts on this thread (some 25 µs of CPU a row): 250 rows keep each pause near 6 ms.
     // PostgreSQL's inserts run in its own processes; here a row costs some 3 µs of building its statement.
     requestLogBatch: parts.store.kind === 'pglite' ? 250 : 500,
+    // And when requests keep that thread busy, 25 ms of inserts a second at most: the rest is dropped and counted.
+    ...(parts.store.kind === 'pglite' ? { requestLogBusyBudgetMs: 25 } : {}),
   });
   parts.metrics.observeUsage({
     requestLogDropped: () => recording.requestLog.dropped,

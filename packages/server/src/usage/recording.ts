@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { EndpointClass } from '../config.ts';
@@ -9,6 +10,8 @@ import { sweepExpired } from './repository.ts';
 import type { UsageSink } from './sink.ts';
 
 const DAY_MS = 86_400_000;
+/** Event-loop utilization from which the loop counts as busy throughout: requests left it no idle time. */
+const BUSY_LOOP = 0.9;
 
 /** SPEC 8.7 retention: minutes 2 days, hours 90 days, days 2 years (730 days). */
 export const USAGE_RETENTION_DAYS = { minute: 2, hour: 90, day: 730 } as const;
@@ -39,6 +42,15 @@ export interface UsageRecordingOptions {
    * store the insert runs on this thread, so a statement is that long a pause for every request in flight.
    */
   requestLogBatch?: number;
+  /**
+   * When the event loop had no idle time since the last write (requests fill it), the timer's write of the request
+   * log stops after this many milliseconds; what it leaves waits in the buffer, which drops and counts past its
+   * capacity. Unset: no limit. For the embedded store, whose inserts run on this thread (createUsageRecording): at
+   * the highest rate the machine sustains, requests come first and the log counts what it could not keep.
+   */
+  requestLogBusyBudgetMs?: number;
+  /** The event loop's utilization since `since` (tests replace it). */
+  loopUtilization?: (since?: EventLoopUtilization) => EventLoopUtilization;
   /** How often expired rows are swept (default 10 minutes). */
   sweepMs?: number;
 }
@@ -57,11 +69,15 @@ export class UsageRecording {
   private logFlushing: Promise<void> | undefined;
   private readonly batch: number;
   private lastUsageWriteAt: number;
+  private readonly loopUtilization: (since?: EventLoopUtilization) => EventLoopUtilization;
+  private loopAtLastLogWrite: EventLoopUtilization;
 
   constructor(private readonly options: UsageRecordingOptions) {
     this.requestLog = new RequestLogBuffer(options.requestLogCapacity ?? 50_000);
     this.batch = options.requestLogBatch ?? 500;
     this.lastUsageWriteAt = options.now();
+    this.loopUtilization = options.loopUtilization ?? ((since) => performance.eventLoopUtilization(since));
+    this.loopAtLastLogWrite = this.loopUtilization();
   }
 
   start(): void {
@@ -71,7 +87,7 @@ export class UsageRecording {
       this.timers.push(timer);
     };
     every(this.options.usageFlushMs ?? 5_000, () => this.flushUsageWhenDue(), 'usage flush');
-    every(this.options.requestLogFlushMs ?? 1_000, () => this.flushRequestLog(), 'request log flush');
+    every(this.options.requestLogFlushMs ?? 1_000, () => this.flushRequestLogWithinBudget(), 'request log flush');
     every(this.options.sweepMs ?? 600_000, () => this.sweep(), 'usage retention sweep');
   }
 
@@ -120,7 +136,19 @@ export class UsageRecording {
   }
 
   flushRequestLog(): Promise<void> {
-    this.logFlushing ??= this.writeRequestLog().finally(() => {
+    return this.startRequestLogWrite(Number.POSITIVE_INFINITY);
+  }
+
+  /** The timer's write: all that waits, unless the event loop was busy throughout since the last (see the option). */
+  flushRequestLogWithinBudget(): Promise<void> {
+    const loop = this.loopUtilization(this.loopAtLastLogWrite);
+    this.loopAtLastLogWrite = this.loopUtilization();
+    const budget = this.options.requestLogBusyBudgetMs;
+    return this.startRequestLogWrite(budget !== undefined && loop.utilization >= BUSY_LOOP ? budget : Number.POSITIVE_INFINITY);
+  }
+
+  private startRequestLogWrite(budgetMs: number): Promise<void> {
+    this.logFlushing ??= this.writeRequestLog(budgetMs).finally(() => {
       this.logFlushing = undefined;
     });
     return this.logFlushing;
@@ -158,8 +186,9 @@ export class UsageRecording {
     }
   }
 
-  private async writeRequestLog(): Promise<void> {
-    while (this.requestLog.size > 0) {
+  private async writeRequestLog(budgetMs: number): Promise<void> {
+    const started = performance.now();
+    while (this.requestLog.size > 0 && performance.now() - started < budgetMs) {
       const rows = this.requestLog.take(this.batch);
       try {
         await this.options.sink.appendRequests(rows);
