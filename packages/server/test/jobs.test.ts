@@ -262,7 +262,8 @@ describe('credits', () => {
       const jobs = await Promise.all(jobIds.map((jobId) => waitForJob(api.app, key, jobId)));
       const succeeded = jobs.filter((job) => job.status === 'succeeded');
       const refused = jobs.filter((job) => job.status === 'failed');
-      expect(succeeded).toHaveLength(3);
+      // Every job's outcome in the message, so a failure says which way the jobs went.
+      expect(succeeded, JSON.stringify(jobs.map((job) => [job.status, job.error?.code, job.creditsCharged]))).toHaveLength(3);
       expect(succeeded.every((job) => job.creditsCharged === 10)).toBe(true);
       expect(refused).toHaveLength(9);
       expect(refused.every((job) => job.error?.code === 'INSUFFICIENT_CREDITS' && job.creditsCharged === 0)).toBe(true);
