@@ -8,7 +8,7 @@ import type { Store } from '../src/db/create-db.ts';
 import { formatKey, generateKey } from '../src/keys/format.ts';
 import { KEYS_REFETCH_INTERVAL_MS } from '../src/leaks/github-keys.ts';
 import { MAX_TOKENS_PER_REPORT, SECRET_SCANNING_HOOK } from '../src/leaks/routes.ts';
-import { admin, createOrganization, issueKey, withKey, type KeyFixture } from './factories.ts';
+import { admin, createOrganization, issueKey, partnerWithKey, withKey, type KeyFixture } from './factories.ts';
 import { startFakeUpstream, type FakeUpstream } from './fixtures/fake-upstream.ts';
 import { createTestStore, everyTableAsText, redisTestUrl, startTestApp, usingPostgres, type TestApp } from './harness.ts';
 
@@ -83,6 +83,15 @@ async function leakEntries(t: TestApp, apiKeyId: string) {
   return t.deps.store.db.selectFrom('audit_entries').selectAll().where('action', '=', 'key.leaked').where('target_id', '=', apiKeyId).orderBy('occurred_at').execute();
 }
 
+/** The key.leaked events written for the organization's endpoints (the worker is off: they stay as written). */
+async function leakEvents(t: TestApp, apiKeyId?: string) {
+  const rows = await t.deps.store.db.selectFrom('webhook_deliveries').select(['body', 'env']).where('event_type', '=', 'key.leaked').execute();
+  return rows
+    // A job event is enqueued without a body (the worker renders it when first sent); key events carry theirs.
+    .flatMap((row) => (row.body === null ? [] : [{ env: row.env, event: JSON.parse(row.body) as { type: string; data: { env: string; apiKey: { id: string; killSwitch: boolean }; source: string; url: string | null } } }]))
+    .filter(({ event }) => apiKeyId === undefined || event.data.apiKey.id === apiKeyId);
+}
+
 const auditCount = async (t: TestApp) => Number((await t.deps.store.db.selectFrom('audit_entries').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
 
 /** A route that refuses a killed key (whoami reports the switch with 200, SPEC 3). */
@@ -102,8 +111,16 @@ describe('POST /hooks/github/secret-scanning', () => {
 
   beforeAll(async () => {
     keysServer = await startKeysServer([github]);
-    t = await startTestApp({ config: { githubSecretScanningKeysUrl: keysServer.url }, deps: { now: () => clock } });
-    organizationId = (await createOrganization(t.app)).id;
+    t = await startTestApp({ config: { githubSecretScanningKeysUrl: keysServer.url, webhooks: { concurrency: 0 } }, deps: { now: () => clock } });
+    const { organization, key: partner } = await partnerWithKey(t.app);
+    organizationId = organization.id;
+    // The organization listens for key.leaked in both worlds (SPEC 12: a test key's event goes to test endpoints).
+    for (const env of ['live', 'test'] as const) {
+      const listener = env === 'live' ? partner : await issueKey(t.app, organizationId, { env, name: 'test listener' });
+      const endpoint = { url: 'http://127.0.0.1:9/leaks', events: ['key.leaked'] };
+      const created = await t.app.inject({ method: 'POST', url: '/v1/webhook-endpoints', headers: withKey(listener.key), payload: endpoint });
+      expect(created.statusCode).toBe(201);
+    }
   });
   afterAll(async () => {
     // No token of any report reached a log line or a table in plain text.
@@ -135,6 +152,12 @@ describe('POST /hooks/github/secret-scanning', () => {
     expect(entry).toMatchObject({ organization_id: organizationId, actor: 'github:secret-scanning', target_type: 'api_key', env: 'live', status: 200 });
     expect(entry!.details).toMatchObject({ source: 'content', url: 'https://github.com/octo/leaky/blob/main/config.js', firstReport: true });
     expect(entry!.request_id).toBe(response.headers['x-request-id']);
+
+    // The organization hears of it once, with where it was found, never the token.
+    const events = await leakEvents(t, key.id);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.event.data).toMatchObject({ env: 'live', apiKey: { id: key.id, killSwitch: true }, source: 'content', url: 'https://github.com/octo/leaky/blob/main/config.js' });
+    expect(JSON.stringify(events)).not.toContain(key.key);
   });
 
   it('labels a random token, a key of another prefix, an unknown key_id and a wrong secret false_positive, and changes nothing', async () => {
@@ -147,10 +170,12 @@ describe('POST /hooks/github/secret-scanning', () => {
       wrongSecret,
     ];
     const before = await auditCount(t);
+    const eventsBefore = (await leakEvents(t)).length;
     const response = await report(tokens.map((token) => ({ token, type: 'other_type' })));
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual(tokens.map((token) => ({ token_hash: sha256(token), token_type: 'other_type', label: 'false_positive' })));
     expect(await auditCount(t)).toBe(before);
+    expect(await leakEvents(t)).toHaveLength(eventsBefore);
     expect((await listProjects(t, bystander.key)).statusCode).toBe(200);
   });
 
@@ -161,6 +186,7 @@ describe('POST /hooks/github/secret-scanning', () => {
     expect(response.json().map((verdict: { label: string }) => verdict.label)).toEqual(['true_positive', 'false_positive', 'true_positive']);
     for (const key of [first, second]) expect((await listProjects(t, key.key)).statusCode).toBe(503);
     expect((await leakEntries(t, second.id))[0]).toMatchObject({ env: 'test' });
+    expect((await leakEvents(t, second.id)).map(({ env }) => env)).toEqual(['test']);
   });
 
   it('answers 401 to a missing or bad signature and an unknown identifier, with nothing changed', async () => {
@@ -168,6 +194,7 @@ describe('POST /hooks/github/secret-scanning', () => {
     const body = reportOf([{ token: key.key }]);
     tokensSent.add(key.key);
     const before = await auditCount(t);
+    const eventsBefore = (await leakEvents(t)).length;
     const otherKey = newSigningKey();
     const attempts = [
       // Signed by someone else under GitHub's identifier.
@@ -185,6 +212,7 @@ describe('POST /hooks/github/secret-scanning', () => {
     }
     expect(await auditCount(t)).toBe(before);
     expect(await leakEntries(t, key.id)).toEqual([]);
+    expect(await leakEvents(t)).toHaveLength(eventsBefore);
     expect((await listProjects(t, key.key)).statusCode).toBe(200);
   });
 
@@ -210,7 +238,7 @@ describe('POST /hooks/github/secret-scanning', () => {
     expect(keysServer.fetches()).toBe(fetched + 1);
   });
 
-  it('adds only an audit entry when the same key is reported again', async () => {
+  it('adds only an audit entry when the same key is reported again: one event', async () => {
     const key = await issueKey(t.app, organizationId, { name: 'reported twice' });
     expect((await report([{ token: key.key }])).json()[0].label).toBe('true_positive');
     const second = await report([{ token: key.key, url: 'https://gist.github.com/octo/abc', source: 'gist' }]);
@@ -221,6 +249,7 @@ describe('POST /hooks/github/secret-scanning', () => {
     const row = await t.deps.store.db.selectFrom('api_keys').select(['leaked_at', 'kill_switch']).where('id', '=', key.id).executeTakeFirstOrThrow();
     expect(row.kill_switch).toBe(true);
     expect(row.leaked_at).toBeInstanceOf(Date);
+    expect(await leakEvents(t, key.id)).toHaveLength(1);
   });
 
   it('never keeps the token, even where the report quotes it in its url', async () => {
@@ -254,9 +283,11 @@ describe('POST /hooks/github/secret-scanning', () => {
     const [entry] = await leakEntries(t, key.id);
     expect(entry).toMatchObject({ actor: 'admin', organization_id: organizationId });
     expect(entry!.details).toMatchObject({ source: 'gatehouse scan', firstReport: true });
+    expect((await leakEvents(t, key.id)).map(({ event }) => event.data.source)).toEqual(['gatehouse scan']);
     // GitHub reporting it afterwards is a second report of the same leak.
     await report([{ token: key.key }]);
     expect((await leakEntries(t, key.id)).map((one) => (one.details as { firstReport: boolean }).firstReport)).toEqual([true, false]);
+    expect(await leakEvents(t, key.id)).toHaveLength(1);
   });
 });
 
