@@ -22,7 +22,8 @@ const entry = (i: number): RequestLogEntry => ({
   clientAddress: '127.0.0.1',
 });
 
-function writerWith(options: { utilization: number; capacity?: number }) {
+/** `idleMs` of the last 1,000 ms of the event loop were idle. */
+function writerWith(options: { idleMs: number; capacity?: number }) {
   const batches: number[] = [];
   let turnsBetweenBatches = 0;
   let turnTaken = false;
@@ -40,7 +41,7 @@ function writerWith(options: { utilization: number; capacity?: number }) {
       while (performance.now() < until);
     },
   };
-  const loop: EventLoopUtilization = { idle: 0, active: 0, utilization: options.utilization };
+  const loop: EventLoopUtilization = { idle: options.idleMs, active: 1_000 - options.idleMs, utilization: 1 - options.idleMs / 1_000 };
   const recording = new UsageRecording({
     sink,
     db: undefined as unknown as Kysely<Database>,
@@ -61,8 +62,8 @@ function writerWith(options: { utilization: number; capacity?: number }) {
 }
 
 describe('request log writer', () => {
-  it('writes all that waits in batches, letting the event loop run between two, while the loop has idle time', async () => {
-    const { recording, batches, append, turns } = writerWith({ utilization: 0.5 });
+  it('writes all that waits in batches, letting the event loop run between two, while requests leave the loop idle time', async () => {
+    const { recording, batches, append, turns } = writerWith({ idleMs: 500 });
     append(95);
     await recording.flushRequestLogWithinBudget();
     expect(batches).toEqual([10, 10, 10, 10, 10, 10, 10, 10, 10, 5]);
@@ -71,11 +72,11 @@ describe('request log writer', () => {
     expect(recording.requestLog.size).toBe(0);
   });
 
-  it('when requests filled the loop, stops at its budget; the rest waits, and past capacity is dropped and counted', async () => {
-    const { recording, batches, append } = writerWith({ utilization: 0.99, capacity: 200 });
+  it('when requests filled the loop, stops at its least budget; the rest waits, and past capacity is dropped and counted', async () => {
+    const { recording, batches, append } = writerWith({ idleMs: 0, capacity: 200 });
     append(150);
     await recording.flushRequestLogWithinBudget();
-    // 10 ms of budget, 4 ms a batch: at most three batches (fewer if this thread is held up), then requests come first.
+    // 10 ms of budget, 4 ms a batch: three batches (fewer if this thread is held up), then requests come first.
     expect(batches.length).toBeGreaterThanOrEqual(1);
     expect(batches.length).toBeLessThanOrEqual(3);
     const written = recording.requestLog.written;

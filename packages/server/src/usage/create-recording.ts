@@ -25,7 +25,7 @@ export function createUsageRecording(parts: {
     // The embedded store inserts on this thread (some 25 µs of CPU a row): 250 rows keep each pause near 6 ms.
     // PostgreSQL's inserts run in its own processes; here a row costs some 3 µs of building its statement.
     requestLogBatch: parts.store.kind === 'pglite' ? 250 : 500,
-    // And when requests keep that thread busy, 25 ms of inserts a second at most: the rest is dropped and counted.
+    // And they take the time requests leave idle, at least 25 ms a second: past that, rows are dropped and counted.
     ...(parts.store.kind === 'pglite' ? { requestLogBusyBudgetMs: 25 } : {}),
   });
   parts.metrics.observeUsage({

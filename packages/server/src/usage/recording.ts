@@ -10,8 +10,8 @@ import { sweepExpired } from './repository.ts';
 import type { UsageSink } from './sink.ts';
 
 const DAY_MS = 86_400_000;
-/** Event-loop utilization from which the loop counts as busy throughout: requests left it no idle time. */
-const BUSY_LOOP = 0.9;
+/** The share of the event loop the request log's writer leaves idle, when it has to share the loop with requests. */
+const LOOP_HEADROOM = 0.1;
 
 /** SPEC 8.7 retention: minutes 2 days, hours 90 days, days 2 years (730 days). */
 export const USAGE_RETENTION_DAYS = { minute: 2, hour: 90, day: 730 } as const;
@@ -43,10 +43,11 @@ export interface UsageRecordingOptions {
    */
   requestLogBatch?: number;
   /**
-   * When the event loop had no idle time since the last write (requests fill it), the timer's write of the request
-   * log stops after this many milliseconds; what it leaves waits in the buffer, which drops and counts past its
-   * capacity. Unset: no limit. For the embedded store, whose inserts run on this thread (createUsageRecording): at
-   * the highest rate the machine sustains, requests come first and the log counts what it could not keep.
+   * Unset: the timer's write of the request log writes all that waits. Set (the embedded store, whose inserts run on
+   * this thread: createUsageRecording): it writes for as long as requests left the event loop idle since the last
+   * write, less a tenth, and at least this many milliseconds; what it leaves waits in the buffer, which drops and
+   * counts past its capacity. So at the highest rate the machine sustains, requests come first and the log counts
+   * what it could not keep; below it, the log keeps up.
    */
   requestLogBusyBudgetMs?: number;
   /** The event loop's utilization since `since` (tests replace it). */
@@ -71,6 +72,8 @@ export class UsageRecording {
   private lastUsageWriteAt: number;
   private readonly loopUtilization: (since?: EventLoopUtilization) => EventLoopUtilization;
   private loopAtLastLogWrite: EventLoopUtilization;
+  /** Milliseconds the request log's statements took since the last timer write (on this thread, for PGlite). */
+  private logWriteMs = 0;
 
   constructor(private readonly options: UsageRecordingOptions) {
     this.requestLog = new RequestLogBuffer(options.requestLogCapacity ?? 50_000);
@@ -139,12 +142,18 @@ export class UsageRecording {
     return this.startRequestLogWrite(Number.POSITIVE_INFINITY);
   }
 
-  /** The timer's write: all that waits, unless the event loop was busy throughout since the last (see the option). */
+  /** The timer's write: all that waits, or as long as requests left the loop idle (see requestLogBusyBudgetMs). */
   flushRequestLogWithinBudget(): Promise<void> {
     const loop = this.loopUtilization(this.loopAtLastLogWrite);
     this.loopAtLastLogWrite = this.loopUtilization();
-    const budget = this.options.requestLogBusyBudgetMs;
-    return this.startRequestLogWrite(budget !== undefined && loop.utilization >= BUSY_LOOP ? budget : Number.POSITIVE_INFINITY);
+    const writerMs = this.logWriteMs;
+    this.logWriteMs = 0;
+    const floorMs = this.options.requestLogBusyBudgetMs;
+    if (floorMs === undefined) return this.startRequestLogWrite(Number.POSITIVE_INFINITY);
+    // The loop's busy time, less the writer's own, is what requests took; the rest of the interval was theirs to spare.
+    const requestsMs = Math.max(0, loop.active - writerMs);
+    const spareMs = (loop.idle + loop.active) * (1 - LOOP_HEADROOM) - requestsMs;
+    return this.startRequestLogWrite(Math.max(floorMs, spareMs));
   }
 
   private startRequestLogWrite(budgetMs: number): Promise<void> {
@@ -187,9 +196,10 @@ export class UsageRecording {
   }
 
   private async writeRequestLog(budgetMs: number): Promise<void> {
-    const started = performance.now();
-    while (this.requestLog.size > 0 && performance.now() - started < budgetMs) {
+    let spentMs = 0;
+    while (this.requestLog.size > 0 && spentMs < budgetMs) {
       const rows = this.requestLog.take(this.batch);
+      const started = performance.now();
       try {
         await this.options.sink.appendRequests(rows);
         this.requestLog.written += rows.length;
@@ -197,6 +207,10 @@ export class UsageRecording {
         // The buffer stays bounded: rows that could not be written are dropped and counted, not retried forever.
         this.requestLog.dropped += rows.length;
         throw error;
+      } finally {
+        const tookMs = performance.now() - started;
+        spentMs += tookMs;
+        this.logWriteMs += tookMs;
       }
       // Requests first, then the next batch. PGlite answers a query without a turn of the event loop (its await is
       // a resolved promise), so without this a second's rows would go out in one pause of the loop, however batched.
