@@ -25,6 +25,11 @@ import {
   type Influencer,
   type Job,
   type SubscribableEventType,
+  type AccessChangedEventData,
+  type CreditsLowEventData,
+  type KeyEventData,
+  type KeyEventKey,
+  type KeyEventType,
   type JobKind,
   type JobStatus,
   type KeyEnv,
@@ -232,6 +237,31 @@ const SUBSCRIBABLE_EVENT_TYPE = {
   'credits.low': true,
   'organization.access_changed': true,
 } satisfies Record<SubscribableEventType, true>;
+const KEY_EVENT_TYPE = {
+  'key.created': true,
+  'key.revoked': true,
+  'key.rolled': true,
+  'key.killed': true,
+  'key.unkilled': true,
+  'key.expiring': true,
+  'key.leaked': true,
+} satisfies Record<KeyEventType, true>;
+const KEY_EVENT_DATA = { env: true, organizationId: true, apiKey: true, previousKey: true, hoursBefore: true, url: true, source: true } satisfies Record<keyof KeyEventData, true>;
+const KEY_EVENT_KEY = {
+  id: true,
+  keyId: true,
+  displayPrefix: true,
+  organizationId: true,
+  name: true,
+  env: true,
+  status: true,
+  killSwitch: true,
+  expiresAt: true,
+  createdAt: true,
+  revokedAt: true,
+} satisfies Record<keyof KeyEventKey, true>;
+const CREDITS_LOW_DATA = { env: true, organizationId: true, creditBalance: true, lowCreditThreshold: true } satisfies Record<keyof CreditsLowEventData, true>;
+const ACCESS_CHANGED_DATA = { env: true, organizationId: true, apiAccessRevoked: true } satisfies Record<keyof AccessChangedEventData, true>;
 const DELIVERY_STATUS = { pending: true, delivered: true, failed: true } satisfies Record<WebhookDelivery['status'], true>;
 
 const JOB_VALUES = { kind: JOB_KIND, status: JOB_STATUS };
@@ -431,6 +461,21 @@ describe('the client against the server’s OpenAPI document (/v1/openapi.json)'
 
   it('declares the same response fields, request body fields, query parameters and literal values as the document', () => {
     expect(drift(document, operations)).toEqual([]);
+  });
+
+  it('types the lifecycle events as the document’s webhooks describe them (SPEC 7)', () => {
+    const webhooks = (document as OpenApiDocument & { webhooks: Record<string, { post: OpenApiOperation }> }).webhooks;
+    expect(Object.keys(webhooks).sort()).toEqual([...Object.keys(SUBSCRIBABLE_EVENT_TYPE), 'test.ping'].sort());
+    const bodyOf = (type: string) => webhooks[type]!.post.requestBody!.content!['application/json']!.schema!;
+    const fields = (schema: JsonSchema | undefined) => [...propertiesOf(document, schema)].sort();
+    for (const type of Object.keys(KEY_EVENT_TYPE)) {
+      const data = propertySchema(document, bodyOf(type), 'data');
+      expect(fields(data), type).toEqual(Object.keys(KEY_EVENT_DATA).sort());
+      expect(fields(propertySchema(document, data, 'apiKey')), type).toEqual(Object.keys(KEY_EVENT_KEY).sort());
+      expect([...literalsOf(document, propertySchema(document, bodyOf(type), 'type'))].sort()).toEqual(Object.keys(KEY_EVENT_TYPE).sort());
+    }
+    expect(fields(propertySchema(document, bodyOf('credits.low'), 'data'))).toEqual(Object.keys(CREDITS_LOW_DATA).sort());
+    expect(fields(propertySchema(document, bodyOf('organization.access_changed'), 'data'))).toEqual(Object.keys(ACCESS_CHANGED_DATA).sort());
   });
 
   it('notices drift: a field the client lacks, a field the server lacks, a value either lacks, an operation without a method', () => {

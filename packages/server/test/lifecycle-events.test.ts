@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { Ajv } from 'ajv';
+import formats from 'ajv-formats';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyWebhook, type WebhookEvent } from '../../client/src/webhooks.ts';
@@ -84,6 +86,20 @@ async function exactly(subscriber: Subscriber, count: number) {
 }
 
 const typesOf = (events: Array<{ type: string }>) => events.map((event) => event.type).sort();
+
+// ajv-formats is CommonJS; its default export arrives wrapped under NodeNext resolution (as in src/http/validation.ts).
+const addFormats = formats as unknown as { default: (ajv: Ajv) => Ajv };
+
+/** Each body is what the served OpenAPI document's `webhooks` says its type's body is (additional fields refused). */
+async function expectDocumented(events: Array<{ type: string; body: string }>) {
+  const document = (await t.app.inject({ url: '/v1/openapi.json' })).json() as { webhooks: Record<string, { post: { requestBody: { content: Record<string, { schema: object }> } } }> };
+  expect(Object.keys(document.webhooks).sort()).toEqual([...WEBHOOK_EVENT_TYPES, 'test.ping'].sort());
+  const ajv = addFormats.default(new Ajv({ strict: false }));
+  for (const { type, body } of events) {
+    const validate = ajv.compile(document.webhooks[type]!.post.requestBody.content['application/json']!.schema);
+    expect(validate(JSON.parse(body)), `${type}: ${JSON.stringify(validate.errors)}`).toBe(true);
+  }
+}
 
 /** No plain key, no secret part, no field named like a secret, hash or digest, in any event body. */
 function expectNoSecret(events: Array<{ body: string }>) {
@@ -171,6 +187,7 @@ describe('key lifecycle events', () => {
     expect(typesOf(await exactly(killOnly, 3))).toEqual(['key.killed', 'key.killed', 'key.killed']);
 
     expectNoSecret([...liveEvents, ...testEvents]);
+    await expectDocumented([...liveEvents, ...testEvents]);
     // What the store kept of them (the delivery log) holds no secret either.
     const bodies = await t.deps.store.db.selectFrom('webhook_deliveries').select('body').where('organization_id', '=', organization.id).execute();
     expect(bodies).toHaveLength(12 + 3 + 3);
@@ -232,6 +249,7 @@ describe('credits.low', () => {
     await patch({ creditBalance: 450 }); // below again: the second crossing
     const both = await exactly(liveHook, 2);
     expect(both.map((event) => event.data.creditBalance)).toEqual([400, 450]);
+    await expectDocumented(both);
 
     // A top-up that stays below the threshold is no crossing either; turning it off stops the events.
     expect((await admin(t.app, 'POST', `/admin/v1/organizations/${organization.id}/credits`, { amount: 10 })).statusCode).toBe(200);
@@ -282,6 +300,7 @@ describe('key.expiring', () => {
     await sleep(SETTLE_MS);
     await exactly(liveHook, 2);
     expectNoSecret([...hour, ...(await received(testHook))]);
+    await expectDocumented(hour);
     const marked = await t.deps.store.db.selectFrom('api_keys').select(['id', 'expiring_notice']).where('id', 'in', [expiring.id, revoked.id]).execute();
     expect(Object.fromEntries(marked.map((row) => [row.id, row.expiring_notice]))).toEqual({ [expiring.id]: 1, [revoked.id]: 0 });
   });

@@ -4,6 +4,7 @@ import type { EndpointClass } from '../config.ts';
 import { ERROR_MEANINGS, ERROR_STATUS, type ErrorCode } from './errors.ts';
 import type { Scope } from './route-config.ts';
 import { ErrorSchema } from './schemas.ts';
+import { webhookOperations } from '../webhooks/event-schemas.ts';
 
 /**
  * The /v1 OpenAPI document, made generator-ready in one place rather than in every route: operation ids, the error
@@ -309,7 +310,10 @@ export function openApiOptions(options: OpenApiDocumentOptions = {}): SwaggerOpt
       };
     },
     transformObject: (documentObject) => {
-      const document = spellOutRequiredBranches(enumsFromLiteralUnions((documentObject as { openapiObject: JsonObject }).openapiObject)) as JsonObject;
+      const openapiObject = (documentObject as { openapiObject: JsonObject }).openapiObject;
+      // SPEC 7, 8.6: what the server POSTs to webhook endpoints, as 3.1 describes requests the API makes.
+      openapiObject.webhooks = webhookOperations();
+      const document = spellOutRequiredBranches(enumsFromLiteralUnions(openapiObject)) as JsonObject;
       const components = (document.components ??= {}) as JsonObject;
       const schemas = (components.schemas ??= {}) as Record<string, unknown>;
       schemas.Error = enumsFromLiteralUnions(ErrorSchema);
