@@ -10,6 +10,7 @@ import { findApiKeyById } from '../src/keys/repository.ts';
 import { WEBHOOK_EVENT_TYPES } from '../src/webhooks/events.ts';
 import { admin, createOrganization, issueKey, secretOf, withKey } from './factories.ts';
 import { sleep } from './fixtures/fake-upstream.ts';
+import { ingest, insertProject, waitForJob } from './fixtures/jobs.ts';
 import { startReceiver, type Receiver } from './fixtures/webhook-receiver.ts';
 import { createTestStore, startTestApp, type TestApp } from './harness.ts';
 
@@ -194,6 +195,17 @@ describe('key lifecycle events', () => {
     expectNoSecret(bodies.map((row) => ({ body: row.body ?? '' })));
   });
 
+  it('announces a switch flipped by several requests at once exactly once', async () => {
+    const { live } = await newOrganization();
+    const hook = await subscribe(live.key, ['key.killed', 'key.unkilled', 'key.revoked']);
+    const target = remember((await t.app.inject({ method: 'POST', url: '/v1/api-keys', headers: withKey(live.key), payload: { name: 'contended' } })).json());
+    for (const path of ['kill', 'unkill', 'revoke']) {
+      const answers = await Promise.all(Array.from({ length: 5 }, () => admin(t.app, 'POST', `/admin/v1/keys/${target.id}/${path}`)));
+      expect(answers.map((answer) => answer.statusCode)).toEqual([200, 200, 200, 200, 200]);
+    }
+    expect(typesOf(await exactly(hook, 3))).toEqual(['key.killed', 'key.revoked', 'key.unkilled']);
+  });
+
   it('rolls the event back with its change when the transaction fails', async () => {
     const { live } = await newOrganization();
     const hook = await subscribe(live.key, ['key.killed']);
@@ -259,6 +271,22 @@ describe('credits.low', () => {
     await exactly(liveHook, 2);
     expect(receiver.on(testHook.path)).toHaveLength(0);
     expect(await t.deps.store.db.selectFrom('webhook_deliveries').select('id').where('endpoint_id', '=', testHook.id).execute()).toHaveLength(0);
+  });
+});
+
+describe('credits.low from a job', () => {
+  it('is written by the charge of a job that takes the balance below the threshold, once', async () => {
+    const { organization, live } = await newOrganization({ creditBalance: 105 });
+    expect((await admin(t.app, 'PATCH', `/admin/v1/organizations/${organization.id}`, { lowCreditThreshold: 100 })).statusCode).toBe(200);
+    const hook = await subscribe(live.key, ['credits.low']);
+    const projectId = await insertProject(t.deps, organization.id);
+    // Each ingest is charged 10 credits when it starts (its upstream then refuses it: the charge stays): 95, then 85.
+    for (const bundle of ['com.example.one', 'com.example.two']) {
+      const job = await waitForJob(t.app, live.key, await ingest(t.app, live.key, projectId, 'appstore', { iosBundleId: bundle }));
+      expect(job.creditsCharged).toBe(10);
+    }
+    const [event] = await exactly(hook, 1);
+    expect(event!.data).toMatchObject({ env: 'live', organizationId: organization.id, creditBalance: 95, lowCreditThreshold: 100 });
   });
 });
 
