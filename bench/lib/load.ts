@@ -85,6 +85,8 @@ export const share = (result: LoadResult, status: string): number => (result.res
 export interface Arm {
   name: string;
   run(durationSec: number): Promise<LoadResult>;
+  /** The server's CPU probe, so that a run can wait for every server to be idle before it starts. */
+  cpu?: CpuProbe;
 }
 
 /** Reads a server's process CPU seconds (prom-client's process_cpu_seconds_total on /metrics). */
@@ -104,8 +106,31 @@ export async function measured(load: () => Promise<LoadResult>, cpu?: CpuProbe):
 
 export const loadArm = (name: string, spec: Omit<LoadSpec, 'duration' | 'amount'>, cpu?: CpuProbe): Arm => ({
   name,
+  cpu,
   run: (duration) => measured(() => runLoad({ ...spec, duration }), cpu),
 });
+
+const SETTLE_WINDOW_MS = 200;
+/** A server using less than a tenth of a core over the window counts as idle. */
+const IDLE_CPU_SECONDS = (SETTLE_WINDOW_MS / 1000) * 0.1;
+const SETTLE_MAX_MS = 5_000;
+
+/**
+ * Waits until no server of the run is busy. A server finishes work after its load ends (the request log and usage
+ * are written behind, and on the embedded store in the loop's idle time): on two shared cores that work would be
+ * charged to whichever arm runs next. Returns how long it waited.
+ */
+async function settle(arms: Arm[]): Promise<number> {
+  const probes = [...new Set(arms.flatMap((arm) => (arm.cpu ? [arm.cpu] : [])))];
+  const started = performance.now();
+  while (performance.now() - started < SETTLE_MAX_MS) {
+    const before = await Promise.all(probes.map((probe) => probe()));
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_WINDOW_MS));
+    const after = await Promise.all(probes.map((probe) => probe()));
+    if (after.every((seconds, i) => seconds === undefined || before[i] === undefined || seconds - before[i]! < IDLE_CPU_SECONDS)) break;
+  }
+  return performance.now() - started;
+}
 
 export interface ArmSummary {
   name: string;
@@ -133,6 +158,8 @@ export async function interleave(
   const runs = new Map<string, LoadResult[]>(arms.map((arm) => [arm.name, []]));
   for (let round = 1; round <= options.rounds; round++) {
     for (const arm of arms) {
+      const waited = await settle(arms);
+      if (waited >= SETTLE_MAX_MS) options.log(`  (a server was still busy after ${SETTLE_MAX_MS} ms; ${arm.name} starts anyway)`);
       const result = await arm.run(options.durationSec);
       runs.get(arm.name)!.push(result);
       const cpu = result.cpuUsPerResponse === undefined ? '' : `, ${result.cpuUsPerResponse.toFixed(1)} µs CPU/response`;
@@ -161,5 +188,6 @@ export function whoamiArm(name: string, server: ServerHandle, connections: numbe
       const key = await server.freshKey();
       return measured(() => runLoad({ url: `${server.baseUrl}/v1/whoami`, headers: { 'x-api-key': key }, connections, duration }), server.cpuSeconds);
     },
+    cpu: server.cpuSeconds,
   };
 }

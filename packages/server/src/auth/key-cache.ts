@@ -6,6 +6,20 @@ import type { Invalidation } from './invalidation.ts';
 /** SPEC 2: a key's state is re-read at least this often when no invalidation arrives (the backstop). */
 export const STATE_BACKSTOP_MS = 60_000;
 
+/**
+ * The ranges spelled out, kept beside the parsed form only once something asks for them (whoami presents the key on
+ * every call, and spelling an IPv6 range is not cheap); keys without ranges, and keys never presented, pay nothing.
+ */
+const spelled = new WeakMap<readonly Cidr[], string[]>();
+function spelledRanges(ranges: readonly Cidr[]): string[] {
+  let cidrs = spelled.get(ranges);
+  if (cidrs === undefined) {
+    cidrs = ranges.map(([address, bits]) => `${address.toString()}/${bits}`);
+    spelled.set(ranges, cidrs);
+  }
+  return cidrs;
+}
+
 /** Most keys have no scopes: one frozen array stands for all of theirs. */
 const NO_SCOPES = Object.freeze([]) as unknown as string[];
 
@@ -147,7 +161,7 @@ export class CachedKey implements KeyState {
 
   /** Stored canonical, so the parsed ranges spell them back exactly. */
   get allowedCidrs(): string[] {
-    return this.allowedRanges === null ? [] : this.allowedRanges.map(([address, bits]) => `${address.toString()}/${bits}`);
+    return this.allowedRanges === null ? [] : spelledRanges(this.allowedRanges);
   }
 
   get status(): 'active' | 'revoked' {
