@@ -180,12 +180,12 @@ export async function interleave(
   return summary;
 }
 
-/** GET /v1/whoami, each run with a key verified just before it (see ServerHandle.freshKey). */
-export function whoamiArm(name: string, server: ServerHandle, connections: number): Arm {
+/** GET /v1/whoami, each run with a key of `group` verified just before it (see ServerHandle.freshKey). */
+export function whoamiArm(name: string, server: ServerHandle, connections: number, group?: string): Arm {
   return {
     name,
     run: async (duration) => {
-      const key = await server.freshKey();
+      const key = await server.freshKey(group);
       return measured(() => runLoad({ url: `${server.baseUrl}/v1/whoami`, headers: { 'x-api-key': key }, connections, duration }), server.cpuSeconds);
     },
     cpu: server.cpuSeconds,

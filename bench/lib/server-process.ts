@@ -36,7 +36,8 @@ export interface ServerHandle extends Handshake {
    * The next unused key of the `fresh` group, verified just now: a run measured with it cannot contain the key's
    * once-a-minute re-verification (the verified-key cache keeps an entry 60 s).
    */
-  freshKey(): Promise<string>;
+  /** A key of `group` (default `fresh`) not used before, verified once by a whoami. */
+  freshKey(group?: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -55,7 +56,7 @@ export async function spawnServer(spec: ServerSpec, defaults: { env: Record<stri
     return response.text();
   };
   let stopped: Promise<void> | undefined;
-  let freshUsed = 0;
+  const keysUsed = new Map<string, number>();
   const whoamiWith = async (key: string, what: string) => {
     const response = await fetch(`${handshake.baseUrl}/v1/whoami`, { headers: { 'x-api-key': key } });
     await response.arrayBuffer();
@@ -85,9 +86,11 @@ export async function spawnServer(spec: ServerSpec, defaults: { env: Record<stri
     prime: async (...keyNames) => {
       for (const name of keyNames) await whoamiWith(handshake.keys[name]!.key, `key ${name}`);
     },
-    freshKey: async () => {
-      const key = handshake.groups.fresh?.[freshUsed++];
-      if (!key) throw new Error(`server ${spec.label}: out of fresh keys (start it with more options.freshKeys)`);
+    freshKey: async (group = 'fresh') => {
+      const used = keysUsed.get(group) ?? 0;
+      keysUsed.set(group, used + 1);
+      const key = handshake.groups[group]?.[used];
+      if (!key) throw new Error(`server ${spec.label}: out of keys in group ${group} (start it with more)`);
       await whoamiWith(key, 'a fresh key');
       return key;
     },
