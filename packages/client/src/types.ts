@@ -220,20 +220,8 @@ export type SubscribableEventType = JobEventType | KeyEventType | OrganizationEv
 /** What a delivery carries: a subscribable event, or the ping of `webhookEndpoints.test`. */
 export type WebhookEventType = SubscribableEventType | 'test.ping';
 
-/** A key as lifecycle events show it: ids and the display prefix, never a secret. */
-export interface KeyEventKey {
-  id: string;
-  keyId: string;
-  displayPrefix: string;
-  organizationId: string;
-  name: string;
-  env: KeyEnv;
-  status: 'active' | 'revoked';
-  killSwitch: boolean;
-  expiresAt: string | null;
-  createdAt: string;
-  revokedAt: string | null;
-}
+/** A key as lifecycle events show it: ids and the display prefix, never a secret (the listed key without its scopes, addresses and last use). */
+export type KeyEventKey = Pick<ApiKey, 'id' | 'keyId' | 'displayPrefix' | 'organizationId' | 'name' | 'env' | 'status' | 'killSwitch' | 'expiresAt' | 'createdAt' | 'revokedAt'>;
 
 /** `data` of a `key.*` event: `verifyWebhook<KeyEventData>(...)`. */
 export interface KeyEventData {
