@@ -32,11 +32,7 @@ export interface ServerHandle extends Handshake {
   hashesSettled(): Promise<void>;
   /** One whoami with each named key, so its bcrypt verification is done before anything is timed. */
   prime(...keyNames: string[]): Promise<void>;
-  /**
-   * The next unused key of the `fresh` group, verified just now: a run measured with it cannot contain the key's
-   * once-a-minute re-verification (the verified-key cache keeps an entry 60 s).
-   */
-  /** A key of `group` (default `fresh`) not used before, verified once by a whoami. */
+  /** A key of `group` (default `fresh`) not used before, verified just now by a whoami, so no run pays its first read. */
   freshKey(group?: string): Promise<string>;
   stop(): Promise<void>;
 }

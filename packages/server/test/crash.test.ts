@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_COSTS } from '../src/jobs/kinds.ts';
 import { ADMIN_TOKEN, createTestStore, TEST_SECRET, usingPostgres } from './harness.ts';
+import { UNCAPPED_RATE_LIMITS_ENV } from './fixtures/uncapped-rate-limits.ts';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
 
 /**
@@ -68,7 +69,7 @@ describe.runIf(usingPostgres)('crashes: SIGKILL under idempotent writes', () => 
       GATEHOUSE_WEBHOOK_CONCURRENCY: '0',
       REDIS_URL: '',
       // The clients send as fast as the machine allows: no tier's limit may turn an answer into a 429.
-      GATEHOUSE_RATE_LIMITS: JSON.stringify(Object.fromEntries(['standard', 'pilot', 'partner'].map((tier) => [tier, { 'read-light': 1_000_000, 'write-light': 1_000_000, 'long-running': 1_000_000 }]))),
+      GATEHOUSE_RATE_LIMITS: UNCAPPED_RATE_LIMITS_ENV,
     };
     server = await startServerProcess(env);
   }, 120_000);

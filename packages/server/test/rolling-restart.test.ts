@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBalancer, type Balancer } from './fixtures/balancer.ts';
 import { sendJson, sleep, startFakeUpstream, type FakeUpstream } from './fixtures/fake-upstream.ts';
 import { ADMIN_TOKEN, createTestStore, redisTestUrl, TEST_SECRET, usingPostgres } from './harness.ts';
+import { UNCAPPED_RATE_LIMITS_ENV } from './fixtures/uncapped-rate-limits.ts';
 import { startServerProcess, type ServerProcess } from './server-process.ts';
 import type { Store } from '../src/db/create-db.ts';
 
@@ -38,7 +39,7 @@ describe.runIf(usingPostgres)('a rolling restart: SIGTERM to one of two instance
       GATEHOUSE_SECRET: TEST_SECRET,
       GATEHOUSE_ADMIN_TOKEN: ADMIN_TOKEN,
       GATEHOUSE_DRAIN_MS: '1500',
-      GATEHOUSE_RATE_LIMITS: JSON.stringify(Object.fromEntries(['standard', 'pilot', 'partner'].map((tier) => [tier, { 'read-light': 1_000_000, 'write-light': 1_000_000, 'long-running': 1_000_000 }]))),
+      GATEHOUSE_RATE_LIMITS: UNCAPPED_RATE_LIMITS_ENV,
       GATEHOUSE_APPSTORE_LOOKUP_URL: `${upstream.origin}/lookup`,
       GATEHOUSE_ALLOW_PRIVATE_UPSTREAMS: 'true',
       GATEHOUSE_JOB_CONCURRENCY: String(jobConcurrency),

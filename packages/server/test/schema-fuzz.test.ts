@@ -3,6 +3,7 @@ import type { LightMyRequestResponse, RouteOptions } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MAX_JSON_DEPTH } from '../src/http/json-body.ts';
 import { admin, issueKey, partnerWithKey, withKey } from './factories.ts';
+import { UNCAPPED_TIER } from './fixtures/uncapped-rate-limits.ts';
 import { startReceiver } from './fixtures/webhook-receiver.ts';
 import { ADMIN_TOKEN, startTestApp } from './harness.ts';
 
@@ -25,7 +26,7 @@ const t = await startTestApp({
     // Nothing runs in the background: jobs stay queued, deliveries are not attempted, test pings hit the receiver.
     jobs: { concurrency: 0 },
     webhooks: { concurrency: 0, timeoutMs: 1_000 },
-    rateLimits: { partner: { 'read-light': 1_000_000, 'write-light': 1_000_000, 'long-running': 1_000_000 } },
+    rateLimits: { partner: UNCAPPED_TIER },
   },
 });
 afterAll(async () => {

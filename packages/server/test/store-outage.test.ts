@@ -5,6 +5,7 @@ import { partnerWithKey, withKey } from './factories.ts';
 import { sendJson, sleep, startFakeUpstream, type FakeUpstream } from './fixtures/fake-upstream.ts';
 import { insertProject } from './fixtures/jobs.ts';
 import { startOwnPostgres, type OwnPostgres } from './fixtures/own-servers.ts';
+import { UNCAPPED_TIER } from './fixtures/uncapped-rate-limits.ts';
 import { startReceiver, type Receiver } from './fixtures/webhook-receiver.ts';
 import { startTestApp, usingPostgres, type TestApp } from './harness.ts';
 import { DEFAULT_RATE_LIMITS } from '../src/config.ts';
@@ -46,7 +47,7 @@ describe.runIf(usingPostgres)('PostgreSQL stopped and started again under traffi
         webhooks: { pollMs: 100, backoffBaseMs: 200, backoffFactor: 2, jitter: 0, timeoutMs: 2_000 },
         // The traffic loop answers cached keys in well under a millisecond while the store is down: on a quiet machine
         // it outruns the partner tier's limit, and a 429 is not what this test looks for.
-        rateLimits: { ...DEFAULT_RATE_LIMITS, partner: { 'read-light': 1_000_000, 'write-light': 1_000_000, 'long-running': 1_000_000 } },
+        rateLimits: { ...DEFAULT_RATE_LIMITS, partner: UNCAPPED_TIER },
       },
     });
     baseUrl = await api.app.listen({ port: 0, host: '127.0.0.1' });
