@@ -6,6 +6,7 @@ import { PGlitePool } from './pglite-pool.ts';
 import { tracedDialect } from '../observability/query-tracing.ts';
 import { ensureOwnerOnlyDirectory, tightenToOwner } from './owner-only.ts';
 import { acquireStoreLock } from './store-lock.ts';
+import { pgliteCopyIn, postgresCopyIn, type CopyIn } from './copy-in.ts';
 
 const INT8_OID = 20;
 // Counts and sums come back as int8; every int8 we use fits a double, so both stores hand out numbers.
@@ -18,6 +19,8 @@ export interface Store {
   kind: StoreKind;
   /** The raw pool (pg) for LISTEN/NOTIFY, or null on the embedded store. */
   pgPool: pg.Pool | null;
+  /** Bulk rows through COPY (the request log's writer), outside Kysely, which has no COPY. */
+  copyIn: CopyIn;
   close(): Promise<void>;
 }
 
@@ -45,7 +48,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     // query that next uses it fails instead, and the pool drops it on release (it is no longer queryable).
     pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<Database>({ dialect: tracedDialect(new PostgresDialect({ pool }), 'postgresql') });
-    return { db, kind: 'postgres', pgPool: pool, close: () => db.destroy() };
+    return { db, kind: 'postgres', pgPool: pool, copyIn: postgresCopyIn(pool, options.timeoutMs), close: () => db.destroy() };
   }
   const dataDir = options.dataDir ?? 'memory://';
   const inMemory = dataDir.startsWith('memory://');
@@ -65,6 +68,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     db,
     kind: 'pglite',
     pgPool: null,
+    copyIn: pgliteCopyIn(pool),
     async close() {
       await db.destroy();
       if (!inMemory) tightenToOwner(dataDir);

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { EndpointClass } from '../config.ts';
 import type { Database, Env, RequestLogRow, Tenant, UsageGranularity } from '../db/schema.ts';
 import type { KeysetPosition } from '../db/keyset.ts';
+import { copyField, type CopyIn } from '../db/copy-in.ts';
 import type { RequestLogEntry, UsageIncrement, UsageSink } from './sink.ts';
 
 type Db = Kysely<Database>;
@@ -81,28 +82,25 @@ async function addUsage(db: Db, increments: readonly UsageIncrement[]): Promise<
   });
 }
 
-async function appendRequests(db: Db, entries: readonly RequestLogEntry[]): Promise<void> {
-  for (let start = 0; start < entries.length; start += CHUNK) {
-    const chunk = entries.slice(start, start + CHUNK);
-    const column = (pick: (entry: RequestLogEntry) => unknown) => chunk.map(pick);
-    // Arrays, one per column, so a batch of any size is one statement of eleven parameters.
-    await sql`
-      INSERT INTO request_log (request_id, occurred_at, organization_id, api_key_id, method, route, status, error_code,
-        endpoint_class, duration_ms, client_address, env)
-      SELECT * FROM unnest(${column((e) => e.requestId)}::text[], ${column((e) => new Date(e.at).toISOString())}::timestamptz[],
-        ${column((e) => e.organizationId)}::uuid[], ${column((e) => e.apiKeyId)}::uuid[], ${column((e) => e.method)}::text[],
-        ${column((e) => e.route)}::text[], ${column((e) => e.status)}::smallint[], ${column((e) => e.errorCode)}::text[],
-        ${column((e) => e.endpointClass)}::text[], ${column((e) => e.durationMs)}::real[], ${column((e) => e.clientAddress)}::text[],
-        ${column((e) => e.env)}::text[])
-      ON CONFLICT (request_id) DO NOTHING
-    `.execute(db);
+const REQUEST_LOG_COPY =
+  'COPY request_log (request_id, occurred_at, organization_id, api_key_id, env, method, route, status, error_code, endpoint_class, duration_ms, client_address) FROM STDIN';
+
+/**
+ * One COPY per batch. Request ids are unique by construction (a random part per process and a counter), so a batch
+ * needs no ON CONFLICT, which COPY could not do: a duplicate would fail its batch, which the writer counts as dropped.
+ */
+function appendRequests(copyIn: CopyIn, entries: readonly RequestLogEntry[]): Promise<void> {
+  let text = '';
+  for (const e of entries) {
+    text += `${copyField(e.requestId)}\t${new Date(e.at).toISOString()}\t${e.organizationId ?? '\\N'}\t${e.apiKeyId ?? '\\N'}\t${e.env}\t${copyField(e.method)}\t${copyField(e.route)}\t${e.status}\t${copyField(e.errorCode)}\t${copyField(e.endpointClass)}\t${e.durationMs}\t${copyField(e.clientAddress)}\n`;
   }
+  return copyIn(REQUEST_LOG_COPY, text);
 }
 
 /** The store every deployment has: PostgreSQL (or PGlite). */
-export const postgresUsageSink = (db: Db): UsageSink => ({
+export const postgresUsageSink = (db: Db, copyIn: CopyIn): UsageSink => ({
   addUsage: (increments) => addUsage(db, increments),
-  appendRequests: (entries) => appendRequests(db, entries),
+  appendRequests: (entries) => (entries.length === 0 ? Promise.resolve() : appendRequests(copyIn, entries)),
 });
 
 export interface UsageQuery {
