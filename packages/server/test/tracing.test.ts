@@ -1,52 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTracing, tracing } from '../src/observability/tracing.ts';
 import { partnerWithKey, secretOf, withKey } from './factories.ts';
 import { sendJson, sleep, startFakeUpstream, type FakeUpstream } from './fixtures/fake-upstream.ts';
 import { insertProject } from './fixtures/jobs.ts';
+import { startOtlpReceiver, type OtlpReceiver } from './fixtures/otlp-receiver.ts';
+import type { DecodedSpan } from './fixtures/otlp-protobuf.ts';
 import { startReceiver, type Receiver } from './fixtures/webhook-receiver.ts';
 import { redisTestUrl, startTestApp, usingPostgres, type TestApp } from './harness.ts';
 
-interface ReceivedSpan {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  attributes: Record<string, unknown>;
-  status?: { code?: number; message?: string };
-}
-
-/** An OTLP/HTTP (JSON) trace receiver on 127.0.0.1: what a collector would get. */
-async function startOtlpReceiver(): Promise<{ origin: string; spans: ReceivedSpan[]; raw: string[]; server: Server }> {
-  const spans: ReceivedSpan[] = [];
-  const raw: string[] = [];
-  const server = createServer(async (request, response) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of request) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
-    raw.push(body);
-    if (request.url === '/v1/traces') {
-      const payload = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: (Omit<ReceivedSpan, 'attributes'> & { attributes?: { key: string; value: Record<string, unknown> }[] })[] }[] }[] };
-      for (const resource of payload.resourceSpans) {
-        for (const scope of resource.scopeSpans) {
-          for (const span of scope.spans) {
-            const attributes = Object.fromEntries((span.attributes ?? []).map(({ key, value }) => [key, Object.values(value)[0]]));
-            spans.push({ traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId || undefined, name: span.name, attributes, status: span.status });
-          }
-        }
-      }
-    }
-    response.writeHead(200, { 'content-type': 'application/json' });
-    response.end('{}');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { origin: `http://127.0.0.1:${(server.address() as { port: number }).port}`, spans, raw, server };
-}
-
 describe('traces over OTLP/HTTP (SPEC 11)', () => {
-  let otlp: Awaited<ReturnType<typeof startOtlpReceiver>>;
+  let otlp: OtlpReceiver;
   let upstream: FakeUpstream;
   let hooks: Receiver;
   let api: TestApp;
@@ -80,7 +45,7 @@ describe('traces over OTLP/HTTP (SPEC 11)', () => {
     await tracing.current!.flush();
     return otlp.spans;
   };
-  const byName = (spans: ReceivedSpan[], name: string, traceId: string) => spans.filter((span) => span.name === name && span.traceId === traceId);
+  const byName = (spans: DecodedSpan[], name: string, traceId: string) => spans.filter((span) => span.name === name && span.traceId === traceId);
 
   it('continues an incoming traceparent: request span → key verification → its database read, with the key id and never the key', async () => {
     const { organization, key } = await partnerWithKey(api.app);
@@ -95,6 +60,8 @@ describe('traces over OTLP/HTTP (SPEC 11)', () => {
     expect(request).toBeDefined();
     expect(request!.parentSpanId).toBe(callerSpanId);
     expect(request!.attributes).toMatchObject({ 'http.route': '/v1/whoami', 'http.response.status_code': 200, 'gatehouse.api_key_id': key.id });
+    // With no OTEL_EXPORTER_OTLP_PROTOCOL, OTLP's default encoding: protobuf.
+    expect(new Set(otlp.contentTypes)).toEqual(new Set(['application/x-protobuf']));
     const [verification] = byName(spans, 'key verification', traceId);
     expect(verification!.parentSpanId).toBe(request!.spanId);
     // The key's first use reads it from the store: a query span inside the verification's.
@@ -154,7 +121,7 @@ describe('traces over OTLP/HTTP (SPEC 11)', () => {
     expect(published?.attributes).toMatchObject({ 'db.system.name': 'redis', 'db.operation.name': 'PUBLISH', 'gatehouse.invalidation': 'key' });
     // Each hangs off a span of this request: the tree links up to the request span.
     const byId = new Map(inTrace.map((span) => [span.spanId, span]));
-    const reachesRequest = (span: ReceivedSpan): boolean => span.spanId === request!.spanId || (span.parentSpanId !== undefined && byId.has(span.parentSpanId) && reachesRequest(byId.get(span.parentSpanId)!));
+    const reachesRequest = (span: DecodedSpan): boolean => span.spanId === request!.spanId || (span.parentSpanId !== undefined && byId.has(span.parentSpanId) && reachesRequest(byId.get(span.parentSpanId)!));
     expect(reachesRequest(limiter!)).toBe(true);
     expect(reachesRequest(published!)).toBe(true);
   });
