@@ -26,8 +26,11 @@ export interface ServerHandle extends Handshake {
   metric(name: string, labels?: Record<string, string>): Promise<number | undefined>;
   /** process_cpu_seconds_total: the server's CPU time so far, all threads. */
   cpuSeconds(): Promise<number | undefined>;
-  /** RSS and V8 heap in use (bytes) after a full garbage collection in the server, once no bcrypt is queued. */
-  memory(): Promise<{ rss: number; heapUsed: number }>;
+  /**
+   * RSS and V8 heap in use (bytes) after a full garbage collection in the server, once no bcrypt is queued; with
+   * `afterWriteBehind`, once the usage counts and last-used times it holds for its next write are written, too.
+   */
+  memory(options?: { afterWriteBehind?: boolean }): Promise<{ rss: number; heapUsed: number }>;
   /** Resolves when no bcrypt runs or waits (hashes a load left queued finish after it), or after 20 s. */
   hashesSettled(): Promise<void>;
   /** One whoami with each named key, so its bcrypt verification is done before anything is timed. */
@@ -71,9 +74,13 @@ export async function spawnServer(spec: ServerSpec, defaults: { env: Record<stri
     hashesSettled,
     metric: async (name, labels) => metricValue(await metrics(), name, labels),
     cpuSeconds: async () => metricValue(await metrics(), 'process_cpu_seconds_total'),
-    memory: async () => {
+    memory: async (options = {}) => {
       // Requests waiting for a hash hold memory that is the queue's, not the caches'.
       await hashesSettled();
+      if (options.afterWriteBehind) {
+        const response = await fetch(`${handshake.baseUrl}/bench/write-behind`, { method: 'POST' });
+        if (!response.ok) throw new Error(`${spec.label}: POST /bench/write-behind answered ${response.status}`);
+      }
       child.kill('SIGUSR2');
       await new Promise((resolve) => setTimeout(resolve, 500));
       const text = await metrics();
