@@ -8,7 +8,8 @@ import { ApiKeySchema, CreatedApiKeySchema, IdParams, KeyChangeBody, NewKeyBody,
 import type { App } from '../http/typed-app.ts';
 import { auditActorOf, unitOfWork } from '../http/unit-of-work.ts';
 import { presentApiKey } from './present.ts';
-import { canonicalAllowedCidrs, changeApiKey, createApiKey, prepareNewKey } from './service.ts';
+import { canonicalAllowedCidrs, changeApiKey } from './service.ts';
+import { issueKeyUnit } from './units.ts';
 import { reportLeakedKey } from '../leaks/service.ts';
 
 /** The base32 handle of SPEC 1.1: what a leaked-key report carries, instead of the secret. */
@@ -22,16 +23,9 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
     { config: { audit: 'admin.key.create' }, schema: { params: IdParams, body: NewKeyBody, response: { 201: CreatedApiKeySchema } } },
     async (request, reply) => {
       const { id } = request.params;
-      return unitOfWork(request, reply, {
-        before: async () => {
-          if (!(await findOrganization(deps.store.db, id))) throw notFound('Organization');
-          return prepareNewKey(deps, { ...request.body, organizationId: id });
-        },
-        run: async (unit, prepared) => {
-          const created = await createApiKey(unit.db, prefix, prepared);
-          unit.audit({ type: 'api_key', id: created.id, organizationId: id });
-          return { status: 201, body: created };
-        },
+      return issueKeyUnit(request, reply, deps, id, async () => {
+        if (!(await findOrganization(deps.store.db, id))) throw notFound('Organization');
+        return { ...request.body, organizationId: id };
       });
     },
   );

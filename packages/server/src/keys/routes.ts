@@ -3,11 +3,12 @@ import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
 import { listOrganizationApiKeys } from './repository.ts';
 import { presentApiKey } from './present.ts';
-import { canonicalAllowedCidrs, changePartnerApiKey, createApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS, prepareNewKey, prepareRoll, rollApiKey } from './service.ts';
+import { canonicalAllowedCidrs, changePartnerApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS } from './service.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { ApiKeySchema, CreatedApiKeySchema, IdParams, KeyChangeBody, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
 import { unitOfWork } from '../http/unit-of-work.ts';
+import { issueKeyUnit, rollKeyUnit } from './units.ts';
 import { ApiError } from '../http/errors.ts';
 import type { KeyEnv } from './format.ts';
 
@@ -58,14 +59,7 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
     },
     async (request, reply) => {
       const { organizationId, scopes: holderScopes, env } = principalOf(request);
-      return unitOfWork(request, reply, {
-        before: () => prepareNewKey(deps, { ...request.body, env: envOfNewKey(env, request.body.env), organizationId, holderScopes }),
-        run: async (unit, prepared) => {
-          const created = await createApiKey(unit.db, prefix, prepared);
-          unit.audit({ type: 'api_key', id: created.id, organizationId });
-          return { status: 201, body: created };
-        },
-      });
+      return issueKeyUnit(request, reply, deps, organizationId, () => ({ ...request.body, env: envOfNewKey(env, request.body.env), organizationId, holderScopes }));
     },
   );
 
@@ -137,17 +131,7 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
     async (request, reply) => {
       const { organizationId, scopes: holderScopes, env } = principalOf(request);
       const { id } = request.params;
-      const input = { organizationId, id, overlapSeconds: request.body.overlapSeconds ?? DEFAULT_ROLL_OVERLAP_SECONDS, holderScopes, env: confinedTo(env) };
-      return unitOfWork(request, reply, {
-        before: (unit) => {
-          unit.audit({ type: 'api_key', id, organizationId });
-          return prepareRoll(deps.store.db, deps, input);
-        },
-        run: async (unit, successor) => {
-          const { created, previous } = await rollApiKey(unit, deps, input, successor);
-          return { status: 201, body: { ...created, previousKey: previous } };
-        },
-      });
+      return rollKeyUnit(request, reply, deps, { organizationId, id, overlapSeconds: request.body.overlapSeconds ?? DEFAULT_ROLL_OVERLAP_SECONDS, holderScopes, env: confinedTo(env) });
     },
   );
 

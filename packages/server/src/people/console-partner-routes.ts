@@ -14,7 +14,9 @@ import { conflict, notFound } from '../http/errors.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { ApiKeySchema, CreatedApiKeySchema, IdParams, NewKeyBody, Page, PageQuery } from '../http/schemas.ts';
 import { presentApiKey } from '../keys/present.ts';
-import { changeApiKey, createApiKey, DEFAULT_ROLL_OVERLAP_SECONDS, prepareNewKey, prepareRoll, rollApiKey } from '../keys/service.ts';
+import { changeApiKey, DEFAULT_ROLL_OVERLAP_SECONDS } from '../keys/service.ts';
+import { issueKeyUnit, rollKeyUnit } from '../keys/units.ts';
+import { createEndpointUnit, removeEndpointUnit, testEndpointUnit } from '../webhooks/units.ts';
 import { NO_CONTENT, unitOfWork } from '../http/unit-of-work.ts';
 import type { App } from '../http/typed-app.ts';
 import {
@@ -26,7 +28,7 @@ import {
   WebhookDeliverySchema,
   WebhookEndpointSchema,
 } from '../webhooks/present.ts';
-import { createWebhookEndpoint, recordTestPing, removeWebhookEndpoint, sendTestPing, webhookEndpointOf } from '../webhooks/service.ts';
+import { webhookEndpointOf } from '../webhooks/service.ts';
 import { PartnerAuditQuery } from '../audit/routes.ts';
 import { listRequests, requestById } from '../usage/repository.ts';
 import { REQUEST_ID_PATTERN, RequestIdParams, RequestLogRowSchema, RequestsQuery, UsageQuery, UsageRowSchema } from '../usage/schemas.ts';
@@ -95,14 +97,7 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     { config: { ...writes, audit: 'key.create' }, schema: { summary: 'Create a key (the plain key is in this answer only)', tags: ['keys'], body: NewKeyBody, response: { 201: CreatedApiKeySchema } } },
     async (request, reply) => {
       const organizationId = organizationOf(request);
-      return unitOfWork(request, reply, {
-        before: () => prepareNewKey(deps, { ...request.body, organizationId, holderScopes: [] }),
-        run: async (unit, prepared) => {
-          const created = await createApiKey(unit.db, prefix, prepared);
-          unit.audit({ type: 'api_key', id: created.id, organizationId });
-          return { status: 201, body: created };
-        },
-      });
+      return issueKeyUnit(request, reply, deps, organizationId, () => ({ ...request.body, organizationId, holderScopes: [] }));
     },
   );
 
@@ -118,17 +113,7 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     async (request, reply) => {
       const organizationId = organizationOf(request);
       const { id } = request.params;
-      const input = { organizationId, id, overlapSeconds: request.body.overlapSeconds ?? DEFAULT_ROLL_OVERLAP_SECONDS, holderScopes: [] };
-      return unitOfWork(request, reply, {
-        before: (unit) => {
-          unit.audit({ type: 'api_key', id, organizationId });
-          return prepareRoll(deps.store.db, deps, input);
-        },
-        run: async (unit, successor) => {
-          const { created, previous } = await rollApiKey(unit, deps, input, successor);
-          return { status: 201, body: { ...created, previousKey: previous } };
-        },
-      });
+      return rollKeyUnit(request, reply, deps, { organizationId, id, overlapSeconds: request.body.overlapSeconds ?? DEFAULT_ROLL_OVERLAP_SECONDS, holderScopes: [] });
     },
   );
 
@@ -162,44 +147,19 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
   app.post(
     `${api}/webhook-endpoints`,
     { config: { ...writes, audit: 'webhook_endpoint.create' }, schema: { tags: ['webhooks'], body: NewWebhookEndpointBody, response: { 201: CreatedWebhookEndpointSchema } } },
-    async (request, reply) => {
-      const organizationId = organizationOf(request);
-      return unitOfWork(request, reply, async (unit) => {
-        const { endpoint, secret } = await createWebhookEndpoint(unit.db, deps, worldOf(request), request.body);
-        unit.audit({ type: 'webhook_endpoint', id: endpoint.id, organizationId });
-        return { status: 201, body: { ...presentWebhookEndpoint(endpoint), secret } };
-      });
-    },
+    async (request, reply) => createEndpointUnit(request, reply, deps, worldOf(request), request.body),
   );
 
   app.delete(
     `${api}/webhook-endpoints/:id`,
     { config: { ...writes, audit: 'webhook_endpoint.delete' }, schema: { tags: ['webhooks'], params: IdParams, response: { 204: Type.Null() } } },
-    async (request, reply) => {
-      const organizationId = organizationOf(request);
-      const { id } = request.params;
-      return unitOfWork(request, reply, async (unit) => {
-        unit.audit({ type: 'webhook_endpoint', id, organizationId });
-        await removeWebhookEndpoint(unit.db, worldOf(request), id);
-        return NO_CONTENT;
-      });
-    },
+    async (request, reply) => removeEndpointUnit(request, reply, worldOf(request), request.params.id),
   );
 
   app.post(
     `${api}/webhook-endpoints/:id/test`,
     { config: { ...writes, audit: 'webhook_endpoint.test' }, schema: { tags: ['webhooks'], params: IdParams, response: { 200: TestOutcomeSchema } } },
-    async (request, reply) => {
-      const organizationId = organizationOf(request);
-      const { id } = request.params;
-      return unitOfWork(request, reply, {
-        before: (unit) => {
-          unit.audit({ type: 'webhook_endpoint', id, organizationId });
-          return sendTestPing(deps, worldOf(request), id);
-        },
-        run: async (unit, ping) => ({ body: await recordTestPing(unit.db, organizationId, ping) }),
-      });
-    },
+    async (request, reply) => testEndpointUnit(request, reply, deps, worldOf(request), request.params.id),
   );
 
   app.get(

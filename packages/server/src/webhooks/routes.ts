@@ -5,7 +5,6 @@ import type { Deps } from '../deps.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
 import { IdParams, Page, PageQuery } from '../http/schemas.ts';
 import type { App } from '../http/typed-app.ts';
-import { NO_CONTENT, unitOfWork } from '../http/unit-of-work.ts';
 import {
   CreatedWebhookEndpointSchema,
   NewWebhookEndpointBody,
@@ -15,7 +14,8 @@ import {
   WebhookDeliverySchema,
   WebhookEndpointSchema,
 } from './present.ts';
-import { createWebhookEndpoint, recordTestPing, removeWebhookEndpoint, sendTestPing, webhookEndpointOf } from './service.ts';
+import { webhookEndpointOf } from './service.ts';
+import { createEndpointUnit, removeEndpointUnit, testEndpointUnit } from './units.ts';
 
 const tags = ['webhooks'];
 const byCreation = (row: { created_at: Date; id: string }) => ({ at: row.created_at, id: row.id });
@@ -33,15 +33,7 @@ export function registerWebhookRoutes(app: App, deps: Deps): void {
         response: { 201: CreatedWebhookEndpointSchema },
       },
     },
-    async (request, reply) => {
-      const tenant = principalOf(request);
-      const { organizationId } = tenant;
-      return unitOfWork(request, reply, async (unit) => {
-        const { endpoint, secret } = await createWebhookEndpoint(unit.db, deps, tenant, request.body);
-        unit.audit({ type: 'webhook_endpoint', id: endpoint.id, organizationId });
-        return { status: 201, body: { ...presentWebhookEndpoint(endpoint), secret } };
-      });
-    },
+    async (request, reply) => createEndpointUnit(request, reply, deps, principalOf(request), request.body),
   );
 
   app.get(
@@ -72,16 +64,7 @@ export function registerWebhookRoutes(app: App, deps: Deps): void {
       config: { endpointClass: 'write-light', scope: 'webhooks:write', audit: 'webhook_endpoint.delete' },
       schema: { summary: 'Delete a webhook endpoint and its delivery log; nothing more is sent to it', tags, params: IdParams, response: { 204: Type.Null() } },
     },
-    async (request, reply) => {
-      const { id } = request.params;
-      const tenant = principalOf(request);
-      const { organizationId } = tenant;
-      return unitOfWork(request, reply, async (unit) => {
-        unit.audit({ type: 'webhook_endpoint', id, organizationId });
-        await removeWebhookEndpoint(unit.db, tenant, id);
-        return NO_CONTENT;
-      });
-    },
+    async (request, reply) => removeEndpointUnit(request, reply, principalOf(request), request.params.id),
   );
 
   app.post(
@@ -95,18 +78,7 @@ export function registerWebhookRoutes(app: App, deps: Deps): void {
         response: { 200: TestOutcomeSchema },
       },
     },
-    async (request, reply) => {
-      const { id } = request.params;
-      const tenant = principalOf(request);
-      const { organizationId } = tenant;
-      return unitOfWork(request, reply, {
-        before: (unit) => {
-          unit.audit({ type: 'webhook_endpoint', id, organizationId });
-          return sendTestPing(deps, tenant, id);
-        },
-        run: async (unit, ping) => ({ body: await recordTestPing(unit.db, organizationId, ping) }),
-      });
-    },
+    async (request, reply) => testEndpointUnit(request, reply, deps, principalOf(request), request.params.id),
   );
 
   app.get(
