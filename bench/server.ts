@@ -213,7 +213,6 @@ async function main(): Promise<void> {
   };
   // The runner asks for a full collection before it reads memory, so the figures compare live data, not GC timing.
   process.on('SIGUSR2', () => (globalThis as { gc?: () => void }).gc?.());
-
   process.on('SIGTERM', () => void shutdown());
   process.on('SIGINT', () => void shutdown());
 }

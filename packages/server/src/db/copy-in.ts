@@ -55,11 +55,14 @@ export function pgliteCopyIn(pool: PGlitePool): CopyIn {
   };
 }
 
+/** The characters COPY's text format gives a meaning to, and how a field spells each. */
+const ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
+const TO_ESCAPE = /[\\\t\n\r]/g;
 
 /** A field of COPY's text format: \N for null; a backslash, tab, newline or carriage return escaped. */
-export function copyField(value: string | number | null): string {
+export function copyField(value: string | null): string {
   if (value === null) return '\\N';
-  if (typeof value === 'number') return String(value);
-  return NEEDS_ESCAPE.test(value) ? value.replace(/[\\\t\n\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\t' ? '\\t' : c === '\n' ? '\\n' : '\\r')) : value;
+  // Most fields have none of them: a test is cheaper than a replace that finds nothing.
+  return NEEDS_ESCAPE.test(value) ? value.replace(TO_ESCAPE, (c) => ESCAPES[c]!) : value;
 }

@@ -23,7 +23,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
     { config: { audit: 'admin.key.create' }, schema: { params: IdParams, body: NewKeyBody, response: { 201: CreatedApiKeySchema } } },
     async (request, reply) => {
       const { id } = request.params;
-      return issueKeyUnit(request, reply, deps, id, async () => {
+      return issueKeyUnit(request, reply, deps, async () => {
         if (!(await findOrganization(deps.store.db, id))) throw notFound('Organization');
         return { ...request.body, organizationId: id };
       });

@@ -59,7 +59,7 @@ export function registerApiKeyRoutes(app: App, deps: Deps): void {
     },
     async (request, reply) => {
       const { organizationId, scopes: holderScopes, env } = principalOf(request);
-      return issueKeyUnit(request, reply, deps, organizationId, () => ({ ...request.body, env: envOfNewKey(env, request.body.env), organizationId, holderScopes }));
+      return issueKeyUnit(request, reply, deps, () => ({ ...request.body, env: envOfNewKey(env, request.body.env), organizationId, holderScopes }));
     },
   );
 

@@ -17,14 +17,13 @@ export function issueKeyUnit(
   request: FastifyRequest,
   reply: FastifyReply,
   deps: Deps,
-  organizationId: string,
   inputOf: () => NewKeyInput | Promise<NewKeyInput>,
 ): Promise<FastifyReply> {
   return unitOfWork(request, reply, {
     before: async () => prepareNewKey(deps, await inputOf()),
     run: async (unit, prepared) => {
       const created = await createApiKey(unit.db, deps.config.keyPrefix, prepared);
-      unit.audit({ type: 'api_key', id: created.id, organizationId });
+      unit.audit({ type: 'api_key', id: created.id, organizationId: prepared.input.organizationId });
       return { status: 201, body: created };
     },
   });

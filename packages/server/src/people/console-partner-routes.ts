@@ -97,7 +97,7 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
     { config: { ...writes, audit: 'key.create' }, schema: { summary: 'Create a key (the plain key is in this answer only)', tags: ['keys'], body: NewKeyBody, response: { 201: CreatedApiKeySchema } } },
     async (request, reply) => {
       const organizationId = organizationOf(request);
-      return issueKeyUnit(request, reply, deps, organizationId, () => ({ ...request.body, organizationId, holderScopes: [] }));
+      return issueKeyUnit(request, reply, deps, () => ({ ...request.body, organizationId, holderScopes: [] }));
     },
   );
 

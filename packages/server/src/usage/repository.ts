@@ -92,7 +92,7 @@ const REQUEST_LOG_COPY =
 function appendRequests(copyIn: CopyIn, entries: readonly RequestLogEntry[]): Promise<void> {
   let text = '';
   for (const e of entries) {
-    text += `${copyField(e.requestId)}\t${new Date(e.at).toISOString()}\t${e.organizationId ?? '\\N'}\t${e.apiKeyId ?? '\\N'}\t${e.env}\t${copyField(e.method)}\t${copyField(e.route)}\t${e.status}\t${copyField(e.errorCode)}\t${copyField(e.endpointClass)}\t${e.durationMs}\t${copyField(e.clientAddress)}\n`;
+    text += `${copyField(e.requestId)}\t${new Date(e.at).toISOString()}\t${copyField(e.organizationId)}\t${copyField(e.apiKeyId)}\t${e.env}\t${copyField(e.method)}\t${copyField(e.route)}\t${e.status}\t${copyField(e.errorCode)}\t${copyField(e.endpointClass)}\t${e.durationMs}\t${copyField(e.clientAddress)}\n`;
   }
   return copyIn(REQUEST_LOG_COPY, text);
 }

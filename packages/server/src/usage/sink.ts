@@ -40,8 +40,8 @@ export interface RequestLogEntry {
 /**
  * Where counted usage and the request log go once they leave memory. Both calls take a batch and must be additive
  * (a usage increment adds to what is stored; request-log entries are new rows, their request ids unique across
- * instances), so any number of instances can write at once. PostgreSQL is the one implementation today (repository.ts); docs/usage.md says how
- * a column store would take its place.
+ * instances), so any number of instances can write at once. PostgreSQL is the one implementation today
+ * (repository.ts); docs/usage.md says how a column store would take its place.
  */
 export interface UsageSink {
   addUsage(increments: readonly UsageIncrement[]): Promise<void>;
