@@ -1,9 +1,10 @@
 import { idempotencyKeyDigest } from '../src/idempotency/sealed-replay.ts';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createStore } from '../src/db/create-db.ts';
+import type { Database } from '../src/db/schema.ts';
 import { unitOfWork } from '../src/http/unit-of-work.ts';
 import { admin, createOrganization, issueKey, withKey, type KeyFixture } from './factories.ts';
 import { createTestStore, startTestApp, usingPostgres, type TestApp } from './harness.ts';
@@ -13,49 +14,63 @@ const HOUR = 60 * 60 * 1000;
 /**
  * Test-only routes, each a unit of work: one that fails with a 5xx the first time, one held open inside its
  * transaction until the test releases it (PostgreSQL only: on PGlite a held transaction holds the one connection).
+ * A work's effect is a row in its transaction, as every real work's is (its claim travels with that statement), so
+ * `runs` counts the runs that were kept: a work may run and be rolled back when its claim finds the key taken.
  */
 function testRoutes(name: string, options: { hold: boolean }) {
-  const calls = new Map<string, number>();
+  const attempts = new Map<string, number>();
   const held = new Map<string, () => void>();
-  const count = (tag: string) => {
-    const n = (calls.get(tag) ?? 0) + 1;
-    calls.set(tag, n);
+  const attempt = (tag: string) => {
+    const n = (attempts.get(tag) ?? 0) + 1;
+    attempts.set(tag, n);
     return n;
+  };
+  const run = async (db: Kysely<Database>, tag: string) => {
+    // A row per run, so two runs of one tag never wait for each other's row; the count is of the kept ones.
+    const { rows } = await sql<{ runs: number }>`
+      WITH added AS (INSERT INTO test_route_runs (tag) VALUES (${tag}))
+      SELECT count(*)::int + 1 AS runs FROM test_route_runs WHERE tag = ${tag}`.execute(db);
+    return rows[0]!.runs;
   };
   const register = (app: FastifyInstance) => {
     const config = { endpointClass: 'write-light', scope: null } as const;
     app.post('/v1/test/flaky', { config }, async (request, reply) =>
-      unitOfWork(request, reply, async () => {
+      unitOfWork(request, reply, async (unit) => {
         const { tag } = request.body as { tag: string };
-        const n = count(tag);
-        if (n === 1) throw new Error('forced failure');
-        return { status: 201, body: { tag, calls: n, servedBy: name } };
+        const runs = await run(unit.db, tag);
+        if (attempt(tag) === 1) throw new Error('forced failure');
+        return { status: 201, body: { tag, runs, servedBy: name } };
       }),
     );
     app.post('/v1/test/held', { config }, async (request, reply) =>
-      unitOfWork(request, reply, async () => {
+      unitOfWork(request, reply, async (unit) => {
         const { tag } = request.body as { tag: string };
-        const n = count(tag);
-        if (options.hold) await new Promise<void>((resolve) => held.set(tag, resolve));
-        return { status: 201, body: { tag, calls: n, servedBy: name } };
+        const runs = await run(unit.db, tag);
+        // Only the first request under an Idempotency-Key holds: the others run on to read their claim.
+        if (options.hold && attempt(String(request.headers['idempotency-key'])) === 1) await new Promise<void>((resolve) => held.set(tag, resolve));
+        return { status: 201, body: { tag, runs, servedBy: name } };
       }),
     );
     app.post('/v1/test/text', { config }, async (request, reply) =>
-      unitOfWork(request, reply, async () => {
+      unitOfWork(request, reply, async (unit) => {
         const { tag } = request.body as { tag: string };
-        return { status: 202, contentType: 'text/plain; charset=utf-8', body: `accepted ${tag} #${count(tag)}` };
+        return { status: 202, contentType: 'text/plain; charset=utf-8', body: `accepted ${tag} #${await run(unit.db, tag)}` };
       }),
     );
     app.post('/v1/test/not-kept', { config: { ...config, idempotency: false } }, async (request, reply) =>
-      unitOfWork(request, reply, async () => {
+      unitOfWork(request, reply, async (unit) => {
         const { tag } = request.body as { tag: string };
-        return { body: { calls: count(tag) } };
+        return { body: { runs: await run(unit.db, tag) } };
       }),
     );
   };
   return {
     register,
-    calls: (tag: string) => calls.get(tag) ?? 0,
+    /** The runs of `tag` that were kept. */
+    async runs(t: TestApp, tag: string): Promise<number> {
+      const { rows } = await sql<{ runs: number }>`SELECT count(*)::int AS runs FROM test_route_runs WHERE tag = ${tag}`.execute(t.deps.store.db);
+      return rows[0]!.runs;
+    },
     /** Resolves once the held request is inside its handler (so it holds the key), and returns its release. */
     async whenHeld(tag: string): Promise<() => void> {
       await vi.waitFor(() => expect(held.has(tag)).toBe(true), { timeout: 5000, interval: 5 });
@@ -63,6 +78,8 @@ function testRoutes(name: string, options: { hold: boolean }) {
     },
   };
 }
+
+const createRunsTable = (db: Kysely<Database>) => sql`CREATE TABLE IF NOT EXISTS test_route_runs (id bigserial PRIMARY KEY, tag text NOT NULL)`.execute(db);
 
 const post = (app: FastifyInstance, url: string, key: string, payload: unknown, idempotencyKey?: string) =>
   app.inject({
@@ -92,6 +109,7 @@ describe('Idempotency-Key (SPEC 6)', () => {
   const routes = testRoutes('a', { hold: true });
   beforeAll(async () => {
     t = await startTestApp({ extraRoutes: routes.register });
+    await createRunsTable(t.deps.store.db);
   });
   afterAll(async () => t?.close());
 
@@ -118,7 +136,7 @@ describe('Idempotency-Key (SPEC 6)', () => {
     expect(again.statusCode).toBe(202);
     expect(again.body).toBe('accepted text #1');
     expect(again.headers['content-type']).toBe('text/plain; charset=utf-8');
-    expect(routes.calls('text')).toBe(1);
+    expect(await routes.runs(t, 'text')).toBe(1);
   });
 
   it('replays a stored 4xx envelope, whose X-Request-Id still names its requestId', async () => {
@@ -180,7 +198,7 @@ describe('Idempotency-Key (SPEC 6)', () => {
     const tag = randomUUID();
     await post(t.app, '/v1/test/not-kept', key.key, { tag }, 'opt-out');
     const second = await post(t.app, '/v1/test/not-kept', key.key, { tag }, 'opt-out');
-    expect(second.json()).toEqual({ calls: 2 });
+    expect(second.json()).toEqual({ runs: 2 });
     expect(await entryCount(t, 'opt-out')).toBe(0);
   });
 
@@ -202,8 +220,8 @@ describe('Idempotency-Key (SPEC 6)', () => {
     expect((await post(t.app, '/v1/test/held', key.key, { tag: 'other' }, 'held-1')).json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
     const after = await post(t.app, '/v1/test/held', key.key, { tag }, 'held-1');
     expect(replayed(after)).toBe(true);
-    expect(after.json()).toEqual({ tag, calls: 1, servedBy: 'a' });
-    expect(routes.calls(tag)).toBe(1);
+    expect(after.json()).toEqual({ tag, runs: 1, servedBy: 'a' });
+    expect(await routes.runs(t, tag)).toBe(1);
   });
 
   it('does not store a 5xx: the retry runs again, and its answer is the one kept', async () => {
@@ -215,11 +233,12 @@ describe('Idempotency-Key (SPEC 6)', () => {
     const retried = await post(t.app, '/v1/test/flaky', key.key, { tag }, 'flaky-1');
     expect(retried.statusCode).toBe(201);
     expect(replayed(retried)).toBe(false);
-    expect(retried.json().calls).toBe(2);
+    // The failed run was rolled back, so the retry's run is the first kept.
+    expect(retried.json().runs).toBe(1);
     const again = await post(t.app, '/v1/test/flaky', key.key, { tag }, 'flaky-1');
     expect(replayed(again)).toBe(true);
-    expect(again.json().calls).toBe(2);
-    expect(routes.calls(tag)).toBe(2);
+    expect(again.json().runs).toBe(1);
+    expect(await routes.runs(t, tag)).toBe(1);
   });
 
   it('claims no key for a request refused by validation, so a corrected retry runs', async () => {
@@ -305,6 +324,7 @@ describe('Idempotency-Key across instances and over time', () => {
     const poolA = await createStore({ databaseUrl: store.databaseUrl!, poolSize: 2 });
     const a = await startTestApp({ store: poolA, extraRoutes: routesA.register });
     const b = await startTestApp({ store, extraRoutes: routesB.register });
+    await createRunsTable(store.db);
     let release: (() => void) | undefined;
     try {
       const key = await freshKey(b.app);

@@ -35,8 +35,11 @@ export const auditValues = (record: AuditRecord) => ({
 });
 
 export async function insertAuditEntry(db: Db, record: AuditRecord): Promise<void> {
-  await db.insertInto('audit_entries').values(auditValues(record)).execute();
+  await db.executeQuery(auditInsertQuery(db, record));
 }
+
+/** The audit entry's insert, compiled, for a caller that sends it its own way (as a transaction's last statement). */
+export const auditInsertQuery = (db: Db, record: AuditRecord) => db.insertInto('audit_entries').values(auditValues(record)).compile();
 
 export interface AuditFilter {
   organizationId?: string | undefined;

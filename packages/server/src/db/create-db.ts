@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
 import { PGlitePool } from './pglite-pool.ts';
+import { postgresDialect } from './postgres-driver.ts';
 import { tracedDialect } from '../observability/query-tracing.ts';
 import { ensureOwnerOnlyDirectory, tightenToOwner } from './owner-only.ts';
 import { acquireStoreLock } from './store-lock.ts';
@@ -47,7 +48,7 @@ export async function createStore(options: StoreOptions): Promise<Store> {
     // queries (inside a transaction, say) emits 'error' with nobody listening, which would end the process: the
     // query that next uses it fails instead, and the pool drops it on release (it is no longer queryable).
     pool.on('connect', (client) => client.on('error', () => {}));
-    const db = new Kysely<Database>({ dialect: tracedDialect(new PostgresDialect({ pool }), 'postgresql') });
+    const db = new Kysely<Database>({ dialect: tracedDialect(postgresDialect(pool), 'postgresql') });
     return { db, kind: 'postgres', pgPool: pool, copyIn: postgresCopyIn(pool, options.timeoutMs), close: () => db.destroy() };
   }
   const dataDir = options.dataDir ?? 'memory://';

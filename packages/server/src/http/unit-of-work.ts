@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
-import { insertAuditEntry, type AuditRecord } from '../audit/repository.ts';
+import { auditInsertQuery, insertAuditEntry, type AuditRecord } from '../audit/repository.ts';
+import { endingTransaction } from '../db/postgres-driver.ts';
 import { auditDetailsOf, checkAuditActionName } from './audit-details.ts';
 import type { Database, IdempotencyEntry } from '../db/schema.ts';
 import { coversIdempotency, type IdempotencyOptions } from '../idempotency/plugin.ts';
-import { claimInTransaction, findIdempotencyEntry, keepAnswer } from '../idempotency/repository.ts';
+import { findIdempotencyEntry, keepAnswer, startClaim } from '../idempotency/repository.ts';
 import { outcomeFor } from '../idempotency/rules.ts';
 import { openBytes, sealBytes } from '../secrets/aes-gcm.ts';
 import { ApiError, errorBody } from './errors.ts';
@@ -85,8 +86,35 @@ export function unitOfWork<P>(request: FastifyRequest, reply: FastifyReply, work
 /** Thrown inside the transaction to roll it back when another request answered the key first. */
 class AnsweredMeanwhile extends Error {}
 
+/** Thrown inside the transaction to roll the work back when the claim found the key already answered. */
+class AnsweredBefore extends Error {
+  constructor(readonly entry: IdempotencyEntry) {
+    super('the Idempotency-Key was answered before');
+  }
+}
+
+/** The work failed in the message its claim travelled with, so what the claim found is not known; `cause` is the failure. */
+class ClaimLost extends Error {}
+
+/**
+ * What ends a unit whose work failed: the claim's finding comes first (a replay, or 409 while another request holds
+ * the key), then the work's own failure.
+ */
+async function claimBeforeFailure(readClaim: () => Promise<Claim>, failure: unknown): Promise<unknown> {
+  try {
+    const claim = await readClaim();
+    return claim.answered ? new AnsweredBefore(claim.answered) : failure;
+  } catch (claimError) {
+    if (claimError instanceof ApiError) return claimError;
+    return new ClaimLost('the claim was lost with its statement', { cause: failure });
+  }
+}
+
 const inProgress = () =>
   new ApiError('CONFLICT', 'A request with this Idempotency-Key is still running. Retry shortly.', { reason: 'idempotency_in_progress' }, { 'retry-after': '1' });
+
+/** What the claim found: an answer kept under the key, or none live (`replacing` an expired one, or none at all). */
+type Claim = { answered: IdempotencyEntry; replacing?: undefined } | { answered?: undefined; replacing: boolean };
 
 interface Settled {
   status: number;
@@ -118,28 +146,48 @@ export class UnitsOfWork {
       prepared = await before({ audit });
     }
     const effects: Array<() => unknown> = [];
-    let settled: Settled | IdempotencyEntry;
+    let settled: Settled;
     try {
       settled = await this.db.transaction().execute(async (trx) => {
-        const kept = await this.claim(trx, request);
-        if (kept) return kept;
+        // The claim travels with the work's first statement; what it found is read before anything is kept, and
+        // the work is rolled back if another request holds the key or answered it.
+        const readClaim = await this.startClaim(trx, request);
         const unit: UnitOfWork = { db: trx, audit, afterCommit: (effect) => effects.push(effect) };
-        const answer = await work(unit, prepared);
+        let answer: Answer;
+        try {
+          answer = await work(unit, prepared);
+        } catch (error) {
+          throw await claimBeforeFailure(readClaim, error);
+        }
+        const claim = await readClaim();
+        if (claim.answered) throw new AnsweredBefore(claim.answered);
         const status = answer.status ?? 200;
         reply.code(status);
         const payload = answer.contentType ? (answer.body as string | Buffer) : (reply.serialize(answer.body) as string);
         const outcome = { status, contentType: answer.contentType ?? JSON_TYPE, payload };
-        if (!(await this.keep(trx, request, outcome))) throw new AnsweredMeanwhile();
+        if (!(await this.keep(trx, request, outcome, claim.replacing))) throw new AnsweredMeanwhile();
         return outcome;
       });
-    } catch (error) {
+    } catch (failure) {
+      let error = failure;
+      if (error instanceof ClaimLost) {
+        // What the claim found was lost with the statement it travelled with, which failed: ask again, on its own.
+        let claim: Claim | undefined;
+        try {
+          claim = await this.db.transaction().execute((trx) => this.claim(trx, request));
+        } catch (claimError) {
+          if (claimError instanceof ApiError) error = claimError;
+        }
+        if (claim?.answered) return this.answerFromKept(request, reply, claim.answered);
+        if (error instanceof ClaimLost) error = error.cause;
+      }
+      if (error instanceof AnsweredBefore) return this.answerFromKept(request, reply, error.entry);
       if (error instanceof AnsweredMeanwhile) return this.answerFromKept(request, reply, await this.keptEntry(request));
       if (error instanceof ApiError && error.status < 500) return this.refuse(request, reply, error);
       // A 5xx: nothing was changed, so nothing is audited and no answer is kept; the retry runs again.
       request.unitSettled = true;
       throw error;
     }
-    if (!('payload' in settled)) return this.answerFromKept(request, reply, settled);
     request.unitSettled = true;
     for (const effect of effects) {
       try {
@@ -152,25 +200,37 @@ export class UnitsOfWork {
   }
 
   /**
-   * The claim (see the top of this file). Returns the answer already kept under the key, if any; throws 409 while
-   * another transaction holds the key.
+   * The claim (see the top of this file): the answer already kept under the key, if any, or whether the answer to
+   * keep replaces an expired entry; throws 409 while another transaction holds the key.
    */
-  private async claim(trx: Kysely<Database>, request: FastifyRequest): Promise<IdempotencyEntry | undefined> {
-    if (!request.idempotency) return undefined;
-    const { locked, entry } = await claimInTransaction(trx, request.idempotency.scope);
-    if (!locked) throw inProgress();
-    const outcome = outcomeFor(entry, request.idempotency.fingerprint, new Date(this.deps.now()));
-    if (outcome === 'in_progress') throw inProgress();
-    return outcome === 'claim' ? undefined : entry;
+  private async claim(trx: Kysely<Database>, request: FastifyRequest): Promise<Claim> {
+    return (await this.startClaim(trx, request))();
   }
 
-  /** The audit entry and the kept answer, in the caller's transaction; false when another request answered the key first. */
-  private async keep(trx: Kysely<Database>, request: FastifyRequest, outcome: Settled): Promise<boolean> {
+  /** The claim, sent with the transaction's next statement; the function returned reads it (see `claim`). */
+  private async startClaim(trx: Kysely<Database>, request: FastifyRequest): Promise<() => Promise<Claim>> {
+    const idempotent = request.idempotency;
+    if (!idempotent) return async () => ({ replacing: false });
+    const read = await startClaim(trx, idempotent.scope);
+    return async () => {
+      const { locked, entry } = await read();
+      if (!locked) throw inProgress();
+      const outcome = outcomeFor(entry, idempotent.fingerprint, new Date(this.deps.now()));
+      if (outcome === 'in_progress') throw inProgress();
+      return outcome === 'claim' ? { replacing: entry !== undefined } : { answered: entry! };
+    };
+  }
+
+  /**
+   * The audit entry and the kept answer, the last statement of the caller's transaction; false when another request
+   * answered the key first.
+   */
+  private async keep(trx: Kysely<Database>, request: FastifyRequest, outcome: Settled, replacing: boolean): Promise<boolean> {
     const action = request.routeOptions.config.audit;
     const audit = action && authenticated(request) ? auditRecordOf(request, action, outcome.status) : null;
     const idempotent = request.idempotency;
     if (!idempotent) {
-      if (audit) await insertAuditEntry(trx, audit);
+      if (audit) await trx.executeQuery(endingTransaction(auditInsertQuery(trx, audit)));
       return true;
     }
     const now = this.deps.now();
@@ -188,6 +248,7 @@ export class UnitsOfWork {
         expiresAt: new Date(now + this.idempotency.ttlMs),
       },
       audit,
+      replacing,
     );
   }
 
@@ -209,9 +270,9 @@ export class UnitsOfWork {
     let kept: IdempotencyEntry | undefined;
     try {
       kept = await this.db.transaction().execute(async (trx) => {
-        const answered = await this.claim(trx, request);
-        if (answered) return answered;
-        if (!(await this.keep(trx, request, refusal))) throw new AnsweredMeanwhile();
+        const claim = await this.claim(trx, request);
+        if (claim.answered) return claim.answered;
+        if (!(await this.keep(trx, request, refusal, claim.replacing))) throw new AnsweredMeanwhile();
         return undefined;
       });
     } catch (failure) {
@@ -283,8 +344,9 @@ export class UnitsOfWork {
       .transaction()
       .execute(async (trx) => {
         // Another request holds or answered the key: this answer is not the one to keep, and the other was audited.
-        if (await this.claim(trx, request)) return;
-        if (!(await this.keep(trx, request, outcome))) throw new AnsweredMeanwhile();
+        const claim = await this.claim(trx, request);
+        if (claim.answered) return;
+        if (!(await this.keep(trx, request, outcome, claim.replacing))) throw new AnsweredMeanwhile();
       })
       .catch((error: unknown) => {
         if (!(error instanceof AnsweredMeanwhile) && !(error instanceof ApiError)) throw error;

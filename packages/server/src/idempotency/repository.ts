@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database, Env, IdempotencyEntry } from '../db/schema.ts';
 import { auditValues, type AuditRecord } from '../audit/repository.ts';
+import { endingTransaction, travelingWithNext } from '../db/postgres-driver.ts';
 
 type Db = Kysely<Database>;
 
@@ -25,19 +26,31 @@ export const findIdempotencyEntry = (db: Db, scope: IdempotencyScope): Promise<I
 
 /**
  * The claim, inside the unit's own transaction: a transaction-scoped advisory lock on the scope, and the answer
- * already kept under it, in one round trip. `locked: false` means another transaction holds the key right now (409);
- * the lock goes with that transaction's commit or rollback, and with its connection if the process dies.
+ * already kept under it, in one statement. `locked: false` means another transaction holds the key right now (409);
+ * the lock goes with that transaction's commit or rollback, and with its connection if the process dies. The
+ * statement travels with the transaction's next one (db/postgres-driver.ts): what it found is read through the
+ * function returned.
  */
-export async function claimInTransaction(trx: Db, scope: IdempotencyScope): Promise<{ locked: boolean; entry: IdempotencyEntry | undefined }> {
-  const { rows } = await sql<IdempotencyEntry & { locked: boolean }>`
+export async function startClaim(trx: Db, scope: IdempotencyScope): Promise<() => Promise<Claimed>> {
+  const query = sql<IdempotencyEntry & { locked: boolean }>`
     SELECT pg_try_advisory_xact_lock(hashtextextended(${lockName(scope)}, 0)) AS locked, kept.*
     FROM (SELECT 1) AS one
     LEFT JOIN idempotency_keys AS kept
-      ON kept.api_key_id = ${scope.apiKeyId} AND kept.method = ${scope.method} AND kept.path = ${scope.path} AND kept.idempotency_key = ${scope.key}`.execute(trx);
-  const row = rows[0]!;
-  const { locked, ...entry } = row;
-  return { locked, entry: entry.request_id ? (entry as IdempotencyEntry) : undefined };
+      ON kept.api_key_id = ${scope.apiKeyId} AND kept.method = ${scope.method} AND kept.path = ${scope.path} AND kept.idempotency_key = ${scope.key}`.compile(trx);
+  const read = await travelingWithNext<IdempotencyEntry & { locked: boolean }>(trx, query);
+  return async () => {
+    const { locked, ...entry } = (await read()).rows[0]!;
+    return { locked, entry: entry.request_id ? (entry as IdempotencyEntry) : undefined };
+  };
 }
+
+export interface Claimed {
+  locked: boolean;
+  entry: IdempotencyEntry | undefined;
+}
+
+/** The claim, read at once. */
+export const claimInTransaction = async (trx: Db, scope: IdempotencyScope): Promise<Claimed> => (await startClaim(trx, scope))();
 
 export interface KeptAnswer {
   scope: IdempotencyScope;
@@ -53,12 +66,14 @@ export interface KeptAnswer {
 }
 
 /**
- * Keeps the answer and writes the audit entry in one statement (one round trip), inside the unit's transaction.
- * An expired entry under the same key is replaced (and a claim left "running" by an earlier version whose lease ran
- * out); a live one is not, and then this returns false: another request
- * answered the key between this transaction's read and its write, and the caller rolls back and replays that one.
+ * Keeps the answer and writes the audit entry in one statement (one round trip), as the last statement of the unit's
+ * transaction. Where the claim found no entry, a plain insert that ends the transaction (it travels with the COMMIT,
+ * db/postgres-driver.ts); a kept answer appearing meanwhile fails it on the primary key. Where the claim found an
+ * expired entry (or a claim left "running" by an earlier version whose lease ran out), it is replaced, unless a live
+ * one took its place meanwhile. Either way false means another request answered the key between this transaction's
+ * read and its write, and the caller rolls back and replays that one.
  */
-export async function keepAnswer(trx: Db, answer: KeptAnswer, audit: AuditRecord | null): Promise<boolean> {
+export async function keepAnswer(trx: Db, answer: KeptAnswer, audit: AuditRecord | null, replacing: boolean): Promise<boolean> {
   const fields = {
     fingerprint: answer.fingerprint,
     state: 'done',
@@ -76,9 +91,18 @@ export async function keepAnswer(trx: Db, answer: KeptAnswer, audit: AuditRecord
   const values = Object.values(fields);
   const { scope } = answer;
   const auditCte = audit ? auditInsert(audit) : null;
-  const { rows } = await sql<{ request_id: string }>`
-    ${auditCte ? sql`WITH audit AS (${auditCte}) ` : sql``}INSERT INTO idempotency_keys (api_key_id, env, method, path, idempotency_key, ${sql.join(columns.map((column) => sql.ref(column)))})
-    VALUES (${scope.apiKeyId}, ${scope.env ?? 'live'}, ${scope.method}, ${scope.path}, ${scope.key}, ${sql.join(values)})
+  const insert = sql`${auditCte ? sql`WITH audit AS (${auditCte}) ` : sql``}INSERT INTO idempotency_keys (api_key_id, env, method, path, idempotency_key, ${sql.join(columns.map((column) => sql.ref(column)))})
+    VALUES (${scope.apiKeyId}, ${scope.env ?? 'live'}, ${scope.method}, ${scope.path}, ${scope.key}, ${sql.join(values)})`;
+  if (!replacing) {
+    try {
+      await trx.executeQuery(endingTransaction(insert.compile(trx)));
+      return true;
+    } catch (error) {
+      if (isKeptMeanwhile(error)) return false;
+      throw error;
+    }
+  }
+  const { rows } = await sql<{ request_id: string }>`${insert}
     ON CONFLICT (api_key_id, method, path, idempotency_key) DO UPDATE SET
       ${sql.join(columns.map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`))}
       WHERE idempotency_keys.expires_at <= ${answer.now}
@@ -86,6 +110,10 @@ export async function keepAnswer(trx: Db, answer: KeptAnswer, audit: AuditRecord
     RETURNING request_id`.execute(trx);
   return rows.length > 0;
 }
+
+/** unique_violation on the kept answers' primary key. */
+const isKeptMeanwhile = (error: unknown) =>
+  (error as { code?: unknown } | null)?.code === '23505' && (error as { constraint?: unknown }).constraint === 'idempotency_keys_pkey';
 
 function auditInsert(record: AuditRecord) {
   const values = auditValues(record);

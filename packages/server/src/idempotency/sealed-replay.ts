@@ -1,4 +1,4 @@
-import { createHash, hkdfSync } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { IdempotencyScope } from './repository.ts';
 
 /**
@@ -12,7 +12,14 @@ export function idempotencyKeyDigest(idempotencyKey: string): string {
   return createHash('sha256').update(idempotencyKey).digest('base64url');
 }
 
+const REPLAY_INFO = Buffer.from('gatehouse idempotent replay v1\x01');
+
+/**
+ * HKDF-SHA-256 (RFC 5869) of the Idempotency-Key, salted with its scope, 32 bytes: the extract and the one expand
+ * block written out as their two HMACs, which cost half of what `hkdfSync` spends on one call (it is on every
+ * idempotent request). The test holds it equal to `hkdfSync`.
+ */
 export function replayKey(idempotencyKey: string, scope: Omit<IdempotencyScope, 'key'>): Buffer {
-  const salt = `${scope.apiKeyId} ${scope.method} ${scope.path}`;
-  return Buffer.from(hkdfSync('sha256', idempotencyKey, salt, 'gatehouse idempotent replay v1', 32));
+  const pseudoRandomKey = createHmac('sha256', `${scope.apiKeyId} ${scope.method} ${scope.path}`).update(idempotencyKey).digest();
+  return createHmac('sha256', pseudoRandomKey).update(REPLAY_INFO).digest();
 }

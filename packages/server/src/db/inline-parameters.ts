@@ -1,0 +1,89 @@
+import pg from 'pg';
+import { prepareValue } from 'pg/lib/utils.js';
+
+/**
+ * A parameterized statement as one self-contained statement, for PostgreSQL's simple query protocol, which carries
+ * several statements in one message but no parameters (db/postgres-driver.ts sends BEGIN or COMMIT with a statement
+ * that way). Each `$n` outside quotes, comments and dollar-quoted bodies becomes the quoted text pg would have sent
+ * for it. A quoted literal is of unknown type to PostgreSQL, as an untyped parameter is, so the statement resolves
+ * its types the same way; bytes go as bytea's hex form.
+ */
+export function inlineParameters(sql: string, parameters: readonly unknown[]): string {
+  if (parameters.length === 0) return sql;
+  let out = '';
+  let copiedTo = 0;
+  let at = 0;
+  while (at < sql.length) {
+    const char = sql[at]!;
+    if (char === "'") at = endOfQuoted(sql, at, "'", isEscapeString(sql, at));
+    else if (char === '"') at = endOfQuoted(sql, at, '"', false);
+    else if (char === '-' && sql[at + 1] === '-') at = endOfLine(sql, at);
+    else if (char === '/' && sql[at + 1] === '*') at = endOfBlockComment(sql, at);
+    else if (char === '$') {
+      const placeholder = /^\$(\d+)/.exec(sql.slice(at, at + 8));
+      if (placeholder && !isIdentifierChar(sql[at - 1])) {
+        const index = Number(placeholder[1]) - 1;
+        if (index < 0 || index >= parameters.length) throw new Error(`the statement names $${index + 1} but has ${parameters.length} parameters`);
+        out += sql.slice(copiedTo, at) + literalOf(parameters[index]);
+        at += placeholder[0].length;
+        copiedTo = at;
+      } else at = endOfDollarQuoted(sql, at);
+    } else at++;
+  }
+  return out + sql.slice(copiedTo);
+}
+
+/** The SQL literal for one parameter: NULL, or its text quoted (with E'' when it holds a backslash). */
+export function literalOf(value: unknown): string {
+  const prepared = prepareValue(value);
+  if (prepared === null) return 'NULL';
+  if (typeof prepared !== 'string') return ` E'\\\\x${prepared.toString('hex')}'`;
+  return pg.escapeLiteral(prepared);
+}
+
+const isIdentifierChar = (char: string | undefined) => char !== undefined && /[\p{L}\p{N}_$]/u.test(char);
+
+/** E'…' strings take backslash escapes; the E must start a token (not end an identifier such as `TYPE`). */
+const isEscapeString = (sql: string, quoteAt: number) => /[eE]/.test(sql[quoteAt - 1] ?? '') && !isIdentifierChar(sql[quoteAt - 2]);
+
+function endOfQuoted(sql: string, openAt: number, quote: string, backslashEscapes: boolean): number {
+  for (let at = openAt + 1; at < sql.length; at++) {
+    const char = sql[at];
+    if (backslashEscapes && char === '\\') at++;
+    else if (char === quote) {
+      if (sql[at + 1] === quote) at++;
+      else return at + 1;
+    }
+  }
+  return sql.length;
+}
+
+function endOfLine(sql: string, at: number): number {
+  const newline = sql.indexOf('\n', at);
+  return newline < 0 ? sql.length : newline + 1;
+}
+
+/** Block comments nest in PostgreSQL. */
+function endOfBlockComment(sql: string, openAt: number): number {
+  let depth = 0;
+  for (let at = openAt; at < sql.length - 1; at++) {
+    if (sql[at] === '/' && sql[at + 1] === '*') {
+      depth++;
+      at++;
+    } else if (sql[at] === '*' && sql[at + 1] === '/') {
+      depth--;
+      at++;
+      if (depth === 0) return at + 1;
+    }
+  }
+  return sql.length;
+}
+
+/** `$tag$ … $tag$` (or `$$ … $$`); a `$` that opens no such body is passed over. */
+function endOfDollarQuoted(sql: string, at: number): number {
+  if (isIdentifierChar(sql[at - 1])) return at + 1;
+  const tag = /^\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$/.exec(sql.slice(at, at + 64))?.[0];
+  if (!tag) return at + 1;
+  const close = sql.indexOf(tag, at + tag.length);
+  return close < 0 ? sql.length : close + tag.length;
+}
