@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalLanguageTag, canonicalTimeZone } from '../src/http/locale-formats.ts';
-import { claimInTransaction } from '../src/idempotency/repository.ts';
+import { claimInTransaction, keepAnswer, type KeptAnswer } from '../src/idempotency/repository.ts';
 import { canonicalJson, isWellFormedIdempotencyKey, outcomeFor, requestFingerprint } from '../src/idempotency/rules.ts';
 import { createOrganization, issueKey } from './factories.ts';
 import { startTestApp, usingPostgres, type TestApp } from './harness.ts';
@@ -96,5 +96,35 @@ describe('the claim, inside the unit of work\'s transaction', () => {
       expect(same.locked).toBe(false);
       expect(other.locked).toBe(true);
     });
+  });
+
+  it('tells an answer kept meanwhile from its own: false, and the transaction rolls back with nothing of it kept', async () => {
+    const organization = await createOrganization(t.app);
+    const key = await issueKey(t.app, organization.id);
+    const scope = scopeOf(key.id);
+    const answer = (requestId: string): KeptAnswer => ({
+      scope,
+      fingerprint: 'f',
+      requestId,
+      status: 201,
+      contentType: 'application/json',
+      body: Buffer.from('sealed'),
+      auditTarget: null,
+      now: new Date(),
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    const db = t.deps.store.db;
+    // The other request's answer, committed after this one's claim found none.
+    await db.transaction().execute((trx) => keepAnswer(trx, answer('req_first'), null, false));
+    const kept = await db
+      .transaction()
+      .execute(async (trx) => {
+        if (await keepAnswer(trx, answer('req_second'), null, false)) return 'kept';
+        throw new Error('answered meanwhile');
+      })
+      .catch((error: Error) => error.message);
+    expect(kept).toBe('answered meanwhile');
+    const entries = await db.selectFrom('idempotency_keys').select('request_id').where('idempotency_key', '=', scope.key).execute();
+    expect(entries).toEqual([{ request_id: 'req_first' }]);
   });
 });

@@ -51,6 +51,14 @@ function testRoutes(name: string, options: { hold: boolean }) {
         return { status: 201, body: { tag, runs, servedBy: name } };
       }),
     );
+    // Its first statement (the one its claim travels with) fails from the second request of a tag on.
+    app.post('/v1/test/breaks-on-retry', { config }, async (request, reply) =>
+      unitOfWork(request, reply, async (unit) => {
+        const { tag } = request.body as { tag: string };
+        await sql`SELECT 1 / ${attempt(`breaks ${tag}`) > 1 ? 0 : 1}`.execute(unit.db);
+        return { status: 201, body: { tag, runs: await run(unit.db, tag), servedBy: name } };
+      }),
+    );
     app.post('/v1/test/text', { config }, async (request, reply) =>
       unitOfWork(request, reply, async (unit) => {
         const { tag } = request.body as { tag: string };
@@ -238,6 +246,22 @@ describe('Idempotency-Key (SPEC 6)', () => {
     const again = await post(t.app, '/v1/test/flaky', key.key, { tag }, 'flaky-1');
     expect(replayed(again)).toBe(true);
     expect(again.json().runs).toBe(1);
+    expect(await routes.runs(t, tag)).toBe(1);
+  });
+
+  it('replays the kept answer even when the retry\'s work fails in the statement its claim travelled with', async () => {
+    const key = await freshKey(t.app);
+    const tag = randomUUID();
+    const first = await post(t.app, '/v1/test/breaks-on-retry', key.key, { tag }, 'breaks-1');
+    expect(first.statusCode).toBe(201);
+    const again = await post(t.app, '/v1/test/breaks-on-retry', key.key, { tag }, 'breaks-1');
+    expect(again.statusCode).toBe(201);
+    expect(replayed(again)).toBe(true);
+    expect(again.body).toBe(first.body);
+    // Under a new key the same failure is the work's own: a 5xx, nothing kept, nothing run.
+    const fresh = await post(t.app, '/v1/test/breaks-on-retry', key.key, { tag }, 'breaks-2');
+    expect(fresh.statusCode).toBe(500);
+    expect(await entryCount(t, 'breaks-2')).toBe(0);
     expect(await routes.runs(t, tag)).toBe(1);
   });
 

@@ -12,23 +12,25 @@ export function inlineParameters(sql: string, parameters: readonly unknown[]): s
   if (parameters.length === 0) return sql;
   let out = '';
   let copiedTo = 0;
-  let at = 0;
-  while (at < sql.length) {
+  // Only these characters start something to look at; the scan jumps from one to the next.
+  const special = /['"$/-]/g;
+  for (let found = special.exec(sql); found; found = special.exec(sql)) {
+    const at = found.index;
     const char = sql[at]!;
-    if (char === "'") at = endOfQuoted(sql, at, "'", isEscapeString(sql, at));
-    else if (char === '"') at = endOfQuoted(sql, at, '"', false);
-    else if (char === '-' && sql[at + 1] === '-') at = endOfLine(sql, at);
-    else if (char === '/' && sql[at + 1] === '*') at = endOfBlockComment(sql, at);
-    else if (char === '$') {
+    if (char === "'") special.lastIndex = endOfQuoted(sql, at, "'", isEscapeString(sql, at));
+    else if (char === '"') special.lastIndex = endOfQuoted(sql, at, '"', false);
+    else if (char === '-') special.lastIndex = sql[at + 1] === '-' ? endOfLine(sql, at) : at + 1;
+    else if (char === '/') special.lastIndex = sql[at + 1] === '*' ? endOfBlockComment(sql, at) : at + 1;
+    else {
       const placeholder = /^\$(\d+)/.exec(sql.slice(at, at + 8));
       if (placeholder && !isIdentifierChar(sql[at - 1])) {
         const index = Number(placeholder[1]) - 1;
         if (index < 0 || index >= parameters.length) throw new Error(`the statement names $${index + 1} but has ${parameters.length} parameters`);
         out += sql.slice(copiedTo, at) + literalOf(parameters[index]);
-        at += placeholder[0].length;
-        copiedTo = at;
-      } else at = endOfDollarQuoted(sql, at);
-    } else at++;
+        copiedTo = at + placeholder[0].length;
+        special.lastIndex = copiedTo;
+      } else special.lastIndex = endOfDollarQuoted(sql, at);
+    }
   }
   return out + sql.slice(copiedTo);
 }

@@ -24,13 +24,23 @@ export function canonicalTimeZone(name: string): string | null {
   return name;
 }
 
+// ICU's answer for a tag costs a few microseconds, and a create asks twice (the schema, then the service); partners
+// send few distinct tags. Bounded: emptied when full.
+const CANONICAL_TAGS = new Map<string, string | null>();
+const CANONICAL_TAGS_KEPT = 1000;
+
 /** The tag in canonical form (`EN-us` -> `en-US`), or null when it is not a well-formed BCP-47 language tag. */
 export function canonicalLanguageTag(tag: string): string | null {
+  let canonical = CANONICAL_TAGS.get(tag);
+  if (canonical !== undefined) return canonical;
   try {
-    return Intl.getCanonicalLocales(tag)[0] ?? null;
+    canonical = Intl.getCanonicalLocales(tag)[0] ?? null;
   } catch {
-    return null;
+    canonical = null;
   }
+  if (CANONICAL_TAGS.size >= CANONICAL_TAGS_KEPT) CANONICAL_TAGS.clear();
+  CANONICAL_TAGS.set(tag, canonical);
+  return canonical;
 }
 
 /** Schema formats for the two, so a bad value is refused at the edge like any other invalid field. */
