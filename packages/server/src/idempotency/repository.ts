@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { Database, Env, IdempotencyEntry } from '../db/schema.ts';
 import { auditValues, type AuditRecord } from '../audit/repository.ts';
 import { endingTransaction, travelingWithNext } from '../db/postgres-driver.ts';
@@ -24,6 +24,12 @@ const lockName = (scope: IdempotencyScope) => `idempotency ${scope.apiKeyId} ${s
 export const findIdempotencyEntry = (db: Db, scope: IdempotencyScope): Promise<IdempotencyEntry | undefined> =>
   db.selectFrom('idempotency_keys').selectAll().where((eb) => eb.and(inScope(scope))).executeTakeFirst();
 
+// The two statements every idempotent request runs are written out once: building them with Kysely on each request
+// cost more than sending them.
+const CLAIM = `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked, kept.*
+  FROM (SELECT 1) AS one
+  LEFT JOIN idempotency_keys AS kept ON kept.api_key_id = $2 AND kept.method = $3 AND kept.path = $4 AND kept.idempotency_key = $5`;
+
 /**
  * The claim, inside the unit's own transaction: a transaction-scoped advisory lock on the scope, and the answer
  * already kept under it, in one statement. `locked: false` means another transaction holds the key right now (409);
@@ -32,11 +38,7 @@ export const findIdempotencyEntry = (db: Db, scope: IdempotencyScope): Promise<I
  * function returned.
  */
 export async function startClaim(trx: Db, scope: IdempotencyScope): Promise<() => Promise<Claimed>> {
-  const query = sql<IdempotencyEntry & { locked: boolean }>`
-    SELECT pg_try_advisory_xact_lock(hashtextextended(${lockName(scope)}, 0)) AS locked, kept.*
-    FROM (SELECT 1) AS one
-    LEFT JOIN idempotency_keys AS kept
-      ON kept.api_key_id = ${scope.apiKeyId} AND kept.method = ${scope.method} AND kept.path = ${scope.path} AND kept.idempotency_key = ${scope.key}`.compile(trx);
+  const query = CompiledQuery.raw(CLAIM, [lockName(scope), scope.apiKeyId, scope.method, scope.path, scope.key]);
   const read = await travelingWithNext<IdempotencyEntry & { locked: boolean }>(trx, query);
   return async () => {
     const { locked, ...entry } = (await read()).rows[0]!;
@@ -74,40 +76,24 @@ export interface KeptAnswer {
  * read and its write, and the caller rolls back and replays that one.
  */
 export async function keepAnswer(trx: Db, answer: KeptAnswer, audit: AuditRecord | null, replacing: boolean): Promise<boolean> {
-  const fields = {
-    fingerprint: answer.fingerprint,
-    state: 'done',
-    owner: null,
-    locked_until: null,
-    request_id: answer.requestId,
-    response_status: answer.status,
-    response_content_type: answer.contentType,
-    response_body: answer.body,
-    audit_target: answer.auditTarget ? JSON.stringify(answer.auditTarget) : null,
-    created_at: answer.now,
-    expires_at: answer.expiresAt,
-  };
-  const columns = Object.keys(fields);
-  const values = Object.values(fields);
   const { scope } = answer;
-  const auditCte = audit ? auditInsert(audit) : null;
-  const insert = sql`${auditCte ? sql`WITH audit AS (${auditCte}) ` : sql``}INSERT INTO idempotency_keys (api_key_id, env, method, path, idempotency_key, ${sql.join(columns.map((column) => sql.ref(column)))})
-    VALUES (${scope.apiKeyId}, ${scope.env ?? 'live'}, ${scope.method}, ${scope.path}, ${scope.key}, ${sql.join(values)})`;
+  const auditTarget = answer.auditTarget ? JSON.stringify(answer.auditTarget) : null;
+  // In KEPT_COLUMNS' order, then AUDIT_COLUMNS'.
+  const values = [
+    ...[scope.apiKeyId, scope.env ?? 'live', scope.method, scope.path, scope.key, answer.fingerprint, 'done', null, null, answer.requestId],
+    ...[answer.status, answer.contentType, answer.body, auditTarget, answer.now, answer.expiresAt],
+    ...(audit ? Object.values(auditValues(audit)) : []),
+  ];
   if (!replacing) {
     try {
-      await trx.executeQuery(endingTransaction(insert.compile(trx)));
+      await trx.executeQuery(endingTransaction(CompiledQuery.raw(audit ? KEEP_WITH_AUDIT : KEEP, values)));
       return true;
     } catch (error) {
       if (isKeptMeanwhile(error)) return false;
       throw error;
     }
   }
-  const { rows } = await sql<{ request_id: string }>`${insert}
-    ON CONFLICT (api_key_id, method, path, idempotency_key) DO UPDATE SET
-      ${sql.join(columns.map((column) => sql`${sql.ref(column)} = excluded.${sql.ref(column)}`))}
-      WHERE idempotency_keys.expires_at <= ${answer.now}
-        OR (idempotency_keys.state = 'running' AND idempotency_keys.locked_until <= ${answer.now})
-    RETURNING request_id`.execute(trx);
+  const { rows } = await trx.executeQuery(CompiledQuery.raw(`${audit ? KEEP_WITH_AUDIT : KEEP}${REPLACING_EXPIRED(values.length + 1)}`, [...values, answer.now]));
   return rows.length > 0;
 }
 
@@ -115,10 +101,20 @@ export async function keepAnswer(trx: Db, answer: KeptAnswer, audit: AuditRecord
 const isKeptMeanwhile = (error: unknown) =>
   (error as { code?: unknown } | null)?.code === '23505' && (error as { constraint?: unknown }).constraint === 'idempotency_keys_pkey';
 
-function auditInsert(record: AuditRecord) {
-  const values = auditValues(record);
-  return sql`INSERT INTO audit_entries (${sql.join(Object.keys(values).map((column) => sql.ref(column)))}) VALUES (${sql.join(Object.values(values))})`;
-}
+const KEPT_COLUMNS = [
+  'api_key_id', 'env', 'method', 'path', 'idempotency_key', 'fingerprint', 'state', 'owner', 'locked_until', 'request_id',
+  'response_status', 'response_content_type', 'response_body', 'audit_target', 'created_at', 'expires_at',
+];
+const AUDIT_COLUMNS = Object.keys(auditValues({ actor: '', action: '' }));
+const placeholders = (from: number, count: number) => Array.from({ length: count }, (_, index) => `$${from + index}`).join(', ');
+const KEEP = `INSERT INTO idempotency_keys (${KEPT_COLUMNS.join(', ')}) VALUES (${placeholders(1, KEPT_COLUMNS.length)})`;
+const KEEP_WITH_AUDIT = `WITH audit AS (INSERT INTO audit_entries (${AUDIT_COLUMNS.join(', ')}) VALUES (${placeholders(KEPT_COLUMNS.length + 1, AUDIT_COLUMNS.length)})) ${KEEP}`;
+/** What replaces an expired entry; `nowAt` is the number of the parameter that holds the time now. */
+const REPLACING_EXPIRED = (nowAt: number) => `
+  ON CONFLICT (api_key_id, method, path, idempotency_key) DO UPDATE SET
+    ${KEPT_COLUMNS.slice(5).map((column) => `${column} = excluded.${column}`).join(', ')}
+    WHERE idempotency_keys.expires_at <= $${nowAt} OR (idempotency_keys.state = 'running' AND idempotency_keys.locked_until <= $${nowAt})
+  RETURNING request_id`;
 
 /** Deletes expired entries in bounded batches, so one sweep never holds a long lock. Returns how many went. */
 export async function sweepExpiredIdempotencyKeys(db: Db, now: Date, batchSize = 1000): Promise<number> {
