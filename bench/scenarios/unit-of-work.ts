@@ -71,7 +71,7 @@ export const scenario: Scenario = {
         goals: [{ goal: 'POST /v1/projects (PostgreSQL) ≥ 0.8 × bare Fastify + pg, four statements in one transaction', actual: ratio.toFixed(3), met: ratio >= 0.8 }],
         notes: [
           'One fresh PostgreSQL database at 127.0.0.1:5432 for both; both pools hold 10 connections; Gatehouse with its in-memory rate limiter (uncapped), key verified from cache.',
-          'Gatehouse per request: BEGIN, claim (advisory lock + kept-answer read, one statement), INSERT project, audit entry + kept answer (one statement), COMMIT. The floor: BEGIN, 4 statements, COMMIT.',
+          'Gatehouse per request, two round trips: [BEGIN; claim (advisory lock + kept-answer read); INSERT project] and [audit entry + kept answer (one statement); COMMIT], in the simple query protocol with values inlined (src/db/postgres-driver.ts). The floor: BEGIN, 4 statements, COMMIT, six round trips with parameters, as node-postgres sends them by default.',
           `Statuses per run: floor ${statuses('floor')}; gatehouse ${statuses('gatehouse')}.`,
         ],
         data: { arms },

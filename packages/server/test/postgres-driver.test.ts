@@ -118,6 +118,16 @@ describe.runIf(usingPostgres)('PostgreSQL driver: a transaction in fewer round t
     expect(sent[0]).toMatch(/^BEGIN ISOLATION LEVEL serializable;\n/);
   });
 
+  it('refuses a statement after the one that ended the transaction, which would run outside it', async () => {
+    await expect(
+      db.transaction().execute(async (trx) => {
+        await trx.executeQuery(endingTransaction(insert(trx, 1)));
+        await trx.executeQuery(insert(trx, 2));
+      }),
+    ).rejects.toThrow(/after the one that ended its transaction/);
+    expect(await rows()).toEqual([1]);
+  });
+
   it('sees another transaction only once it committed with its last statement', async () => {
     await db.transaction().execute(async (trx) => {
       await trx.executeQuery(insert(trx, 1));

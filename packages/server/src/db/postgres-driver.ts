@@ -79,6 +79,8 @@ class MergingConnection implements DatabaseConnection {
   constructor(readonly client: pg.PoolClient) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    // It would run on its own, outside the transaction the caller believes it is in.
+    if (this.state === 'committed') throw new Error('a statement after the one that ended its transaction');
     if (this.state === 'deferred' && !this.held && travelsWithNext.has(query)) return this.hold<R>(query);
     const ends = this.state !== 'none' && endsItsTransaction.has(query);
     // A held statement's answer decides whether the transaction may commit, so it never travels with the COMMIT.
