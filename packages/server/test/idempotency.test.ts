@@ -15,7 +15,8 @@ const HOUR = 60 * 60 * 1000;
  * Test-only routes, each a unit of work: one that fails with a 5xx the first time, one held open inside its
  * transaction until the test releases it (PostgreSQL only: on PGlite a held transaction holds the one connection).
  * A work's effect is a row in its transaction, as every real work's is (its claim travels with that statement), so
- * `runs` counts the runs that were kept: a work may run and be rolled back when its claim finds the key taken.
+ * `runs` counts the runs that were kept: a work's first statement may run and be rolled back when its claim finds
+ * the key taken, and `attempts` counts the works that went past it.
  */
 function testRoutes(name: string, options: { hold: boolean }) {
   const attempts = new Map<string, number>();
@@ -74,6 +75,8 @@ function testRoutes(name: string, options: { hold: boolean }) {
   };
   return {
     register,
+    /** How many works under this Idempotency-Key (the held route) went past their first statement. */
+    attempts: (idempotencyKey: string) => attempts.get(idempotencyKey) ?? 0,
     /** The runs of `tag` that were kept. */
     async runs(t: TestApp, tag: string): Promise<number> {
       const { rows } = await sql<{ runs: number }>`SELECT count(*)::int AS runs FROM test_route_runs WHERE tag = ${tag}`.execute(t.deps.store.db);
@@ -222,6 +225,8 @@ describe('Idempotency-Key (SPEC 6)', () => {
     // A different body meanwhile is told the key is busy too (the first one's body is not committed yet) ...
     const different = await post(t.app, '/v1/test/held', key.key, { tag: 'other' }, 'held-1');
     expect(different.json().error.details.reason).toBe('idempotency_in_progress');
+    // Neither went past the statement its claim travelled with.
+    expect(routes.attempts('held-1')).toBe(1);
     release();
     expect((await first).statusCode).toBe(201);
     // ... and refused once it is.

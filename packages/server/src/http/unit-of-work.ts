@@ -6,7 +6,7 @@ import { endingTransaction } from '../db/postgres-driver.ts';
 import { auditDetailsOf, checkAuditActionName } from './audit-details.ts';
 import type { Database, IdempotencyEntry } from '../db/schema.ts';
 import { coversIdempotency, type IdempotencyOptions } from '../idempotency/plugin.ts';
-import { findIdempotencyEntry, keepAnswer, startClaim } from '../idempotency/repository.ts';
+import { findIdempotencyEntry, keepAnswer, startClaim, type Claimed } from '../idempotency/repository.ts';
 import { outcomeFor } from '../idempotency/rules.ts';
 import { openBytes, sealBytes } from '../secrets/aes-gcm.ts';
 import { ApiError, errorBody } from './errors.ts';
@@ -149,9 +149,9 @@ export class UnitsOfWork {
     let settled: Settled;
     try {
       settled = await this.db.transaction().execute(async (trx) => {
-        // The claim travels with the work's first statement; what it found is read before anything is kept, and
-        // the work is rolled back if another request holds the key or answered it.
-        const readClaim = await this.startClaim(trx, request);
+        // The claim travels with the work's first statement, which throws when the claim finds the key held or
+        // answered; whatever the work then does with that, the claim's finding is read again before anything is kept.
+        const readClaim = await this.startClaim(trx, request, true);
         const unit: UnitOfWork = { db: trx, audit, afterCommit: (effect) => effects.push(effect) };
         let answer: Answer;
         try {
@@ -204,21 +204,29 @@ export class UnitsOfWork {
    * keep replaces an expired entry; throws 409 while another transaction holds the key.
    */
   private async claim(trx: Kysely<Database>, request: FastifyRequest): Promise<Claim> {
-    return (await this.startClaim(trx, request))();
+    return (await this.startClaim(trx, request, false))();
   }
 
-  /** The claim, sent with the transaction's next statement; the function returned reads it (see `claim`). */
-  private async startClaim(trx: Kysely<Database>, request: FastifyRequest): Promise<() => Promise<Claim>> {
+  /**
+   * The claim, sent with the transaction's next statement, the work's first: with `stopsWork`, when it finds the key
+   * held or answered, that statement throws (409, or the replay), so the work goes no further. The function returned
+   * reads it.
+   */
+  private async startClaim(trx: Kysely<Database>, request: FastifyRequest, stopsWork: boolean): Promise<() => Promise<Claim>> {
     const idempotent = request.idempotency;
     if (!idempotent) return async () => ({ replacing: false });
-    const read = await startClaim(trx, idempotent.scope);
-    return async () => {
-      const { locked, entry } = await read();
+    const verdict = ({ locked, entry }: Claimed): Claim => {
       if (!locked) throw inProgress();
       const outcome = outcomeFor(entry, idempotent.fingerprint, new Date(this.deps.now()));
       if (outcome === 'in_progress') throw inProgress();
       return outcome === 'claim' ? { replacing: entry !== undefined } : { answered: entry! };
     };
+    const stopWork = (claimed: Claimed) => {
+      const claim = verdict(claimed);
+      if (claim.answered) throw new AnsweredBefore(claim.answered);
+    };
+    const read = await startClaim(trx, idempotent.scope, stopsWork ? stopWork : undefined);
+    return async () => verdict(await read());
   }
 
   /**

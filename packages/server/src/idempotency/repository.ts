@@ -35,15 +35,17 @@ const CLAIM = `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS lock
  * already kept under it, in one statement. `locked: false` means another transaction holds the key right now (409);
  * the lock goes with that transaction's commit or rollback, and with its connection if the process dies. The
  * statement travels with the transaction's next one (db/postgres-driver.ts): what it found is read through the
- * function returned.
+ * function returned, and `vet` sees it as soon as it is back (what it throws, that next statement throws).
  */
-export async function startClaim(trx: Db, scope: IdempotencyScope): Promise<() => Promise<Claimed>> {
+export async function startClaim(trx: Db, scope: IdempotencyScope, vet?: (claimed: Claimed) => void): Promise<() => Promise<Claimed>> {
   const query = CompiledQuery.raw(CLAIM, [lockName(scope), scope.apiKeyId, scope.method, scope.path, scope.key]);
-  const read = await travelingWithNext<IdempotencyEntry & { locked: boolean }>(trx, query);
-  return async () => {
-    const { locked, ...entry } = (await read()).rows[0]!;
-    return { locked, entry: entry.request_id ? (entry as IdempotencyEntry) : undefined };
-  };
+  const read = await travelingWithNext<IdempotencyEntry & { locked: boolean }>(trx, query, vet && ((result) => vet(claimedOf(result.rows))));
+  return async () => claimedOf((await read()).rows);
+}
+
+function claimedOf(rows: Array<IdempotencyEntry & { locked: boolean }>): Claimed {
+  const { locked, ...entry } = rows[0]!;
+  return { locked, entry: entry.request_id ? (entry as IdempotencyEntry) : undefined };
 }
 
 export interface Claimed {
