@@ -136,7 +136,7 @@ class MergingConnection implements DatabaseConnection {
   }
 
   reset(): void {
-    this.drop(new Error('the connection was released before the statement was sent'));
+    if (this.held) this.drop(new Error('the connection was released before the statement was sent'));
     this.state = 'none';
   }
 
