@@ -142,8 +142,8 @@ export interface ArmSummary {
 }
 
 /**
- * Warms every arm up, then runs them interleaved (A B A B A B) so drift on a shared machine (another process,
- * a thermal change, the JIT) lands on every arm alike; reports per-arm medians.
+ * Warms every arm up, then runs them interleaved (A B C, B C A, C A B) so drift on a shared machine (another
+ * process, a thermal change, the JIT) and the place in a round land on every arm alike; reports per-arm medians.
  */
 export async function interleave(
   arms: Arm[],
@@ -157,7 +157,10 @@ export async function interleave(
   }
   const runs = new Map<string, LoadResult[]>(arms.map((arm) => [arm.name, []]));
   for (let round = 1; round <= options.rounds; round++) {
-    for (const arm of arms) {
+    // Each round starts one arm later, so no arm always runs in the same place after the same other arm: in a fixed
+    // order the arm that followed the healthz floor ran 6 to 12% faster than the next, whichever server it measured
+    // (bench tracing, 2026-12-01, the two whoami arms swapped), which is a ratio's whole margin.
+    for (const arm of arms.map((_, index) => arms[(index + round - 1) % arms.length]!)) {
       const waited = await settle(arms);
       if (waited >= SETTLE_MAX_MS) options.log(`  (a server was still busy after ${SETTLE_MAX_MS} ms; ${arm.name} starts anyway)`);
       const result = await arm.run(options.durationSec);
