@@ -37,11 +37,16 @@ export function inlineParameters(sql: string, parameters: readonly unknown[]): s
 
 /** The SQL literal for one parameter: NULL, or its text quoted (with E'' when it holds a backslash). */
 export function literalOf(value: unknown): string {
+  // The common cases without pg's character-by-character escaping: ids, names, numbers.
+  if (typeof value === 'number') return `'${value}'`;
+  if (typeof value === 'string' && !NEEDS_ESCAPING.test(value)) return `'${value}'`;
   const prepared = prepareValue(value);
   if (prepared === null) return 'NULL';
   if (typeof prepared !== 'string') return ` E'\\\\x${prepared.toString('hex')}'`;
   return pg.escapeLiteral(prepared);
 }
+
+const NEEDS_ESCAPING = /['\\]/;
 
 const isIdentifierChar = (char: string | undefined) => char !== undefined && /[\p{L}\p{N}_$]/u.test(char);
 
