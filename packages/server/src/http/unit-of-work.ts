@@ -30,13 +30,16 @@ import { addRouteHook } from './route-hooks.ts';
  * connection belongs to the transaction until it ends.
  *
  * How the Idempotency-Key is claimed: inside the unit's own transaction, by a transaction-scoped advisory lock on the
- * key's scope, read together with the answer already kept under it. A second request meanwhile does not get the lock
- * and answers 409 at once; when the process dies the connection closes, the transaction rolls back and the lock goes
- * with it, so a retry runs at once, never waiting out a lease (the previous design, a claim committed on its own with
- * a lease, held such retries for a minute). The answer is written in the same transaction as the change, so either
- * both exist or neither does; the primary key of the kept answers is the last word if two transactions ever slip
- * past each other. What this gives up: work in `before` (hashing, an outbound call) is not covered by the claim, so
- * two truly simultaneous first requests may both do it, and one of them is then rolled back and replays the other.
+ * key's scope, read together with the answer already kept under it. On PostgreSQL the claim travels in one message with
+ * BEGIN and the work's first statement (db/postgres-driver.ts), and its finding stops the work right there: a second
+ * request meanwhile does not get the lock and answers 409 once that one statement is back, without going further; the
+ * work of one that finds an answer kept is rolled back and the answer replayed. When the process dies the connection
+ * closes, the transaction rolls back and the lock goes with it, so a retry runs at once, never waiting out a lease (the
+ * previous design, a claim committed on its own with a lease, held such retries for a minute). The answer is written in
+ * the same transaction as the change, so either both exist or neither does; the primary key of the kept answers is the
+ * last word if two transactions ever slip past each other. What this gives up: work in `before` (hashing, an outbound
+ * call) is not covered by the claim, so two truly simultaneous first requests may both do it, and one of them is then
+ * rolled back and replays the other.
  */
 
 export interface UnitOfWork {
@@ -169,24 +172,7 @@ export class UnitsOfWork {
         return outcome;
       });
     } catch (failure) {
-      let error = failure;
-      if (error instanceof ClaimLost) {
-        // What the claim found was lost with the statement it travelled with, which failed: ask again, on its own.
-        let claim: Claim | undefined;
-        try {
-          claim = await this.db.transaction().execute((trx) => this.claim(trx, request));
-        } catch (claimError) {
-          if (claimError instanceof ApiError) error = claimError;
-        }
-        if (claim?.answered) return this.answerFromKept(request, reply, claim.answered);
-        if (error instanceof ClaimLost) error = error.cause;
-      }
-      if (error instanceof AnsweredBefore) return this.answerFromKept(request, reply, error.entry);
-      if (error instanceof AnsweredMeanwhile) return this.answerFromKept(request, reply, await this.keptEntry(request));
-      if (error instanceof ApiError && error.status < 500) return this.refuse(request, reply, error);
-      // A 5xx: nothing was changed, so nothing is audited and no answer is kept; the retry runs again.
-      request.unitSettled = true;
-      throw error;
+      return this.failed(request, reply, failure);
     }
     request.unitSettled = true;
     for (const effect of effects) {
@@ -197,6 +183,28 @@ export class UnitsOfWork {
       }
     }
     return this.send(reply, settled);
+  }
+
+  /** The answer to a unit whose transaction failed: a replay, a 409, a kept refusal, or the 5xx thrown on. */
+  private async failed(request: FastifyRequest, reply: FastifyReply, failure: unknown): Promise<FastifyReply> {
+    let error = failure;
+    if (error instanceof ClaimLost) {
+      // What the claim found was lost with the statement it travelled with, which failed: ask again, on its own.
+      let claim: Claim | undefined;
+      try {
+        claim = await this.db.transaction().execute((trx) => this.claim(trx, request));
+      } catch (claimError) {
+        if (claimError instanceof ApiError) error = claimError;
+      }
+      if (claim?.answered) return this.answerFromKept(request, reply, claim.answered);
+      if (error instanceof ClaimLost) error = error.cause;
+    }
+    if (error instanceof AnsweredBefore) return this.answerFromKept(request, reply, error.entry);
+    if (error instanceof AnsweredMeanwhile) return this.answerFromKept(request, reply, await this.keptEntry(request));
+    if (error instanceof ApiError && error.status < 500) return this.refuse(request, reply, error);
+    // A 5xx: nothing was changed, so nothing is audited and no answer is kept; the retry runs again.
+    request.unitSettled = true;
+    throw error;
   }
 
   /**
