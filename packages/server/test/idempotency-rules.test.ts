@@ -1,8 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { hkdfSync, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalLanguageTag, canonicalTimeZone } from '../src/http/locale-formats.ts';
 import { claimInTransaction, keepAnswer, type KeptAnswer } from '../src/idempotency/repository.ts';
 import { canonicalJson, isWellFormedIdempotencyKey, outcomeFor, requestFingerprint } from '../src/idempotency/rules.ts';
+import { replayKey } from '../src/idempotency/sealed-replay.ts';
 import { createOrganization, issueKey } from './factories.ts';
 import { startTestApp, usingPostgres, type TestApp } from './harness.ts';
 
@@ -10,6 +12,15 @@ describe('idempotency rules', () => {
   it('accepts 1 to 255 printable ASCII characters as a key, and nothing else', () => {
     expect(['a', ' ', '~', 'x'.repeat(255), 'order-42/retry:1'].map(isWellFormedIdempotencyKey)).not.toContain(false);
     expect(['', 'x'.repeat(256), 'é', '\t', '\x7f', '\x00', undefined, ['a']].map(isWellFormedIdempotencyKey)).not.toContain(true);
+  });
+
+  it('derives the replay key as HKDF-SHA-256 does, so answers sealed before it was written out as two HMACs still open', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', minLength: 1, maxLength: 255 }), fc.uuid(), fc.constantFrom('POST', 'PUT'), fc.string({ maxLength: 80 }), (key, apiKeyId, method, path) => {
+        const expected = Buffer.from(hkdfSync('sha256', key, `${apiKeyId} ${method} ${path}`, 'gatehouse idempotent replay v1', 32));
+        expect(replayKey(key, { apiKeyId, method, path })).toEqual(expected);
+      }),
+    );
   });
 
   it('fingerprints bodies by content, not by field order or spacing', () => {
