@@ -34,9 +34,9 @@ export function postgresDialect(pool: pg.Pool): Dialect {
 }
 
 const endsItsTransaction = new WeakSet<CompiledQuery>();
-const travelsWithNext = new WeakSet<CompiledQuery>();
+/** Statements marked to travel with the next one, with what vets their finding. */
+const travelsWithNext = new WeakMap<CompiledQuery, Vet | undefined>();
 const heldResults = new WeakMap<CompiledQuery, () => Promise<QueryResult<unknown>>>();
-const vetters = new WeakMap<CompiledQuery, Vet>();
 
 /** Throws when what a held statement found means the transaction must not go on. */
 type Vet = (result: QueryResult<unknown>) => void;
@@ -59,8 +59,7 @@ export function endingTransaction<Q extends CompiledQuery>(query: Q): Q {
  * which of them failed is not known. Other drivers run it at once, and vet it at once.
  */
 export async function travelingWithNext<R>(trx: Kysely<Database>, query: CompiledQuery, vet?: (result: QueryResult<R>) => void): Promise<() => Promise<QueryResult<R>>> {
-  travelsWithNext.add(query);
-  if (vet) vetters.set(query, vet as Vet);
+  travelsWithNext.set(query, vet as Vet | undefined);
   const result = await trx.executeQuery<R>(query);
   const held = heldResults.get(query);
   if (held) return held as () => Promise<QueryResult<R>>;
@@ -97,26 +96,22 @@ class MergingConnection implements DatabaseConnection {
     if (ends && this.held) await this.sendHeld();
     const held = this.held;
     this.held = undefined;
-    const opens = this.state === 'deferred';
-    if (!opens && !ends && !held) return resultOf<R>(await this.client.query(query.sql, [...query.parameters]));
-    // Open before the round trip: a statement that fails leaves the server's transaction open (and aborted).
-    this.state = 'open';
-    const statements = [opens && this.begin, held && inlineParameters(held.query.sql, held.query.parameters), inlineParameters(query.sql, query.parameters), ends && 'COMMIT'];
+    if (this.state !== 'deferred' && !ends && !held) return resultOf<R>(await this.client.query(query.sql, [...query.parameters]));
     let results: pg.QueryResult[];
     try {
-      results = (await this.client.query(statements.filter(Boolean).join(';\n'))) as unknown as pg.QueryResult[];
+      // Inside the try: a statement that cannot be inlined fails the held one too, rather than leave it unanswered.
+      results = await this.sendMessage([...(held ? [inlined(held.query)] : []), inlined(query), ...(ends ? ['COMMIT'] : [])]);
     } catch (error) {
       held?.fail(error);
       throw error;
     }
     if (ends) this.state = 'committed';
-    const at = opens ? 1 : 0;
     if (held) {
-      const found = resultOf(results[at]!);
+      const found = resultOf(results[0]!);
       held.settle(found);
       held.vet?.(found);
     }
-    return resultOf<R>(results[held ? at + 1 : at]!);
+    return resultOf<R>(results[held ? 1 : 0]!);
   }
 
   // eslint-disable-next-line require-yield -- nothing streams; Kysely's interface asks for the method
@@ -149,7 +144,7 @@ class MergingConnection implements DatabaseConnection {
     });
     // Read only if the caller asks; an unread failure is the statement's that shared its message, reported there.
     result.catch(() => {});
-    this.held = { query, vet: vetters.get(query), settle, fail };
+    this.held = { query, vet: travelsWithNext.get(query), settle, fail };
     heldResults.set(query, async () => {
       if (this.held?.query === query) await this.sendHeld();
       return result;
@@ -161,16 +156,23 @@ class MergingConnection implements DatabaseConnection {
   private async sendHeld(): Promise<void> {
     const held = this.held!;
     this.held = undefined;
-    const opens = this.state === 'deferred';
-    this.state = 'open';
     try {
-      const sql = inlineParameters(held.query.sql, held.query.parameters);
-      const results = (await this.client.query(opens ? `${this.begin};\n${sql}` : sql)) as unknown as pg.QueryResult | pg.QueryResult[];
-      held.settle(resultOf(Array.isArray(results) ? results.at(-1)! : results));
+      const [found] = await this.sendMessage([inlined(held.query)]);
+      held.settle(resultOf(found!));
     } catch (error) {
       held.fail(error);
       throw error;
     }
+  }
+
+  /** One message of `statements`, after BEGIN if that has not gone yet; their results, in order (BEGIN's left out). */
+  private async sendMessage(statements: string[]): Promise<pg.QueryResult[]> {
+    const opens = this.state === 'deferred';
+    // Open before the round trip: a statement that fails leaves the server's transaction open (and aborted).
+    this.state = 'open';
+    const results = (await this.client.query((opens ? [this.begin, ...statements] : statements).join(';\n'))) as unknown as pg.QueryResult | pg.QueryResult[];
+    const each = Array.isArray(results) ? results : [results];
+    return opens ? each.slice(1) : each;
   }
 
   private drop(error: Error): void {
@@ -178,6 +180,8 @@ class MergingConnection implements DatabaseConnection {
     this.held = undefined;
   }
 }
+
+const inlined = (query: CompiledQuery) => inlineParameters(query.sql, query.parameters);
 
 function resultOf<R>(result: pg.QueryResult): QueryResult<R> {
   const { command, rowCount, rows } = result;
