@@ -52,7 +52,7 @@ function writerWith(options: { idleMs: number; capacity?: number }) {
     },
     requestLogBatch: 10,
     requestLogCapacity: options.capacity ?? 1_000,
-    requestLogBusyBudgetMs: 10,
+    requestLogLeastLoopShare: 0.01,
     loopUtilization: () => loop,
   });
   const append = (rows: number) => {
@@ -76,7 +76,7 @@ describe('request log writer', () => {
     const { recording, batches, append } = writerWith({ idleMs: 0, capacity: 200 });
     append(150);
     await recording.flushRequestLogWithinBudget();
-    // 10 ms of budget, 4 ms a batch: three batches (fewer if this thread is held up), then requests come first.
+    // 10 ms of budget (a hundredth of the 1,000 ms since the last write), 4 ms a batch: three batches (fewer if this thread is held up), then requests come first.
     expect(batches.length).toBeGreaterThanOrEqual(1);
     expect(batches.length).toBeLessThanOrEqual(3);
     const written = recording.requestLog.written;
