@@ -262,7 +262,7 @@ export const scenario: Scenario = {
         },
       ],
       notes: [
-        'Both servers run the same build on one fresh PostgreSQL database with the Redis limiter; "off" is GATEHOUSE_USAGE_RECORDING=false (no counting, no request-log rows, no writer). Counting is a map lookup and a few increments per request; the log is a push into a bounded buffer; both are written behind by timers (usage every 5 s, the log every 1 s in statements of 500 rows on PostgreSQL and 250 on the embedded store, one COPY each, with a turn of the event loop between two).',
+        'Both servers run the same build on one fresh PostgreSQL database with the Redis limiter; "off" is GATEHOUSE_USAGE_RECORDING=false (no counting, no request-log rows, no writer). Counting is a map lookup and a few increments per request; the log is a push into a bounded buffer; both are written behind by timers (usage every 5 s, the log as soon as a statement’s rows wait and at least every second, in statements of 500 rows on PostgreSQL and 50 on the embedded store, one COPY each, with a turn of the event loop between two).',
         'Saturation is measured twice: on the PostgreSQL pair above, and on a pair of embedded-store servers (PGlite in the server process, in-memory limiter), where every insert runs on the thread that answers requests.',
         `Saturation: autocannon with ${SATURATING_CONNECTIONS} connections against one fixed key; after each run the bench waits 2.5 s and reads gatehouse_request_log_written_total, _dropped_total and _buffered: every response is written, dropped-and-counted, or still waiting.`,
         'Latencies of the reads are as the bench (a client on the same machine) sees them over HTTP, sequentially, after two unmeasured requests.',

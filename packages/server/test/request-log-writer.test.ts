@@ -23,7 +23,7 @@ const entry = (i: number): RequestLogEntry => ({
 });
 
 /** `idleMs` of the last 1,000 ms of the event loop were idle. */
-function writerWith(options: { idleMs: number; capacity?: number }) {
+function writerWith(options: { idleMs: number; capacity?: number; maxWaitMs?: number }) {
   const batches: number[] = [];
   let turnsBetweenBatches = 0;
   let turnTaken = false;
@@ -53,6 +53,7 @@ function writerWith(options: { idleMs: number; capacity?: number }) {
     requestLogBatch: 10,
     requestLogCapacity: options.capacity ?? 1_000,
     requestLogLeastLoopShare: 0.01,
+    ...(options.maxWaitMs === undefined ? {} : { requestLogMaxWaitMs: options.maxWaitMs }),
     loopUtilization: () => loop,
   });
   const append = (rows: number) => {
@@ -90,5 +91,27 @@ describe('request log writer', () => {
     await recording.flushRequestLog();
     expect(recording.requestLog.size).toBe(0);
     expect(recording.requestLog.written + recording.requestLog.dropped).toBe(300);
+  });
+
+  it('on its timer, writes once a statement’s rows wait, or once the oldest may have waited its longest, not on every tick', async () => {
+    const { recording, batches, append } = writerWith({ idleMs: 500, maxWaitMs: 200 });
+    await recording.flushRequestLogWithinBudget();
+    append(9);
+    await recording.flushRequestLogWhenDue();
+    // Nine rows, a batch is ten, and the last write was just now: they wait.
+    expect(batches).toEqual([]);
+    append(1);
+    await recording.flushRequestLogWhenDue();
+    expect(batches).toEqual([10]);
+    append(3);
+    await recording.flushRequestLogWhenDue();
+    expect(batches).toEqual([10]);
+    await new Promise((resolve) => setTimeout(resolve, 220));
+    await recording.flushRequestLogWhenDue();
+    // Past the longest wait, what waits goes, however few.
+    expect(batches).toEqual([10, 3]);
+    await recording.flushRequestLogWhenDue();
+    expect(batches).toEqual([10, 3]);
+    expect(recording.requestLog.written).toBe(13);
   });
 });
