@@ -52,7 +52,9 @@ export function renderMarkdown(run: RunRecord): string {
     '',
     'Written by `npm run bench` (bench/run.ts); the raw figures are in `bench/results/latest.json`. Every ratio compares two',
     'figures measured in the same run on the same machine, in interleaved runs (A B C, B C A, C A B), medians of three unless',
-    'a row says otherwise. Load comes from autocannon in the bench process; each server is a child process of its own.',
+    'a row says otherwise; a throughput compared with another arm also shows its ratio round by round, whose spread says',
+    'how far the median ratio can be trusted on a shared machine. Load comes from autocannon in the bench process; each',
+    'server is a child process of its own.',
     '',
     `- Date: ${run.date}`,
     `- Machine: ${machine.cores} cores, ${machine.cpuModel}, ${machine.memoryGiB} GiB memory, ${machine.os}`,
@@ -85,7 +87,8 @@ export function renderMarkdown(run: RunRecord): string {
     lines.push('| figure | value | unit | ratio | to | runs |', '|---|---:|---|---:|---|---|');
     for (const row of outcome.report.rows) {
       const ratio = row.ratio === undefined ? '' : row.ratio.toFixed(3);
-      lines.push(`| ${row.figure} | ${formatNumber(row.value)} | ${row.unit} | ${ratio} | ${row.baseline ?? ''} | ${row.runs?.map(formatNumber).join(', ') ?? ''} |`);
+      const byRound = row.roundRatios ? ` (ratio by round: ${row.roundRatios.map((value) => value.toFixed(2)).join(', ')})` : '';
+      lines.push(`| ${row.figure} | ${formatNumber(row.value)} | ${row.unit} | ${ratio} | ${row.baseline ?? ''} | ${row.runs?.map(formatNumber).join(', ') ?? ''}${byRound} |`);
     }
     if (outcome.report.notes.length > 0) lines.push('', ...outcome.report.notes.map((note) => `- ${note}`));
   }

@@ -23,6 +23,12 @@ export interface Row {
   ratio?: number;
   /** The three interleaved runs behind a median, when there were several. */
   runs?: number[];
+  /**
+   * value / baseline round by round, when both are arms of one interleaved comparison: the two runs of a round ran
+   * back to back, so their ratio is spared the drift between rounds that a ratio of medians carries, and the spread of
+   * these says how far the median ratio can be trusted on a shared machine.
+   */
+  roundRatios?: number[];
 }
 
 export interface Goal {
@@ -52,7 +58,7 @@ export function ratioRow(figure: string, value: number, unit: string, baseline: 
 export function armRows(
   label: string,
   arm: { rps: number; p99: number; cpuUsPerResponse: number; runs: Array<{ rps: number }> },
-  baseline?: { label: string; rps: number; p99: number; cpuUsPerResponse: number },
+  baseline?: { label: string; rps: number; p99: number; cpuUsPerResponse: number; runs?: Array<{ rps: number }> },
 ): Row[] {
   const runs = arm.runs.map((run) => Math.round(run.rps));
   if (!baseline) {
@@ -62,8 +68,11 @@ export function armRows(
       { figure: `${label} server CPU per response`, value: arm.cpuUsPerResponse, unit: 'µs' },
     ];
   }
+  const baselineRuns = baseline.runs;
+  const roundRatios =
+    baselineRuns && baselineRuns.length === arm.runs.length ? arm.runs.map((run, round) => run.rps / baselineRuns[round]!.rps) : undefined;
   return [
-    ratioRow(`${label} req/s`, Math.round(arm.rps), 'req/s', { figure: `${baseline.label} req/s`, value: baseline.rps }, runs),
+    { ...ratioRow(`${label} req/s`, Math.round(arm.rps), 'req/s', { figure: `${baseline.label} req/s`, value: baseline.rps }, runs), ...(roundRatios ? { roundRatios } : {}) },
     ratioRow(`${label} p99`, arm.p99, 'ms', { figure: `${baseline.label} p99`, value: baseline.p99 }),
     ratioRow(`${label} server CPU per response`, arm.cpuUsPerResponse, 'µs', { figure: `${baseline.label} server CPU per response`, value: baseline.cpuUsPerResponse }),
   ];
