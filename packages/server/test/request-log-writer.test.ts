@@ -77,7 +77,8 @@ describe('request log writer', () => {
     const { recording, batches, append } = writerWith({ idleMs: 0, capacity: 200 });
     append(150);
     await recording.flushRequestLogWithinBudget();
-    // 10 ms of budget (a hundredth of the 1,000 ms since the last write), 4 ms a batch: three batches (fewer if this thread is held up), then requests come first.
+    // 10 ms of budget (a hundredth of the 1,000 ms since the last write), 4 ms a batch: three batches (fewer if this
+    // thread is held up), then requests come first.
     expect(batches.length).toBeGreaterThanOrEqual(1);
     expect(batches.length).toBeLessThanOrEqual(3);
     const written = recording.requestLog.written;
