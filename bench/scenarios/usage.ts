@@ -185,7 +185,7 @@ export const scenario: Scenario = {
     const hotRatio = whoamiOn.rps / whoamiOff.rps;
 
     // 2. Saturation: far more connections than the cores keep busy; p99 with the log on against off, and the log's books.
-    // On PostgreSQL the log's inserts run in the database's processes; on the embedded store, on the server's own thread.
+    // On PostgreSQL the log's inserts run in the database's processes; on the embedded store, on the store's own thread.
     const postgresSaturation = await saturation(ctx, 'PostgreSQL', on, off);
     const embeddedOn = await ctx.startServer({ label: 'embedded-on', options: { keys: ['steady'] } });
     const embeddedOff = await ctx.startServer({ label: 'embedded-off', env: { GATEHOUSE_USAGE_RECORDING: 'false' }, options: { keys: ['steady'] } });
@@ -262,8 +262,8 @@ export const scenario: Scenario = {
         },
       ],
       notes: [
-        'Both servers run the same build on one fresh PostgreSQL database with the Redis limiter; "off" is GATEHOUSE_USAGE_RECORDING=false (no counting, no request-log rows, no writer). Counting is a map lookup and a few increments per request; the log is a push into a bounded buffer; both are written behind by timers (usage every 5 s, the log as soon as a statement’s rows wait and at least every second, in statements of 500 rows on PostgreSQL and 50 on the embedded store, one COPY each, with a turn of the event loop between two).',
-        'Saturation is measured twice: on the PostgreSQL pair above, and on a pair of embedded-store servers (PGlite in the server process, in-memory limiter), where every insert runs on the thread that answers requests.',
+        'Both servers run the same build on one fresh PostgreSQL database with the Redis limiter; "off" is GATEHOUSE_USAGE_RECORDING=false (no counting, no request-log rows, no writer). Counting is a map lookup and a few increments per request; the log is a push into a bounded buffer; both are written behind by timers (usage every 5 s, the log as soon as a statement’s rows wait and at least every second, in statements of 500 rows, one COPY each, one at a time).',
+        'Saturation is measured twice: on the PostgreSQL pair above, and on a pair of embedded-store servers (PGlite in the server process, on a thread of its own beside the one that answers requests; in-memory limiter).',
         `Saturation: autocannon with ${SATURATING_CONNECTIONS} connections against one fixed key; after each run the bench waits 2.5 s and reads gatehouse_request_log_written_total, _dropped_total and _buffered: every response is written, dropped-and-counted, or still waiting.`,
         'Latencies of the reads are as the bench (a client on the same machine) sees them over HTTP, sequentially, after two unmeasured requests.',
         `EXPLAIN ANALYZE of GET /v1/usage (the repository's own statement, compiled):\n\n\`\`\`\n${usagePlan}\n\`\`\``,

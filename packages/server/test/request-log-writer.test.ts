@@ -1,11 +1,10 @@
 import type { Kysely } from 'kysely';
-import type { EventLoopUtilization } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/schema.ts';
 import { UsageRecording } from '../src/usage/recording.ts';
 import type { RequestLogEntry, UsageSink } from '../src/usage/sink.ts';
 
-/** SPEC 8.7: the request log is written behind in batches; when requests fill the event loop, it drops and counts. */
+/** SPEC 8.7: the request log is written behind in batches from a bounded buffer that drops and counts, never slows. */
 
 const entry = (i: number): RequestLogEntry => ({
   requestId: `req_${i}`,
@@ -22,26 +21,18 @@ const entry = (i: number): RequestLogEntry => ({
   clientAddress: '127.0.0.1',
 });
 
-/** `idleMs` of the last 1,000 ms of the event loop were idle. */
-function writerWith(options: { idleMs: number; capacity?: number; maxWaitMs?: number }) {
+/** A writer over a sink whose statements wait for `release()` when `hold` is set, as a store slower than traffic. */
+function writerWith(options: { capacity?: number; maxWaitMs?: number; failing?: boolean } = {}) {
   const batches: number[] = [];
-  let turnsBetweenBatches = 0;
-  let turnTaken = false;
+  let held: Array<() => void> | undefined;
   const sink: UsageSink = {
     addUsage: async () => {},
     appendRequests: async (entries) => {
-      if (batches.length > 0 && turnTaken) turnsBetweenBatches++;
-      turnTaken = false;
-      setImmediate(() => {
-        turnTaken = true;
-      });
+      if (options.failing) throw new Error('store refused the rows');
+      if (held) await new Promise<void>((resolve) => held!.push(resolve));
       batches.push(entries.length);
-      // An insert on the server's own thread, as the embedded store's: 4 ms of this thread per batch.
-      const until = performance.now() + 4;
-      while (performance.now() < until);
     },
   };
-  const loop: EventLoopUtilization = { idle: options.idleMs, active: 1_000 - options.idleMs, utilization: 1 - options.idleMs / 1_000 };
   const recording = new UsageRecording({
     sink,
     db: undefined as unknown as Kysely<Database>,
@@ -52,51 +43,65 @@ function writerWith(options: { idleMs: number; capacity?: number; maxWaitMs?: nu
     },
     requestLogBatch: 10,
     requestLogCapacity: options.capacity ?? 1_000,
-    requestLogLeastLoopShare: 0.01,
     ...(options.maxWaitMs === undefined ? {} : { requestLogMaxWaitMs: options.maxWaitMs }),
-    loopUtilization: () => loop,
   });
   const append = (rows: number) => {
     for (let i = 0; i < rows; i++) recording.requestLog.append(entry(i));
   };
-  return { recording, batches, append, turns: () => turnsBetweenBatches };
+  const hold = () => {
+    held = [];
+  };
+  const release = () => {
+    const waiting = held ?? [];
+    held = undefined;
+    for (const resolve of waiting) resolve();
+  };
+  return { recording, batches, append, hold, release };
 }
 
 describe('request log writer', () => {
-  it('writes all that waits in batches, letting the event loop run between two, while requests leave the loop idle time', async () => {
-    const { recording, batches, append, turns } = writerWith({ idleMs: 500 });
+  it('writes all that waits in statements of its batch size, rows that arrive while it writes included', async () => {
+    const { recording, batches, append, hold, release } = writerWith();
     append(95);
-    await recording.flushRequestLogWithinBudget();
-    expect(batches).toEqual([10, 10, 10, 10, 10, 10, 10, 10, 10, 5]);
-    expect(turns()).toBe(batches.length - 1);
-    expect(recording.requestLog.written).toBe(95);
+    hold();
+    const writing = recording.flushRequestLog();
+    await new Promise((resolve) => setImmediate(resolve));
+    append(7);
+    release();
+    await writing;
+    expect(batches).toEqual([10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 2]);
+    expect(recording.requestLog.written).toBe(102);
     expect(recording.requestLog.size).toBe(0);
   });
 
-  it('when requests filled the loop, stops at its least budget; the rest waits, and past capacity is dropped and counted', async () => {
-    const { recording, batches, append } = writerWith({ idleMs: 0, capacity: 200 });
+  it('while the store is slower than traffic, keeps what fits, drops and counts the rest; every row is accounted for', async () => {
+    const { recording, batches, append, hold, release } = writerWith({ capacity: 200 });
     append(150);
-    await recording.flushRequestLogWithinBudget();
-    // 10 ms of budget (a hundredth of the 1,000 ms since the last write), 4 ms a batch: three batches (fewer if this
-    // thread is held up), then requests come first.
-    expect(batches.length).toBeGreaterThanOrEqual(1);
-    expect(batches.length).toBeLessThanOrEqual(3);
-    const written = recording.requestLog.written;
-    expect(recording.requestLog.size).toBe(150 - written);
+    hold();
+    const writing = recording.flushRequestLog();
+    await new Promise((resolve) => setImmediate(resolve));
+    // One statement of 10 is in flight; 140 wait, and 60 more fit.
     append(150);
     expect(recording.requestLog.size).toBe(200);
-    expect(recording.requestLog.dropped).toBe(150 - written + 150 - 200);
-    // Every row is written, dropped and counted, or still waiting.
+    expect(recording.requestLog.dropped).toBe(90);
+    release();
+    await writing;
+    expect(batches.reduce((sum, rows) => sum + rows, 0)).toBe(210);
     expect(recording.requestLog.written + recording.requestLog.dropped + recording.requestLog.size).toBe(300);
-    // A flush (tests, shutdown) writes everything, whatever the loop did.
-    await recording.flushRequestLog();
     expect(recording.requestLog.size).toBe(0);
-    expect(recording.requestLog.written + recording.requestLog.dropped).toBe(300);
+  });
+
+  it('drops and counts the rows of a statement the store refused, and keeps none of them to retry', async () => {
+    const { recording, append } = writerWith({ failing: true });
+    append(25);
+    await expect(recording.flushRequestLog()).rejects.toThrow('store refused the rows');
+    expect(recording.requestLog.dropped).toBe(10);
+    expect(recording.requestLog.written + recording.requestLog.dropped + recording.requestLog.size).toBe(25);
   });
 
   it('on its timer, writes once a statement’s rows wait, or once the oldest may have waited its longest, not on every tick', async () => {
-    const { recording, batches, append } = writerWith({ idleMs: 500, maxWaitMs: 200 });
-    await recording.flushRequestLogWithinBudget();
+    const { recording, batches, append } = writerWith({ maxWaitMs: 200 });
+    await recording.flushRequestLog();
     append(9);
     await recording.flushRequestLogWhenDue();
     // Nine rows, a batch is ten, and the last write was just now: they wait.

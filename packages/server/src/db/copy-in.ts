@@ -48,7 +48,7 @@ export function pgliteCopyIn(pool: PGlitePool): CopyIn {
   return async (statement, text) => {
     const connection = await pool.connect();
     try {
-      await pool.pglite.query(statement.replace(/FROM STDIN$/, "FROM '/dev/blob'"), [], { blob: new Blob([text]) });
+      await pool.pglite.copyFrom(statement.replace(/FROM STDIN$/, "FROM '/dev/blob'"), text);
     } finally {
       connection.release();
     }

@@ -1,4 +1,4 @@
-import { PGlite } from '@electric-sql/pglite';
+import { PGliteHost } from './pglite-host.ts';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.ts';
@@ -55,9 +55,9 @@ export async function createStore(options: StoreOptions): Promise<Store> {
   const inMemory = dataDir.startsWith('memory://');
   if (!inMemory) ensureOwnerOnlyDirectory(dataDir);
   const lock = inMemory ? null : acquireStoreLock(dataDir);
-  let pglite: PGlite;
+  let pglite: PGliteHost;
   try {
-    pglite = await PGlite.create(dataDir, { parsers: { [INT8_OID]: (value: string) => Number(value) } });
+    pglite = await PGliteHost.start(dataDir);
   } catch (error) {
     lock?.release();
     throw error;

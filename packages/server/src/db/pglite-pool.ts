@@ -1,7 +1,8 @@
-import type { PGlite } from '@electric-sql/pglite';
+import type { PGliteHost } from './pglite-host.ts';
 
 /**
- * Presents one PGlite instance as the small slice of a `pg.Pool` that Kysely's PostgresDialect uses.
+ * Presents the embedded store (one PGlite, on its own thread) as the small slice of a `pg.Pool` that Kysely's
+ * PostgresDialect uses.
  * PGlite is a single connection, so a mutex hands it to one borrower at a time: a transaction keeps it from
  * BEGIN to COMMIT and no other query can interleave with it.
  */
@@ -9,7 +10,7 @@ export class PGlitePool {
   private locked = false;
   private readonly waiters: Array<() => void> = [];
 
-  constructor(readonly pglite: PGlite) {}
+  constructor(readonly pglite: PGliteHost) {}
 
   async connect(): Promise<PGliteConnection> {
     if (this.locked) await new Promise<void>((resolve) => this.waiters.push(resolve));
@@ -31,13 +32,13 @@ export class PGlitePool {
 class PGliteConnection {
   private released = false;
   constructor(
-    private readonly pglite: PGlite,
+    private readonly pglite: PGliteHost,
     private readonly onRelease: () => void,
   ) {}
 
   async query(sql: string, parameters: readonly unknown[] = []): Promise<{ command: string; rowCount: number; rows: unknown[] }> {
     // Without parameters, pg speaks the simple protocol, which allows several statements; PGlite's exec does too.
-    const result = parameters.length === 0 ? (await this.pglite.exec(sql)).at(-1) ?? { rows: [], affectedRows: 0 } : await this.pglite.query(sql, parameters as unknown[]);
+    const result = parameters.length === 0 ? await this.pglite.exec(sql) : await this.pglite.query(sql, parameters);
     // Kysely reports affected rows only for these commands; a CTE may put the verb after its WITH clause.
     const command = /\b(insert|update|delete|merge)\b/i.exec(sql)?.[1]?.toUpperCase() ?? 'SELECT';
     return { command, rowCount: result.affectedRows ?? result.rows.length, rows: result.rows };

@@ -22,12 +22,6 @@ export function createUsageRecording(parts: {
     now: parts.now,
     requestLogDays: parts.config.requestLogDays ?? 7,
     onError: (error, what) => parts.logger.warn({ err: error }, `${what} failed`),
-    // The embedded store copies rows in on this thread (some 20 µs of CPU a row): 50 rows keep each pause near 1 ms,
-    // short beside a saturated server's p99. PostgreSQL's COPY runs in its own process; here a row costs about a
-    // microsecond of building its line.
-    requestLogBatch: parts.store.kind === 'pglite' ? 50 : 500,
-    // And they take the time requests leave idle, at least 2.5% of it: past that, rows are dropped and counted.
-    ...(parts.store.kind === 'pglite' ? { requestLogLeastLoopShare: 0.025 } : {}),
   });
   parts.metrics.observeUsage({
     requestLogDropped: () => recording.requestLog.dropped,

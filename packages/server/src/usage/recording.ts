@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
 import type { Kysely } from 'kysely';
 import type { EndpointClass } from '../config.ts';
 import type { Database } from '../db/schema.ts';
@@ -10,8 +9,6 @@ import { sweepExpired } from './repository.ts';
 import type { UsageSink } from './sink.ts';
 
 const DAY_MS = 86_400_000;
-/** The share of the event loop the request log's writer leaves idle, when it has to share the loop with requests. */
-const LOOP_HEADROOM = 0.1;
 
 /** SPEC 8.7 retention: minutes 2 days, hours 90 days, days 2 years (730 days). */
 export const USAGE_RETENTION_DAYS = { minute: 2, hour: 90, day: 730 } as const;
@@ -44,21 +41,8 @@ export interface UsageRecordingOptions {
   requestLogMaxWaitMs?: number;
   /** Rows the request log may hold in memory before it drops (default 50,000). */
   requestLogCapacity?: number;
-  /**
-   * Rows per statement (default 500). Between two statements the writer lets the event loop run: on the embedded
-   * store the insert runs on this thread, so a statement is that long a pause for every request in flight.
-   */
+  /** Rows per statement (default 500). */
   requestLogBatch?: number;
-  /**
-   * Unset: the timer's write of the request log writes all that waits. Set (the embedded store, whose inserts run on
-   * this thread: createUsageRecording): it writes for as long as requests left the event loop idle since the last
-   * write, less a tenth, and at least this share of the time since (0.025: 2.5 ms of every 100); what it leaves waits
-   * in the buffer, which drops and counts past its capacity. So at the highest rate the machine sustains, requests come
-   * first and the log counts what it could not keep; below it, the log keeps up.
-   */
-  requestLogLeastLoopShare?: number;
-  /** The event loop's utilization since `since` (tests replace it). */
-  loopUtilization?: (since?: EventLoopUtilization) => EventLoopUtilization;
   /** How often expired rows are swept (default 10 minutes). */
   sweepMs?: number;
 }
@@ -77,19 +61,13 @@ export class UsageRecording {
   private logFlushing: Promise<void> | undefined;
   private readonly batch: number;
   private lastUsageWriteAt: number;
-  private readonly loopUtilization: (since?: EventLoopUtilization) => EventLoopUtilization;
-  private loopAtLastLogWrite: EventLoopUtilization;
-  /** When the timer last wrote the request log (performance.now(): real time, whatever clock `now` is). */
+  /** When a write of the request log last began (performance.now(): real time, whatever clock `now` is). */
   private lastLogWriteAt = performance.now();
-  /** Milliseconds the request log's statements took since the last timer write (on this thread, for PGlite). */
-  private logWriteMs = 0;
 
   constructor(private readonly options: UsageRecordingOptions) {
     this.requestLog = new RequestLogBuffer(options.requestLogCapacity ?? 50_000);
     this.batch = options.requestLogBatch ?? 500;
     this.lastUsageWriteAt = options.now();
-    this.loopUtilization = options.loopUtilization ?? ((since) => performance.eventLoopUtilization(since));
-    this.loopAtLastLogWrite = this.loopUtilization();
   }
 
   start(): void {
@@ -147,8 +125,12 @@ export class UsageRecording {
     return this.usageFlushing;
   }
 
+  /** Writes all that waits, a statement at a time; one writer at a time. */
   flushRequestLog(): Promise<void> {
-    return this.startRequestLogWrite(Number.POSITIVE_INFINITY);
+    this.logFlushing ??= this.writeRequestLog().finally(() => {
+      this.logFlushing = undefined;
+    });
+    return this.logFlushing;
   }
 
   /** The timer's tick: a write when a statement's rows wait or the oldest may have waited long enough. */
@@ -157,30 +139,7 @@ export class UsageRecording {
     if (size === 0) return Promise.resolve();
     const waitedMs = performance.now() - this.lastLogWriteAt;
     if (size < this.batch && waitedMs < (this.options.requestLogMaxWaitMs ?? 1_000)) return Promise.resolve();
-    return this.flushRequestLogWithinBudget();
-  }
-
-  /** The timer's write: all that waits, or as long as requests left the loop idle (see requestLogLeastLoopShare). */
-  flushRequestLogWithinBudget(): Promise<void> {
-    this.lastLogWriteAt = performance.now();
-    const loop = this.loopUtilization(this.loopAtLastLogWrite);
-    this.loopAtLastLogWrite = this.loopUtilization();
-    const writerMs = this.logWriteMs;
-    this.logWriteMs = 0;
-    const leastShare = this.options.requestLogLeastLoopShare;
-    if (leastShare === undefined) return this.startRequestLogWrite(Number.POSITIVE_INFINITY);
-    // The loop's busy time, less the writer's own, is what requests took; the rest of the interval was theirs to spare.
-    const elapsedMs = loop.idle + loop.active;
-    const requestsMs = Math.max(0, loop.active - writerMs);
-    const spareMs = elapsedMs * (1 - LOOP_HEADROOM) - requestsMs;
-    return this.startRequestLogWrite(Math.max(elapsedMs * leastShare, spareMs));
-  }
-
-  private startRequestLogWrite(budgetMs: number): Promise<void> {
-    this.logFlushing ??= this.writeRequestLog(budgetMs).finally(() => {
-      this.logFlushing = undefined;
-    });
-    return this.logFlushing;
+    return this.flushRequestLog();
   }
 
   /** Retention on the injected clock: what each granularity and the request log no longer keep goes. */
@@ -215,11 +174,10 @@ export class UsageRecording {
     }
   }
 
-  private async writeRequestLog(budgetMs: number): Promise<void> {
-    let spentMs = 0;
-    while (this.requestLog.size > 0 && spentMs < budgetMs) {
+  private async writeRequestLog(): Promise<void> {
+    this.lastLogWriteAt = performance.now();
+    while (this.requestLog.size > 0) {
       const rows = this.requestLog.take(this.batch);
-      const started = performance.now();
       try {
         await this.options.sink.appendRequests(rows);
         this.requestLog.written += rows.length;
@@ -227,14 +185,7 @@ export class UsageRecording {
         // The buffer stays bounded: rows that could not be written are dropped and counted, not retried forever.
         this.requestLog.dropped += rows.length;
         throw error;
-      } finally {
-        const tookMs = performance.now() - started;
-        spentMs += tookMs;
-        this.logWriteMs += tookMs;
       }
-      // Requests first, then the next batch. PGlite answers a query without a turn of the event loop (its await is
-      // a resolved promise), so without this a second's rows would go out in one pause of the loop, however batched.
-      if (this.requestLog.size > 0) await yieldToEventLoop();
     }
   }
 }

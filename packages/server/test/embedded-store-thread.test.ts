@@ -1,0 +1,86 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createStore, type Store } from '../src/db/create-db.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { usingPostgres } from './harness.ts';
+
+/**
+ * The embedded store's PGlite runs on a thread of its own (db/pglite-host.ts): a statement, however long, is no pause
+ * for the event loop that answers requests, and what the store says comes back as it said it.
+ */
+describe.skipIf(usingPostgres)('the embedded store on its own thread', () => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await createStore({ dataDir: 'memory://' });
+    await migrateToLatest(store.db);
+  });
+  afterAll(() => store.close());
+
+  it('keeps the event loop turning while a statement runs', async () => {
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 10);
+    const started = performance.now();
+    try {
+      await sql`SELECT pg_sleep(0.4)`.execute(store.db);
+    } finally {
+      clearInterval(timer);
+    }
+    expect(performance.now() - started).toBeGreaterThanOrEqual(390);
+    // On the event loop's thread this statement was one 400 ms pause: no tick at all until it ended.
+    expect(ticks.filter((at) => at < started + 350).length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('hands back rows with their types, and PostgreSQL’s errors with their SQLSTATE and constraint', async () => {
+    const { rows } = await sql<{ n: number; at: Date; ok: boolean; data: unknown; bytes: Uint8Array; nothing: null }>`
+      SELECT 9007199254740991::int8 AS n, timestamptz '2026-12-01T10:00:00Z' AS at, true AS ok,
+        '{"a":[1,"b"]}'::jsonb AS data, '\\x00ff'::bytea AS bytes, NULL AS nothing`.execute(store.db);
+    expect(rows[0]).toEqual({ n: 9007199254740991, at: new Date('2026-12-01T10:00:00Z'), ok: true, data: { a: [1, 'b'] }, bytes: new Uint8Array([0, 255]), nothing: null });
+    const organization = await sql<{ id: string }>`INSERT INTO organizations (name) VALUES ('Thread') RETURNING id`.execute(store.db);
+    const failure = await sql`INSERT INTO organizations (id, name) VALUES (${organization.rows[0]!.id}, 'Again')`.execute(store.db).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(Error);
+    expect(failure).toMatchObject({ code: '23505', constraint: 'organizations_pkey', severity: 'ERROR' });
+    // A failed statement leaves the store usable.
+    expect((await sql<{ one: number }>`SELECT 1 AS one`.execute(store.db)).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('rolls a transaction back as a whole', async () => {
+    await expect(
+      store.db.transaction().execute(async (trx) => {
+        await sql`INSERT INTO organizations (name) VALUES ('Rolled back')`.execute(trx);
+        throw new Error('abandon');
+      }),
+    ).rejects.toThrow('abandon');
+    const { rows } = await sql<{ n: number }>`SELECT count(*) AS n FROM organizations WHERE name = 'Rolled back'`.execute(store.db);
+    expect(rows[0]!.n).toBe(0);
+  });
+
+  it('lets a process that opened it and has nothing left to do exit', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-thread-'));
+    try {
+      const createDb = fileURLToPath(new URL('../src/db/create-db.ts', import.meta.url));
+      // Opened and queried, never closed: the idle thread must not hold the process open.
+      const script = [
+        `const { createStore } = await import(${JSON.stringify(createDb)});`,
+        `const store = await createStore({ dataDir: ${JSON.stringify(join(dataDir, 'data'))} });`,
+        'const rows = await store.db.selectNoFrom((eb) => eb.val(2).as(\'two\')).execute();',
+        'console.log(JSON.stringify(rows));',
+      ].join('\n');
+      const scriptPath = join(dataDir, 'open-and-leave.mjs');
+      writeFileSync(scriptPath, script);
+      const run = spawnSync(process.execPath, ['--import', 'tsx', scriptPath], { encoding: 'utf8', timeout: 60_000 });
+      expect(run.stderr).toBe('');
+      expect(run.stdout.trim()).toBe('[{"two":"2"}]');
+      expect(run.status).toBe(0);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
