@@ -148,10 +148,16 @@ async function readyLine(child: ChildProcess): Promise<{ instanceId: string; add
     child.once('exit', (code) => reject(new Error(`instance exited with ${code}: ${errors}`)));
     child.stdout?.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      const line = output.split('\n').find((candidate) => candidate.startsWith('{'));
-      if (line) {
+      // The instance logs to stdout too (JSON lines at LOG_LEVEL=warn, a claim retried on a loaded machine, say):
+      // the ready line is the whole line that says so, not the first JSON line.
+      const ready = output
+        .split('\n')
+        .slice(0, -1)
+        .filter((candidate) => candidate.startsWith('{"ready":true'))
+        .map((line) => JSON.parse(line) as { instanceId: string; address: string })[0];
+      if (ready) {
         clearTimeout(timer);
-        resolve(JSON.parse(line));
+        resolve(ready);
       }
     });
   });
