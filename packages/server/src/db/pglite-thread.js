@@ -22,17 +22,20 @@ function describe(error) {
   return fields;
 }
 
+/** What a statement that returns no rows answers (COPY, close, an empty exec). */
+const NO_ROWS = { rows: [], affectedRows: 0 };
+
 /** The last statement's result (exec runs several), as the pool hands it to Kysely. */
 function lastResult(results) {
   const result = results.at(-1);
-  return result ? { rows: result.rows, affectedRows: result.affectedRows } : { rows: [], affectedRows: 0 };
+  return result ? { rows: result.rows, affectedRows: result.affectedRows } : NO_ROWS;
 }
 
 async function run(pglite, task) {
   if (task.kind === 'exec') return lastResult(await pglite.exec(task.sql));
   if (task.kind === 'copy') {
     await pglite.query(task.sql, [], { blob: new Blob([task.text]) });
-    return { rows: [], affectedRows: 0 };
+    return NO_ROWS;
   }
   const result = await pglite.query(task.sql, task.params);
   return { rows: result.rows, affectedRows: result.affectedRows };
@@ -50,7 +53,7 @@ parentPort.on('message', async (task) => {
   try {
     if (task.kind === 'close') {
       await pglite?.close();
-      parentPort.postMessage({ id: task.id, result: { rows: [], affectedRows: 0 } });
+      parentPort.postMessage({ id: task.id, result: NO_ROWS });
       parentPort.close();
       return;
     }
