@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { createStore } from '../../packages/server/src/db/create-db.ts';
 import type { Database } from '../../packages/server/src/db/schema.ts';
-import { listRequestsQuery, usageJsonByKeyQuery } from '../../packages/server/src/usage/repository.ts';
+import { listRequestsQuery, usageRowsJsonQuery } from '../../packages/server/src/usage/repository.ts';
 import { MAX_USAGE_ROWS } from '../../packages/server/src/usage/schemas.ts';
 import { runLoad, whoamiArm, type Arm, type LoadResult } from '../lib/load.ts';
 import { REDIS_URL } from '../lib/postgres.ts';
@@ -219,7 +219,7 @@ export const scenario: Scenario = {
       requestsTiming100 = await timedGets(`${on.baseUrl}/v1/requests?limit=100`, reader, 30);
       usagePlan = await explain(
         database.url,
-        usageJsonByKeyQuery(store.db, { granularity: 'day', from, to, organizationId: on.organizationId, env: 'live' }, MAX_USAGE_ROWS + 1, false).compile(),
+        usageRowsJsonQuery(store.db, { granularity: 'day', from, to, organizationId: on.organizationId, env: 'live' }, MAX_USAGE_ROWS + 1, false).compile(),
       );
       requestsPlan = await explain(database.url, listRequestsQuery(store.db, { organizationId: on.organizationId, env: 'live' }, {}, 21).compile());
       readRows = [

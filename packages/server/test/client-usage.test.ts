@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminUsageRow, GatehouseAdmin, UsageRow } from '../src/cli/client.ts';
 import { adminClient, partnerClient, partnerWithKey, rejection, startListeningApp, type ListeningApp } from './client-support.ts';
@@ -67,5 +68,61 @@ describe('the usage, request-log, audit and explain clients', () => {
     const invalid = await rejection(gh.usage.get({ from: '2026-01-01T00:00:00Z', to: '2026-03-01T00:00:00Z' }));
     expect(invalid.code).toBe('VALIDATION_FAILED');
     expect(invalid.details).toEqual({ issues: [{ path: 'query.from', message: 'must be at most 31 days before to' }] });
+  });
+});
+
+const DAY_MS = 86_400_000;
+
+/** Day rows for `keys` made-up key ids over `days` days from `firstDay`: `requests` is 1000 + the day's index. */
+async function seedDayRows(organizationId: string, keys: number, days: number, firstDay: number): Promise<void> {
+  await sql`
+    INSERT INTO usage_counts (organization_id, granularity, bucket, env, api_key_id, endpoint_class, requests, status_2xx, status_4xx, status_5xx, rate_limited, credits_charged)
+    SELECT ${organizationId}::uuid, 'day', to_timestamp((${firstDay}::float8 + d * ${DAY_MS}::float8) / 1000), 'live', k.id, 'read-light', 1000 + d, 990, 8, 1, 1, 0
+    FROM generate_series(0, ${days - 1}::int) AS d, (SELECT gen_random_uuid() AS id FROM generate_series(1, ${keys}::int)) AS k
+  `.execute(t.deps.store.db);
+}
+
+describe('large usage answers', () => {
+  const firstDay = Date.parse('2026-01-05T00:00:00.000Z');
+  const range = (days: number) => ({ granularity: 'day' as const, from: new Date(firstDay).toISOString(), to: new Date(firstDay + days * DAY_MS).toISOString() });
+  const query = (days: number) => new URLSearchParams(range(days)).toString();
+
+  it('arrive whole and in order when the server streams them in chunks, on the partner and the operator side', async () => {
+    const { organization, key } = await partnerWithKey(admin);
+    // 256 keys: one day is a single chunk's worth, three days are three chunks.
+    await seedDayRows(organization.id, 256, 3, firstDay);
+    const gh = partnerClient(t.baseUrl, key.key);
+
+    const oneDay = await fetch(`${t.baseUrl}/v1/usage?${query(1)}`, { headers: { 'x-api-key': key.key } });
+    expect(oneDay.headers.get('content-length')).not.toBeNull();
+    expect(((await oneDay.json()) as { data: unknown[] }).data).toHaveLength(256);
+
+    const threeDays = await fetch(`${t.baseUrl}/v1/usage?${query(3)}`, { headers: { 'x-api-key': key.key } });
+    expect(threeDays.status).toBe(200);
+    expect(threeDays.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(threeDays.headers.get('transfer-encoding')).toBe('chunked');
+    const streamed = ((await threeDays.json()) as { data: UsageRow[] }).data;
+    expect(streamed).toHaveLength(768);
+    const order = streamed.map((row) => `${row.time}|${row.apiKeyId}`);
+    expect(order).toEqual([...order].sort());
+    expect(new Set(order).size).toBe(768);
+    for (const [day, time] of [0, 1, 2].map((d) => [d, new Date(firstDay + d * DAY_MS).toISOString()] as const)) {
+      const rows = streamed.filter((row) => row.time === time);
+      expect(rows).toHaveLength(256);
+      expect(rows.every((row) => row.requests === 1000 + day && row.status2xx === 990 && row.rateLimited === 1)).toBe(true);
+    }
+
+    expect(await gh.usage.get(range(3))).toEqual(streamed);
+    const operator = await admin.usage.get({ ...range(3), organizationId: organization.id });
+    expect(operator.map(({ organizationId, ...row }) => [organizationId, row])).toEqual(streamed.map((row) => [organization.id, row]));
+  });
+
+  it('refuses an answer of more than 50,000 rows with 422 naming the granularity', async () => {
+    const { organization, key } = await partnerWithKey(admin);
+    await seedDayRows(organization.id, 25_001, 2, firstDay);
+    const refused = await rejection(partnerClient(t.baseUrl, key.key).usage.get(range(2)));
+    expect(refused.status).toBe(422);
+    expect(refused.details).toMatchObject({ issues: [{ path: 'query.granularity' }] });
+    expect(await partnerClient(t.baseUrl, key.key).usage.get(range(1))).toHaveLength(25_001);
   });
 });

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { AuditEntrySchema, presentAuditEntry } from '../audit/admin-routes.ts';
 import { OrganizationSchema, presentOrganizations } from '../organizations/admin-routes.ts';
 import type { Deps } from '../deps.ts';
-import { sendJsonText } from '../http/json-text.ts';
+import { sendJsonData } from '../http/json-text.ts';
 import { listOrganizationApiKeys } from '../keys/repository.ts';
 import { listAuditEntries } from '../audit/repository.ts';
 import { findOrganization } from '../organizations/repository.ts';
@@ -184,9 +184,9 @@ export function registerConsolePartnerRoutes(app: App, deps: Deps): void {
   app.get(
     `${api}/usage`,
     { config: reads, schema: { tags: ['usage'], querystring: UsageQuery, response: { 200: Type.Object({ data: Type.Array(UsageRowSchema) }) } } },
-    // The usage feature answers with the JSON the store built; it is sent as it is, as /v1/usage sends it.
+    // The usage feature answers with the rows' JSON the store built; they are sent as they are, as /v1/usage sends them.
     async (request, reply) =>
-      sendJsonText(reply, await organizationUsage(deps, worldOf(request), request.query)),
+      sendJsonData(reply, await organizationUsage(deps, worldOf(request), request.query)),
   );
 
   app.get(`${api}/requests`, { config: reads, schema: { tags: ['usage'], querystring: RequestsQuery, response: { 200: Page(RequestLogRowSchema) } } }, async (request) => {

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 
 import { principalOf } from '../auth/pipeline.ts';
 import type { Deps } from '../deps.ts';
-import { sendJsonText } from '../http/json-text.ts';
+import { sendJsonData } from '../http/json-text.ts';
 import type { App } from '../http/typed-app.ts';
 import { notFound } from '../http/errors.ts';
 import { decodeCursor, pageOf } from '../http/pagination.ts';
@@ -38,9 +38,9 @@ export function registerUsageRoutes(app: App, deps: Deps): void {
       },
     },
     async (request, reply) => {
-      // Already JSON (see usageJsonByKey): sent as it is, not serialized again.
+      // Each row is JSON text already (see usageRowsJson): sent as it is, not serialized again.
       const body = await organizationUsage(deps, principalOf(request), request.query);
-      return sendJsonText(reply, body);
+      return sendJsonData(reply, body);
     },
   );
 
@@ -82,7 +82,7 @@ export function registerAdminUsageRoutes(app: App, deps: Deps): void {
     },
     async (request, reply) => {
       const body = await adminUsage(deps, request.query);
-      return sendJsonText(reply, body);
+      return sendJsonData(reply, body);
     },
   );
 

@@ -2,7 +2,7 @@ import type { Deps } from '../deps.ts';
 import type { EndpointClass } from '../config.ts';
 import type { RequestLogRow, Tenant, UsageGranularity } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
-import { GRANULARITY_MS, usageByOrganization, usageJsonByKey, type UsageRow } from './repository.ts';
+import { GRANULARITY_MS, usageByOrganization, usageRowsJson, type UsageRow } from './repository.ts';
 import { MAX_RANGE_DAYS, MAX_USAGE_ROWS } from './schemas.ts';
 
 const DAY_MS = 86_400_000;
@@ -37,15 +37,15 @@ function bounded(rows: number): void {
   }
 }
 
-/** The body of a usage answer, `{ "data": [...] }`, as JSON text. */
-export type UsageAnswer = string;
+/** A usage answer's rows, each as its JSON text, oldest first: the route sends them as `{ "data": [...] }`. */
+export type UsageAnswer = readonly string[];
 
 /** An organization's usage in one env per (time, key, class), oldest first. */
 export async function organizationUsage(deps: Deps, tenant: Tenant, params: UsageParams): Promise<UsageAnswer> {
   const range = usageRange(params, deps.now());
-  const { json, rows } = await usageJsonByKey(deps.store.db, { ...params, ...range, organizationId: tenant.organizationId, env: tenant.env }, MAX_USAGE_ROWS + 1, false);
-  bounded(rows);
-  return `{"data":${json}}`;
+  const rows = await usageRowsJson(deps.store.db, { ...params, ...range, organizationId: tenant.organizationId, env: tenant.env }, MAX_USAGE_ROWS + 1, false);
+  bounded(rows.length);
+  return rows;
 }
 
 /** Operators: one organization's (or one key's) rows per key, or every organization's, summed per organization. */
@@ -53,13 +53,13 @@ export async function adminUsage(deps: Deps, params: UsageParams): Promise<Usage
   const range = usageRange(params, deps.now());
   const query = { ...params, ...range };
   if (params.organizationId || params.apiKeyId) {
-    const { json, rows } = await usageJsonByKey(deps.store.db, query, MAX_USAGE_ROWS + 1, true);
-    bounded(rows);
-    return `{"data":${json}}`;
+    const rows = await usageRowsJson(deps.store.db, query, MAX_USAGE_ROWS + 1, true);
+    bounded(rows.length);
+    return rows;
   }
   const rows = await usageByOrganization(deps.store.db, query, MAX_USAGE_ROWS + 1);
   bounded(rows.length);
-  return JSON.stringify({ data: rows.map(presentAdminUsageRow) });
+  return rows.map((row) => JSON.stringify(presentAdminUsageRow(row)));
 }
 
 export const presentUsageRow = (row: UsageRow) => ({
