@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createStore, type Store } from '../src/db/create-db.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
+import { PGliteHost } from '../src/db/pglite-host.ts';
 import { usingPostgres } from './harness.ts';
 
 /**
@@ -60,6 +61,39 @@ describe.skipIf(usingPostgres)('the embedded store on its own thread', () => {
     ).rejects.toThrow('abandon');
     const { rows } = await sql<{ n: number }>`SELECT count(*) AS n FROM organizations WHERE name = 'Rolled back'`.execute(store.db);
     expect(rows[0]!.n).toBe(0);
+  });
+
+  it('sends a transaction’s BEGIN with its first statement, and nothing for a transaction that ran none', async () => {
+    const trips = [vi.spyOn(PGliteHost.prototype, 'query'), vi.spyOn(PGliteHost.prototype, 'exec')];
+    const tripCount = () => trips.reduce((sum, spy) => sum + spy.mock.calls.length, 0);
+    try {
+      const ids = await store.db.transaction().execute(async (trx) => {
+        const first = await sql<{ id: string }>`INSERT INTO organizations (name) VALUES (${'Begun late'}) RETURNING id`.execute(trx);
+        const second = await sql<{ id: string }>`INSERT INTO organizations (name) VALUES (${'Begun late'}) RETURNING id`.execute(trx);
+        return [first.rows[0]!.id, second.rows[0]!.id];
+      });
+      // The first statement and BEGIN, the second, COMMIT: three trips, not four.
+      expect(tripCount()).toBe(3);
+      expect(trips[0]!.mock.calls[0]![2]).toMatch(/^begin/i);
+      expect((await sql<{ n: number }>`SELECT count(*) AS n FROM organizations WHERE id IN (${ids[0]}, ${ids[1]})`.execute(store.db)).rows[0]!.n).toBe(2);
+
+      const before = tripCount();
+      await store.db.transaction().execute(async () => undefined);
+      expect(tripCount()).toBe(before);
+
+      // A first statement that fails fails inside its transaction: the rollback leaves nothing, and the store goes on.
+      const failure = await store.db
+        .transaction()
+        .execute(async (trx) => {
+          await sql`INSERT INTO organizations (id, name) VALUES (${ids[0]}, 'Duplicate')`.execute(trx);
+        })
+        .catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: '23505' });
+      const after = await store.db.transaction().execute(async (trx) => (await sql<{ n: number }>`SELECT count(*) AS n FROM organizations WHERE name = 'Duplicate'`.execute(trx)).rows[0]!.n);
+      expect(after).toBe(0);
+    } finally {
+      for (const spy of trips) spy.mockRestore();
+    }
   });
 
   it('lets a process that opened it and has nothing left to do exit', () => {

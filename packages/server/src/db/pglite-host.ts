@@ -5,7 +5,7 @@ export interface EmbeddedResult {
   affectedRows?: number | undefined;
 }
 
-type Task = { kind: 'query'; sql: string; params: readonly unknown[] } | { kind: 'exec'; sql: string } | { kind: 'copy'; sql: string; text: string } | { kind: 'close' };
+type Task = { kind: 'query'; sql: string; params: readonly unknown[]; begin?: string | undefined } | { kind: 'exec'; sql: string } | { kind: 'copy'; sql: string; text: string } | { kind: 'close' };
 type ErrorFields = { message: string; stack?: string } & Record<string, unknown>;
 type Reply = { ready: true } | { ready: false; error: ErrorFields } | { id: number; result: EmbeddedResult } | { id: number; error: ErrorFields };
 
@@ -65,9 +65,12 @@ export class PGliteHost {
     return new PGliteHost(worker);
   }
 
-  /** One statement with parameters (the extended protocol). */
-  query(sql: string, params: readonly unknown[]): Promise<EmbeddedResult> {
-    return this.send({ kind: 'query', sql, params });
+  /**
+   * One statement with parameters (the extended protocol); with `begin`, that transaction-opening statement runs
+   * first, in the same trip to the thread.
+   */
+  query(sql: string, params: readonly unknown[], begin?: string): Promise<EmbeddedResult> {
+    return this.send({ kind: 'query', sql, params, begin });
   }
 
   /** Statements without parameters (the simple protocol, which allows several): the last one's result. */

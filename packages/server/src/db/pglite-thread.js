@@ -37,6 +37,7 @@ async function run(pglite, task) {
     await pglite.query(task.sql, [], { blob: new Blob([task.text]) });
     return NO_ROWS;
   }
+  if (task.begin) await pglite.exec(task.begin);
   const result = await pglite.query(task.sql, task.params);
   return { rows: result.rows, affectedRows: result.affectedRows };
 }
