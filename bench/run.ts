@@ -4,7 +4,7 @@
  * --profile makes every server child write a CPU profile to bench/results/profiles and prints its hottest functions.
  * BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP and BENCH_CONNECTIONS override the run shape (for quick trials).
  */
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -112,16 +112,15 @@ async function main(): Promise<void> {
   if (settings.cpuProfileDir) {
     for (const server of readdirSync(settings.cpuProfileDir, { withFileTypes: true }).filter((entry) => entry.isDirectory())) {
       const dir = join(settings.cpuProfileDir, server.name);
-      // The main thread's profile is the largest; the other is tsx's loader thread. Startup is left out.
-      const [main] = readdirSync(dir)
-        .filter((name) => name.endsWith('.cpuprofile'))
-        .map((name) => ({ name, size: statSync(join(dir, name)).size }))
-        .sort((a, b) => b.size - a.size);
-      if (!main) continue;
+      // Node names a profile CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile; thread 0 answers requests. The
+      // others (tsx's loader, the embedded store's thread, the bcrypt thread) are summarized beside it.
       const window = JSON.parse(readFileSync(join(dir, 'window.json'), 'utf8')) as { fromUs: number };
-      const summary = summarizeProfile(join(dir, main.name), window.fromUs);
-      writeFileSync(join(settings.cpuProfileDir, `${server.name}.txt`), summary);
-      log(`\n${server.name} (${main.name})\n${summary}`);
+      for (const name of readdirSync(dir).filter((file) => file.endsWith('.cpuprofile'))) {
+        const thread = Number(name.split('.').at(-3));
+        const summary = summarizeProfile(join(dir, name), window.fromUs);
+        writeFileSync(join(settings.cpuProfileDir, thread === 0 ? `${server.name}.txt` : `${server.name}.thread-${thread}.txt`), summary);
+        if (thread === 0) log(`\n${server.name} (${name})\n${summary}`);
+      }
     }
   }
   if (outcomes.some((outcome) => outcome.status === 'failed')) process.exitCode = 1;
