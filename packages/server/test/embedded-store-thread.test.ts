@@ -96,6 +96,37 @@ describe.skipIf(usingPostgres)('the embedded store on its own thread', () => {
     }
   });
 
+  it('prepares a statement once and runs it again by name, within a bound, and forgets them all on a schema change', async () => {
+    const preparedCount = async (text: string) =>
+      (await sql<{ n: number }>`SELECT count(*) AS n FROM pg_prepared_statements WHERE statement = ${text}`.execute(store.db)).rows[0]!.n;
+    const sum = (n: number) => sql<{ total: number }>`SELECT ${n}::int + 1 AS total`;
+    for (const n of [1, 2, 3]) expect((await sum(n).execute(store.db)).rows).toEqual([{ total: n + 1 }]);
+    const text = sum(0).compile(store.db).sql;
+    expect(await preparedCount(text)).toBe(1);
+
+    // Two hundred texts seen once each: the oldest give their place up, the store keeps at most its bound.
+    for (let i = 0; i < 200; i++) await sql`SELECT ${i}::int AS ${sql.ref(`column_${i}`)}`.execute(store.db);
+    const { rows } = await sql<{ n: number }>`SELECT count(*) AS n FROM pg_prepared_statements WHERE name LIKE ${'gatehouse_%'}`.execute(store.db);
+    expect(rows[0]!.n).toBeLessThanOrEqual(130);
+    expect(await preparedCount(text)).toBe(0);
+
+    await sql`CREATE TABLE prepared_shape (id int PRIMARY KEY)`.execute(store.db);
+    const read = () => sql<Record<string, unknown>>`SELECT * FROM prepared_shape WHERE id = ${1}`.execute(store.db);
+    await sql`INSERT INTO prepared_shape (id) VALUES (${1})`.execute(store.db);
+    expect((await read()).rows).toEqual([{ id: 1 }]);
+    await sql`ALTER TABLE prepared_shape ADD COLUMN label text NOT NULL DEFAULT 'added'`.execute(store.db);
+    expect((await read()).rows).toEqual([{ id: 1, label: 'added' }]);
+  });
+
+  it('sends parameters as node-postgres does, so a value means the same on both stores', async () => {
+    await sql`CREATE TABLE parameter_kinds (at timestamptz, data jsonb, list text[], bytes bytea, flag boolean, big int8, nothing text)`.execute(store.db);
+    const at = new Date('2026-12-01T10:00:00.123Z');
+    const bytes = Buffer.from([0, 1, 254, 255]);
+    await sql`INSERT INTO parameter_kinds VALUES (${at}, ${JSON.stringify({ a: [1, 'b'] })}, ${['x', 'y,z', 'q"uote']}, ${bytes}, ${false}, ${9007199254740991}, ${null})`.execute(store.db);
+    const { rows } = await sql`SELECT * FROM parameter_kinds`.execute(store.db);
+    expect(rows).toEqual([{ at, data: { a: [1, 'b'] }, list: ['x', 'y,z', 'q"uote'], bytes: new Uint8Array(bytes), flag: false, big: 9007199254740991, nothing: null }]);
+  });
+
   it('lets a process that opened it and has nothing left to do exit', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-thread-'));
     try {
