@@ -103,6 +103,8 @@ describe.skipIf(usingPostgres)('the embedded store on its own thread', () => {
     for (const n of [1, 2, 3]) expect((await sum(n).execute(store.db)).rows).toEqual([{ total: n + 1 }]);
     const text = sum(0).compile(store.db).sql;
     expect(await preparedCount(text)).toBe(1);
+    // Planned for its values every time, as on PostgreSQL through node-postgres: never a generic plan.
+    expect((await sql<{ plan_cache_mode: string }>`SHOW plan_cache_mode`.execute(store.db)).rows).toEqual([{ plan_cache_mode: 'force_custom_plan' }]);
 
     // Two hundred texts seen once each: the oldest give their place up, the store keeps at most its bound.
     for (let i = 0; i < 200; i++) await sql`SELECT ${i}::int AS ${sql.ref(`column_${i}`)}`.execute(store.db);
