@@ -138,7 +138,7 @@ describe.runIf(usingPostgres)('jobs across instances on one PostgreSQL', () => {
   });
 });
 
-/** The child's first stdout line, once it listens. */
+/** The child's ready line on stdout, once it listens. */
 async function readyLine(child: ChildProcess): Promise<{ instanceId: string; address: string }> {
   let output = '';
   let errors = '';
@@ -150,14 +150,13 @@ async function readyLine(child: ChildProcess): Promise<{ instanceId: string; add
       output += chunk.toString();
       // The instance logs to stdout too (JSON lines at LOG_LEVEL=warn, a claim retried on a loaded machine, say):
       // the ready line is the whole line that says so, not the first JSON line.
-      const ready = output
+      const line = output
         .split('\n')
         .slice(0, -1)
-        .filter((candidate) => candidate.startsWith('{"ready":true'))
-        .map((line) => JSON.parse(line) as { instanceId: string; address: string })[0];
-      if (ready) {
+        .find((candidate) => candidate.startsWith('{"ready":true'));
+      if (line) {
         clearTimeout(timer);
-        resolve(ready);
+        resolve(JSON.parse(line) as { instanceId: string; address: string });
       }
     });
   });

@@ -1,6 +1,6 @@
 // The embedded store's database (PGlite) on a worker thread of its own, for db/pglite-host.ts: one task at a time,
 // answered by id. Plain JavaScript: a worker thread starts without the TypeScript loader.
-import { Blob } from 'node:buffer';
+import { Blob, Buffer } from 'node:buffer';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, parse, protocol } from '@electric-sql/pglite';
 import { prepareValue } from 'pg/lib/utils.js';
@@ -55,16 +55,6 @@ function forgetPrepared() {
   prepared.clear();
 }
 
-function joined(parts) {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /**
  * One statement with parameters, in one call: Parse (the first time its text is seen), Bind, Describe, Execute and
  * Sync. Parameters become what node-postgres sends for them (pg's own prepareValue, with types left for PostgreSQL
@@ -83,7 +73,7 @@ async function preparedQuery(pglite, sql, params) {
     parts.push(serialize.parse({ name, text: sql }));
   }
   parts.push(serialize.bind({ statement: name, values: params.map(prepareValue) }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync());
-  const { messages } = await pglite.execProtocol(joined(parts), { throwOnError: false });
+  const { messages } = await pglite.execProtocol(Buffer.concat(parts), { throwOnError: false });
   // Kept (as the most recently used) if PostgreSQL has it: a statement that failed to parse does not exist.
   if (known || messages.some((message) => message.name === 'parseComplete')) {
     prepared.set(sql, name);
