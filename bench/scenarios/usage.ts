@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
 import { createStore } from '../../packages/server/src/db/create-db.ts';
 import type { Database } from '../../packages/server/src/db/schema.ts';
-import { listRequestsQuery, usageRowsJsonQuery } from '../../packages/server/src/usage/repository.ts';
+import { listRequestsQuery, usageReadPlan, usageRowsJsonQuery } from '../../packages/server/src/usage/repository.ts';
 import { MAX_USAGE_ROWS } from '../../packages/server/src/usage/schemas.ts';
 import { runLoad, whoamiArm, type Arm, type LoadResult } from '../lib/load.ts';
 import { REDIS_URL } from '../lib/postgres.ts';
@@ -71,15 +71,24 @@ async function timedGets(url: string, key: string, count: number): Promise<{ lat
 }
 
 /** EXPLAIN (ANALYZE) of a compiled statement, as PostgreSQL plans it with its parameters bound. */
-async function explain(url: string, compiled: { sql: string; parameters: readonly unknown[] }): Promise<string> {
+/** EXPLAIN ANALYZE of `compiled`, in a transaction that first runs `settings` (the planner settings it runs with). */
+async function explain(url: string, compiled: CompiledStatement, settings?: CompiledStatement): Promise<string> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
+    await client.query('BEGIN');
+    if (settings) await client.query(settings.sql, [...settings.parameters]);
     const result = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) ${compiled.sql}`, [...compiled.parameters]);
+    await client.query('ROLLBACK');
     return result.rows.map((row) => row['QUERY PLAN']).join('\n');
   } finally {
     await client.end();
   }
+}
+
+interface CompiledStatement {
+  sql: string;
+  parameters: readonly unknown[];
 }
 
 const indexesIn = (plan: string): string[] => [...new Set([...plan.matchAll(/(?:Index Scan|Index Only Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) (\w+)/g)].map((match) => match[1]!))];
@@ -220,6 +229,7 @@ export const scenario: Scenario = {
       usagePlan = await explain(
         database.url,
         usageRowsJsonQuery(store.db, { granularity: 'day', from, to, organizationId: on.organizationId, env: 'live' }, MAX_USAGE_ROWS + 1, false).compile(),
+        usageReadPlan().compile(store.db),
       );
       requestsPlan = await explain(database.url, listRequestsQuery(store.db, { organizationId: on.organizationId, env: 'live' }, {}, 21).compile());
       readRows = [
