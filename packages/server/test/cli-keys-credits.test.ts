@@ -81,6 +81,21 @@ describe('gatehouse credits add: an atomic top-up', () => {
     expect(new Set(answers.map((answer) => answer.creditBalance)).size).toBe(10);
   });
 
+  it('refuses a top-up past the ceiling with 409, however large, and keeps the balance', async () => {
+    const admin = adminClient(t.baseUrl);
+    const organization = await admin.organizations.create({ name: 'Near the ceiling', creditBalance: 1_500_000_000 });
+    // 3.5 billion does not fit PostgreSQL's integer: the guard must not overflow while it compares.
+    const refused = await fetch(`${t.baseUrl}/admin/v1/organizations/${organization.id}/credits`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ amount: 2_000_000_000 }),
+    });
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('CONFLICT');
+    expect((await admin.organizations.get(organization.id)).creditBalance).toBe(1_500_000_000);
+    expect((await admin.organizations.addCredits(organization.id, 500_000_000)).creditBalance).toBe(2_000_000_000);
+  });
+
   it('refuses a signed value where an absolute one is meant, and a non-positive amount to add', async () => {
     const admin = adminClient(t.baseUrl);
     const organization = await admin.organizations.create({ name: 'Signed', creditBalance: 5000 });
