@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type CompiledQuery, type Kysely } from 'kysely';
 import pg from 'pg';
 import { createStore } from '../../packages/server/src/db/create-db.ts';
 import type { Database } from '../../packages/server/src/db/schema.ts';
@@ -70,8 +70,10 @@ async function timedGets(url: string, key: string, count: number): Promise<{ lat
   return { latencies, rows, status };
 }
 
-/** EXPLAIN (ANALYZE) of a compiled statement, as PostgreSQL plans it with its parameters bound. */
-/** EXPLAIN ANALYZE of `compiled`, in a transaction that first runs `settings` (the planner settings it runs with). */
+/**
+ * EXPLAIN (ANALYZE) of a compiled statement, as PostgreSQL plans it with its parameters bound, in a transaction that
+ * first runs `settings` (the planner settings the statement runs with).
+ */
 async function explain(url: string, compiled: CompiledStatement, settings?: CompiledStatement): Promise<string> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -86,10 +88,7 @@ async function explain(url: string, compiled: CompiledStatement, settings?: Comp
   }
 }
 
-interface CompiledStatement {
-  sql: string;
-  parameters: readonly unknown[];
-}
+type CompiledStatement = Pick<CompiledQuery, 'sql' | 'parameters'>;
 
 const indexesIn = (plan: string): string[] => [...new Set([...plan.matchAll(/(?:Index Scan|Index Only Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) (\w+)/g)].map((match) => match[1]!))];
 
