@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { startScriptNodeFlags } from './node-flags.ts';
 import { fileURLToPath } from 'node:url';
 
 const ENTRY = fileURLToPath(new URL('../baselines/fastify-server.ts', import.meta.url));
@@ -16,7 +17,7 @@ export interface BaselineServer {
 
 /** Starts bench/baselines/fastify-server.ts (`bare` or `pino`) in a child process of its own. */
 export async function startBaseline(kind: 'bare' | 'pino'): Promise<BaselineServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY], { cwd: ROOT, env: { ...process.env, BENCH_BASELINE: kind }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...startScriptNodeFlags(), '--import', 'tsx', ENTRY], { cwd: ROOT, env: { ...process.env, BENCH_BASELINE: kind }, stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`baseline ${kind}: no handshake within 60 s`)), 60_000);
     child.once('exit', (code) => reject(new Error(`baseline ${kind} exited with ${code}`)));

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Handshake, ServerOptions } from '../server.ts';
+import { startScriptNodeFlags } from './node-flags.ts';
 import { metricValue } from './prometheus.ts';
 
 const SERVER_ENTRY = fileURLToPath(new URL('../server.ts', import.meta.url));
@@ -44,7 +45,7 @@ export async function spawnServer(spec: ServerSpec, defaults: { env: Record<stri
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) if (!INHERITED_SETTINGS.test(name)) env[name] = value;
   Object.assign(env, defaults.env, spec.env, { BENCH_SERVER: JSON.stringify(spec.options ?? {}) });
-  const child = spawn(process.execPath, ['--expose-gc', ...defaults.nodeArgs, ...(spec.nodeArgs ?? []), '--import', 'tsx', SERVER_ENTRY], {
+  const child = spawn(process.execPath, ['--expose-gc', ...startScriptNodeFlags(), ...defaults.nodeArgs, ...(spec.nodeArgs ?? []), '--import', 'tsx', SERVER_ENTRY], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadArm, type CpuProbe } from '../lib/load.ts';
+import { startScriptNodeFlags } from '../lib/node-flags.ts';
 import { armRows, ratioRow, type Scenario } from '../lib/scenario.ts';
 
 const FLOOR_ENTRY = fileURLToPath(new URL('../write-floor.ts', import.meta.url));
@@ -33,7 +34,7 @@ export const scenario: Scenario = {
     const key = server.keys.writer!.key;
     const whoami = (await (await fetch(`${server.baseUrl}/v1/whoami`, { headers: { 'x-api-key': key } })).json()) as { organizationId: string; apiKeyId: string };
 
-    const floor = spawn(process.execPath, ['--import', 'tsx', FLOOR_ENTRY], {
+    const floor = spawn(process.execPath, [...startScriptNodeFlags(), '--import', 'tsx', FLOOR_ENTRY], {
       env: { ...process.env, DATABASE_URL: database.url, ORGANIZATION_ID: whoami.organizationId, API_KEY_ID: whoami.apiKeyId },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
