@@ -82,10 +82,9 @@ export async function spawnServer(spec: ServerSpec, defaults: { env: Record<stri
         const response = await fetch(`${handshake.baseUrl}/bench/write-behind`, { method: 'POST' });
         if (!response.ok) throw new Error(`${spec.label}: POST /bench/write-behind answered ${response.status}`);
       }
-      child.kill('SIGUSR2');
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const text = await metrics();
-      return { rss: metricValue(text, 'process_resident_memory_bytes') ?? Number.NaN, heapUsed: metricValue(text, 'nodejs_heap_size_used_bytes') ?? Number.NaN };
+      const response = await fetch(`${handshake.baseUrl}/bench/heap`, { method: 'POST' });
+      if (!response.ok) throw new Error(`${spec.label}: POST /bench/heap answered ${response.status}`);
+      return (await response.json()) as { rss: number; heapUsed: number };
     },
     prime: async (...keyNames) => {
       for (const name of keyNames) await whoamiWith(handshake.keys[name]!.key, `key ${name}`);
