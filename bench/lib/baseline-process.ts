@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { startScriptNodeFlags } from './node-flags.ts';
 import { fileURLToPath } from 'node:url';
+import { startScriptNodeFlags } from './node-flags.ts';
 
 const ENTRY = fileURLToPath(new URL('../baselines/fastify-server.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
