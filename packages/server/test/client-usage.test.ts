@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminUsageRow, GatehouseAdmin, UsageRow } from '../src/cli/client.ts';
 import { adminClient, partnerClient, partnerWithKey, rejection, startListeningApp, type ListeningApp } from './client-support.ts';
@@ -82,6 +83,19 @@ async function seedDayRows(organizationId: string, keys: number, days: number, f
   `.execute(t.deps.store.db);
 }
 
+/** A GET whose client closes its socket as soon as the first bytes of the body arrive; the answer's status. */
+function firstBytesThenHangUp(url: string, headers: Record<string, string>): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { headers }, (response) => {
+      response.once('data', () => {
+        request.destroy();
+        resolve(response.statusCode);
+      });
+    });
+    request.on('error', (error) => (request.destroyed ? undefined : reject(error)));
+  });
+}
+
 describe('large usage answers', () => {
   const firstDay = Date.parse('2026-01-05T00:00:00.000Z');
   const range = (days: number) => ({ granularity: 'day' as const, from: new Date(firstDay).toISOString(), to: new Date(firstDay + days * DAY_MS).toISOString() });
@@ -124,5 +138,22 @@ describe('large usage answers', () => {
     expect(refused.status).toBe(422);
     expect(refused.details).toMatchObject({ issues: [{ path: 'query.granularity' }] });
     expect(await partnerClient(t.baseUrl, key.key).usage.get(range(1))).toHaveLength(25_001);
+  });
+
+  it('give their store connection back when the range is refused or the client goes away mid-answer', async () => {
+    const { organization, key } = await partnerWithKey(admin);
+    await seedDayRows(organization.id, 25_001, 2, firstDay);
+    const headers = { 'x-api-key': key.key };
+    // More than the pool's ten connections, each way: a read that kept its connection would leave the next waiting.
+    for (let round = 0; round < 12; round++) {
+      const refused = await fetch(`${t.baseUrl}/v1/usage?${query(2)}`, { headers });
+      expect(refused.status).toBe(422);
+      await refused.arrayBuffer();
+      expect(await firstBytesThenHangUp(`${t.baseUrl}/v1/usage?${query(1)}`, headers)).toBe(200);
+    }
+    const pool = t.deps.store.pgPool;
+    if (pool) await expect.poll(() => pool.totalCount - pool.idleCount, { timeout: 10_000 }).toBe(0);
+    const whole = await fetch(`${t.baseUrl}/v1/usage?${query(1)}`, { headers, signal: AbortSignal.timeout(10_000) });
+    expect(((await whole.json()) as { data: unknown[] }).data).toHaveLength(25_001);
   });
 });

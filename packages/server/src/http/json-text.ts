@@ -9,13 +9,20 @@ interface TextReply<R> {
  * Items per chunk of a streamed answer: some 56 KB of usage rows, small enough for the allocator to serve from memory
  * it has used before, large enough that a 31,000-row answer is a hundred-odd writes.
  */
-const ITEMS_PER_CHUNK = 256;
+export const ITEMS_PER_CHUNK = 256;
 
-function* dataChunks(items: readonly string[]): Generator<string> {
+function* batchesOf(items: readonly string[]): Generator<readonly string[]> {
+  for (let start = 0; start < items.length; start += ITEMS_PER_CHUNK) yield items.slice(start, start + ITEMS_PER_CHUNK);
+}
+
+async function* dataChunks(batches: Iterable<readonly string[]> | AsyncIterable<readonly string[]>): AsyncGenerator<string> {
   yield '{"data":[';
-  for (let start = 0; start < items.length; start += ITEMS_PER_CHUNK) {
-    const chunk = items.slice(start, start + ITEMS_PER_CHUNK).join(',');
-    yield start === 0 ? chunk : `,${chunk}`;
+  let first = true;
+  for await (const batch of batches) {
+    if (batch.length === 0) continue;
+    const chunk = batch.join(',');
+    yield first ? chunk : `,${chunk}`;
+    first = false;
   }
   yield ']}';
 }
@@ -23,12 +30,14 @@ function* dataChunks(items: readonly string[]): Generator<string> {
 /**
  * Sends `{ "data": [...] }` whose items are JSON text already (the usage rows, which PostgreSQL writes: see
  * usageRowsJson), without parsing or serializing them again. A large answer goes out in chunks rather than as one
- * string: each copy of a 7 MB body is memory touched for the first time (see usageRowsJson). The route keeps its
- * response schema for the OpenAPI document; the type provider types `send` with that schema's object type, so this
- * one place hands the text over as what Fastify sends as is.
+ * string: each copy of a 7 MB body is memory touched for the first time (see usageRowsJson). Items may also come in
+ * batches as they are read (streamUsageRowsJson); each goes out as it arrives. The route keeps its response schema
+ * for the OpenAPI document; the type provider types `send` with that schema's object type, so this one place hands
+ * the text over as what Fastify sends as is.
  */
-export function sendJsonData<R>(reply: TextReply<R>, items: readonly string[]): R {
+export function sendJsonData<R>(reply: TextReply<R>, items: readonly string[] | AsyncIterable<readonly string[]>): R {
   const typed = reply.type('application/json; charset=utf-8');
+  if (Symbol.asyncIterator in items) return typed.send(Readable.from(dataChunks(items), { objectMode: false }) as never);
   if (items.length <= ITEMS_PER_CHUNK) return typed.send(`{"data":[${items.join(',')}]}` as never);
-  return typed.send(Readable.from(dataChunks(items), { objectMode: false }) as never);
+  return typed.send(Readable.from(dataChunks(batchesOf(items)), { objectMode: false }) as never);
 }

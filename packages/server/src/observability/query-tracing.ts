@@ -8,7 +8,7 @@ type NamedNode = RootOperationNode & {
 };
 
 /** `SELECT api_keys`, `INSERT audit_entries`, `BEGIN`: the statement's kind and table, never its parameters. */
-function describeStatement(query: CompiledQuery): { operation: string; table: string | undefined } {
+export function describeStatement(query: CompiledQuery): { operation: string; table: string | undefined } {
   const node = query.query as NamedNode;
   if (node.kind === 'RawNode') return { operation: /^\s*([A-Za-z]+)/.exec(query.sql)?.[1]?.toUpperCase() ?? 'RAW', table: undefined };
   const operation = node.kind.replace(/QueryNode$/, '').replace(/Node$/, '').toUpperCase();
@@ -20,7 +20,7 @@ function describeStatement(query: CompiledQuery): { operation: string; table: st
  * (a Kysely plugin only sees results, so a failed query's span never ended); a failure is marked with its SQLSTATE
  * only, since a database's message can quote the values it was given.
  */
-function traced<T>(system: string, describe: () => { operation: string; table: string | undefined }, run: () => Promise<T>): Promise<T> {
+export function traceStatement<T>(system: string, describe: () => { operation: string; table: string | undefined }, run: () => Promise<T>): Promise<T> {
   const traces = tracing.current;
   if (!traces) return run();
   const { operation, table } = describe();
@@ -66,16 +66,16 @@ function tracedDriver(driver: Driver, system: string): Driver {
     async acquireConnection() {
       const connection = await driver.acquireConnection();
       const wrapped: DatabaseConnection = {
-        executeQuery: <R>(query: CompiledQuery): Promise<QueryResult<R>> => traced(system, () => describeStatement(query), () => connection.executeQuery<R>(query)),
+        executeQuery: <R>(query: CompiledQuery): Promise<QueryResult<R>> => traceStatement(system, () => describeStatement(query), () => connection.executeQuery<R>(query)),
         streamQuery: <R>(query: CompiledQuery, chunkSize?: number) => connection.streamQuery<R>(query, chunkSize),
       };
       inner.set(wrapped, connection);
       return wrapped;
     },
     releaseConnection: (connection) => driver.releaseConnection(unwrap(connection)),
-    beginTransaction: (connection, settings) => traced(system, fixed('BEGIN'), () => driver.beginTransaction(unwrap(connection), settings)),
-    commitTransaction: (connection) => traced(system, fixed('COMMIT'), () => driver.commitTransaction(unwrap(connection))),
-    rollbackTransaction: (connection) => traced(system, fixed('ROLLBACK'), () => driver.rollbackTransaction(unwrap(connection))),
+    beginTransaction: (connection, settings) => traceStatement(system, fixed('BEGIN'), () => driver.beginTransaction(unwrap(connection), settings)),
+    commitTransaction: (connection) => traceStatement(system, fixed('COMMIT'), () => driver.commitTransaction(unwrap(connection))),
+    rollbackTransaction: (connection) => traceStatement(system, fixed('ROLLBACK'), () => driver.rollbackTransaction(unwrap(connection))),
     ...(driver.savepoint && { savepoint: (connection, name, compile) => driver.savepoint!(unwrap(connection), name, compile) }),
     ...(driver.rollbackToSavepoint && { rollbackToSavepoint: (connection, name, compile) => driver.rollbackToSavepoint!(unwrap(connection), name, compile) }),
     ...(driver.releaseSavepoint && { releaseSavepoint: (connection, name, compile) => driver.releaseSavepoint!(unwrap(connection), name, compile) }),

@@ -2,7 +2,8 @@ import type { Deps } from '../deps.ts';
 import type { EndpointClass } from '../config.ts';
 import type { RequestLogRow, Tenant, UsageGranularity } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
-import { GRANULARITY_MS, usageByOrganization, usageRowsJson, type UsageRow } from './repository.ts';
+import { ITEMS_PER_CHUNK } from '../http/json-text.ts';
+import { countUsageRows, GRANULARITY_MS, streamUsageRowsJson, usageByOrganization, usageRowsJson, type UsageQuery, type UsageRow } from './repository.ts';
 import { MAX_RANGE_DAYS, MAX_USAGE_ROWS } from './schemas.ts';
 
 const DAY_MS = 86_400_000;
@@ -37,26 +38,45 @@ function bounded(rows: number): void {
   }
 }
 
-/** A usage answer's rows, each as its JSON text, oldest first: the route sends them as `{ "data": [...] }`. */
-export type UsageAnswer = readonly string[];
+/**
+ * A usage answer's rows, each as its JSON text, oldest first: all of them, or (a large answer on PostgreSQL) batches
+ * that arrive as the store sends them. The route sends them as `{ "data": [...] }`.
+ */
+export type UsageAnswer = readonly string[] | AsyncIterable<readonly string[]>;
+
+/**
+ * Rows per key and class (usageRowsJson), checked against MAX_USAGE_ROWS before the answer begins. On PostgreSQL the
+ * rows are read as a stream while a count checks the bound on another connection: the stream's first rows wait for
+ * the count. A refused range lets the statement run out unread (its LIMIT bounds it, as reading the rows to count
+ * them did before). An answer of one chunk or less is gathered and sent whole.
+ */
+async function usageByKey(deps: Deps, query: UsageQuery, withOrganization: boolean): Promise<UsageAnswer> {
+  const { db, pgPool } = deps.store;
+  if (!pgPool) {
+    const rows = await usageRowsJson(db, query, MAX_USAGE_ROWS + 1, withOrganization);
+    bounded(rows.length);
+    return rows;
+  }
+  const rows = streamUsageRowsJson(pgPool, db, query, MAX_USAGE_ROWS, withOrganization);
+  const count = await countUsageRows(db, query, MAX_USAGE_ROWS + 1);
+  bounded(count);
+  if (count > ITEMS_PER_CHUNK) return rows;
+  const all: string[] = [];
+  for await (const batch of rows) all.push(...batch);
+  return all;
+}
 
 /** An organization's usage in one env per (time, key, class), oldest first. */
 export async function organizationUsage(deps: Deps, tenant: Tenant, params: UsageParams): Promise<UsageAnswer> {
   const range = usageRange(params, deps.now());
-  const rows = await usageRowsJson(deps.store.db, { ...params, ...range, organizationId: tenant.organizationId, env: tenant.env }, MAX_USAGE_ROWS + 1, false);
-  bounded(rows.length);
-  return rows;
+  return usageByKey(deps, { ...params, ...range, organizationId: tenant.organizationId, env: tenant.env }, false);
 }
 
 /** Operators: one organization's (or one key's) rows per key, or every organization's, summed per organization. */
 export async function adminUsage(deps: Deps, params: UsageParams): Promise<UsageAnswer> {
   const range = usageRange(params, deps.now());
   const query = { ...params, ...range };
-  if (params.organizationId || params.apiKeyId) {
-    const rows = await usageRowsJson(deps.store.db, query, MAX_USAGE_ROWS + 1, true);
-    bounded(rows.length);
-    return rows;
-  }
+  if (params.organizationId || params.apiKeyId) return usageByKey(deps, query, true);
   const rows = await usageByOrganization(deps.store.db, query, MAX_USAGE_ROWS + 1);
   bounded(rows.length);
   return rows.map((row) => JSON.stringify(presentAdminUsageRow(row)));
