@@ -72,6 +72,9 @@ export async function buildApp(deps: Deps, options: BuildOptions = {}): Promise<
     // The whole request, body included, must arrive within this; Node checks open connections every second. A body
     // sent a byte at a time is answered 408 and its connection closed (answerClientError).
     requestTimeout: timeouts.requestMs,
+    // A connection on which nothing moves for as long is closed: a client that stops reading an answer (a 7 MB usage
+    // answer, say) would otherwise hold its socket, and the rows still waiting to go out, without end.
+    connectionTimeout: timeouts.requestMs,
     // Node answers a header block over maxHeaderSize with 431 before any route runs (see answerClientError).
     http: { maxHeaderSize: 16 * 1024, headersTimeout: timeouts.headersMs, connectionsCheckingInterval: Math.min(1_000, timeouts.headersMs) },
     clientErrorHandler: answerClientError,

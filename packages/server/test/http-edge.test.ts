@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, partnerWithKey, withKey } from './factories.ts';
 import { startTestApp, type TestApp } from './harness.ts';
@@ -49,7 +50,14 @@ describe('request timeouts (issue 13, finding 11)', () => {
   let port: number;
   let apiKey: string;
   beforeAll(async () => {
-    t = await startTestApp({ config: { timeouts: { headersMs: 1_000, requestMs: 1_500 } } });
+    t = await startTestApp({
+      config: { timeouts: { headersMs: 1_000, requestMs: 1_500 } },
+      // 256 MB in 64 KB chunks, each made when the socket takes the last: more than any socket buffer holds.
+      extraRoutes: (app) =>
+        app.get('/test/long-answer', (_request, reply) =>
+          reply.send(Readable.from((function* () { for (let i = 0; i < 4_096; i++) yield Buffer.alloc(65_536, 'x'); })())),
+        ),
+    });
     await t.app.listen({ port: 0, host: '127.0.0.1' });
     port = (t.app.server.address() as { port: number }).port;
     apiKey = (await partnerWithKey(t.app)).key.key;
@@ -71,6 +79,33 @@ describe('request timeouts (issue 13, finding 11)', () => {
     expect(closedByServer).toBe(true);
     expect(closedAfterMs).toBeLessThan(4_000);
     expectEnvelope(response, 408);
+  });
+
+  it('closes a connection whose client stops reading the answer', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.write(httpRequest('GET', '/test/long-answer', {}));
+    // The client stops reading at the first bytes and reads again after 4 s: a paused socket does not see the
+    // server's close until it reads. Whatever the buffers held arrives, then the end, not the other 250 MB.
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => {
+      if (received === 0) {
+        socket.pause();
+        setTimeout(() => socket.resume(), 4_000);
+      }
+      received += chunk.length;
+    });
+    const closedByServer = await new Promise<boolean>((resolve) => {
+      const giveUp = setTimeout(() => resolve(false), 20_000);
+      socket.on('error', () => undefined);
+      socket.on('close', () => {
+        clearTimeout(giveUp);
+        resolve(true);
+      });
+    });
+    socket.destroy();
+    expect(closedByServer).toBe(true);
+    expect(received).toBeGreaterThan(0);
+    expect(received).toBeLessThan(64 * 1024 * 1024);
   });
 
   it('leaves a request that arrives in time alone', async () => {
