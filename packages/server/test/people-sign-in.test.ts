@@ -68,7 +68,7 @@ describe('no account enumeration (SPEC 13.3)', () => {
     expect(Object.keys(unknown.headers).sort()).toEqual(Object.keys(wrong.headers).sort());
   });
 
-  it('takes the same time for both: medians of 200 tries each within 10%', { timeout: 120_000 }, async () => {
+  it('takes the same time for both: 200 pairs of tries, their median ratio within 10%', { timeout: 120_000 }, async () => {
     const time = async (email: string) => {
       const started = process.hrtime.bigint();
       const response = await post(t.app, email, 'wrong-password-xx');
@@ -90,8 +90,12 @@ describe('no account enumeration (SPEC 13.3)', () => {
     }
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     const [a, b] = [median(unknown), median(wrong)];
-    const ratio = Math.max(a, b) / Math.min(a, b);
-    console.log(`sign-in medians: unknown email ${(a / 1e6).toFixed(2)} ms, wrong password ${(b / 1e6).toFixed(2)} ms, ratio ${ratio.toFixed(3)}`);
+    // Each pair ran back to back, so its ratio sees one state of the machine; the median of the pairs' ratios is
+    // what a difference in the work shows in, where a busy spell of a loaded machine (CI runs suites side by side)
+    // moved the ratio of the two medians by 13% once.
+    const pairRatio = median(unknown.map((time, i) => time / wrong[i]!));
+    const ratio = Math.max(pairRatio, 1 / pairRatio);
+    console.log(`sign-in medians: unknown email ${(a / 1e6).toFixed(2)} ms, wrong password ${(b / 1e6).toFixed(2)} ms; median ratio of the pairs ${pairRatio.toFixed(3)}`);
     expect(ratio).toBeLessThan(1.1);
   });
 });
