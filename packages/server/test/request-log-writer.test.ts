@@ -99,6 +99,33 @@ describe('request log writer', () => {
     expect(recording.requestLog.written + recording.requestLog.dropped + recording.requestLog.size).toBe(25);
   });
 
+  it('on its timer, goes on past its first statement only while whole statements wait; a flush writes the rest', async () => {
+    const { recording, batches, append, hold, release } = writerWith();
+    append(25);
+    hold();
+    const writing = recording.flushRequestLogWhenDue();
+    await new Promise((resolve) => setImmediate(resolve));
+    // Three rows arrive while the first statement is in flight: 18 wait behind it, one whole statement and 8.
+    append(3);
+    release();
+    await writing;
+    expect(batches).toEqual([10, 10]);
+    expect(recording.requestLog.size).toBe(8);
+
+    // A flush asked for while a timer's write is under way waits for it, then writes everything.
+    append(4);
+    hold();
+    const due = recording.flushRequestLogWhenDue();
+    await new Promise((resolve) => setImmediate(resolve));
+    const flushed = recording.flushRequestLog();
+    append(1);
+    release();
+    await Promise.all([due, flushed]);
+    expect(batches).toEqual([10, 10, 10, 3]);
+    expect(recording.requestLog.size).toBe(0);
+    expect(recording.requestLog.written).toBe(33);
+  });
+
   it('on its timer, writes once a statement’s rows wait, or once the oldest may have waited its longest, not on every tick', async () => {
     const { recording, batches, append } = writerWith({ maxWaitMs: 200 });
     await recording.flushRequestLog();

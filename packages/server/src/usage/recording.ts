@@ -32,9 +32,9 @@ export interface UsageRecordingOptions {
   usageFlushManyKeysMs?: number;
   /**
    * How often the request log's timer looks at its buffer (default 100 ms). It writes when a whole statement's rows
-   * wait, or when `requestLogMaxWaitMs` went by since the last write. So under load the store gets a full statement
-   * every few milliseconds, spread evenly (a write once a second was sixty statements in a burst at 30,000 requests a
-   * second: a pause in answers at saturation), and a quiet server still writes once a second, not ten times.
+   * wait, or when `requestLogMaxWaitMs` went by since the last write. So under load the store gets the whole
+   * statements that waited every tick, spread evenly (a write once a second was sixty statements in a burst at 30,000
+   * requests a second: a pause in answers at saturation), and a quiet server still writes once a second, not ten times.
    */
   requestLogFlushMs?: number;
   /** The longest a row waits for a write while fewer than a statement's rows wait (default 1 s). */
@@ -125,21 +125,36 @@ export class UsageRecording {
     return this.usageFlushing;
   }
 
-  /** Writes all that waits, a statement at a time; one writer at a time. */
+  /** Writes all that waits, a statement at a time, after any write under way; one writer at a time. */
   flushRequestLog(): Promise<void> {
-    this.logFlushing ??= this.writeRequestLog().finally(() => {
+    if (this.logFlushing) {
+      const afterIt = () => this.flushRequestLog();
+      return this.logFlushing.then(afterIt, afterIt);
+    }
+    return this.writeLog(false);
+  }
+
+  /**
+   * The timer's tick: a write when a statement's rows wait or the oldest may have waited long enough. Past its first
+   * statement the write goes on only while whole statements wait: rows that arrive while it writes wait for a later
+   * tick. Writing them at once, as they came, made a statement of whatever a write's round trip let in: 42 rows on
+   * average at 8,000 whoami a second on PostgreSQL, where every statement costs the store a commit and this thread
+   * a checkout, a COPY and their replies. Whole statements took 15 µs a response off this thread and 14 off the
+   * store's processes (interleaved on one database: 104.5 against 119.6 µs here, 6.6 against 20.5 in PostgreSQL).
+   */
+  flushRequestLogWhenDue(): Promise<void> {
+    const size = this.requestLog.size;
+    if (size === 0 || this.logFlushing) return this.logFlushing ?? Promise.resolve();
+    const waitedMs = performance.now() - this.lastLogWriteAt;
+    if (size < this.batch && waitedMs < (this.options.requestLogMaxWaitMs ?? 1_000)) return Promise.resolve();
+    return this.writeLog(true);
+  }
+
+  private writeLog(wholeStatementsAfterFirst: boolean): Promise<void> {
+    this.logFlushing = this.writeRequestLog(wholeStatementsAfterFirst).finally(() => {
       this.logFlushing = undefined;
     });
     return this.logFlushing;
-  }
-
-  /** The timer's tick: a write when a statement's rows wait or the oldest may have waited long enough. */
-  flushRequestLogWhenDue(): Promise<void> {
-    const size = this.requestLog.size;
-    if (size === 0) return Promise.resolve();
-    const waitedMs = performance.now() - this.lastLogWriteAt;
-    if (size < this.batch && waitedMs < (this.options.requestLogMaxWaitMs ?? 1_000)) return Promise.resolve();
-    return this.flushRequestLog();
   }
 
   /** Retention on the injected clock: what each granularity and the request log no longer keep goes. */
@@ -174,9 +189,10 @@ export class UsageRecording {
     }
   }
 
-  private async writeRequestLog(): Promise<void> {
+  private async writeRequestLog(wholeStatementsAfterFirst: boolean): Promise<void> {
     this.lastLogWriteAt = performance.now();
-    while (this.requestLog.size > 0) {
+    for (let first = true; this.requestLog.size > 0; first = false) {
+      if (wholeStatementsAfterFirst && !first && this.requestLog.size < this.batch) return;
       const rows = this.requestLog.take(this.batch);
       try {
         await this.options.sink.appendRequests(rows);
