@@ -1,7 +1,7 @@
 import type { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import { Readable } from 'node:stream';
-import { describeStatement, traceStatement } from '../observability/query-tracing.ts';
+import { describeStatement, fixedStatement, traceStatement } from '../observability/query-tracing.ts';
 
 export interface StreamedRowsOptions {
   /** Run first in the same transaction (planner settings with set_config(…, true), which end with it). */
@@ -31,14 +31,19 @@ async function run(pool: pg.Pool, statement: CompiledQuery, options: StreamedRow
   try {
     client = await pool.connect();
     const connection = client;
-    await traceStatement('postgresql', () => ({ operation: 'BEGIN', table: undefined }), () => connection.query('BEGIN'));
-    if (options.setup) await connection.query(options.setup.sql, [...options.setup.parameters]);
+    // Spans as the store's Kysely driver gives its statements (observability/query-tracing.ts).
+    const traced = (description: () => { operation: string; table: string | undefined }, sql: string, parameters: readonly unknown[] = []) =>
+      traceStatement('postgresql', description, () => connection.query(sql, [...parameters]));
+    const { setup } = options;
+    await traced(fixedStatement('BEGIN'), 'BEGIN');
+    if (setup) await traced(() => describeStatement(setup), setup.sql, setup.parameters);
     await traceStatement('postgresql', () => describeStatement(statement), () => readInBatches(connection, statement, options.batch, rows));
-    await connection.query('COMMIT');
+    await traced(fixedStatement('COMMIT'), 'COMMIT');
     client.release();
-  } catch (error) {
-    client?.release(error instanceof Error ? error : new Error(String(error)));
-    rows.destroy(error instanceof Error ? error : new Error(String(error)));
+  } catch (caught) {
+    const error = caught instanceof Error ? caught : new Error(String(caught));
+    client?.release(error);
+    rows.destroy(error);
   }
 }
 

@@ -19,7 +19,6 @@ async function* dataChunks(batches: Iterable<readonly string[]> | AsyncIterable<
   yield '{"data":[';
   let first = true;
   for await (const batch of batches) {
-    if (batch.length === 0) continue;
     const chunk = batch.join(',');
     yield first ? chunk : `,${chunk}`;
     first = false;

@@ -41,7 +41,8 @@ export function traceStatement<T>(system: string, describe: () => { operation: s
   );
 }
 
-const fixed = (operation: string) => () => ({ operation, table: undefined });
+/** The description of a statement with no table: a transaction boundary. */
+export const fixedStatement = (operation: string) => () => ({ operation, table: undefined });
 
 /**
  * The store's dialect with a span per statement and per transaction boundary. It is always in place and checks
@@ -73,9 +74,9 @@ function tracedDriver(driver: Driver, system: string): Driver {
       return wrapped;
     },
     releaseConnection: (connection) => driver.releaseConnection(unwrap(connection)),
-    beginTransaction: (connection, settings) => traceStatement(system, fixed('BEGIN'), () => driver.beginTransaction(unwrap(connection), settings)),
-    commitTransaction: (connection) => traceStatement(system, fixed('COMMIT'), () => driver.commitTransaction(unwrap(connection))),
-    rollbackTransaction: (connection) => traceStatement(system, fixed('ROLLBACK'), () => driver.rollbackTransaction(unwrap(connection))),
+    beginTransaction: (connection, settings) => traceStatement(system, fixedStatement('BEGIN'), () => driver.beginTransaction(unwrap(connection), settings)),
+    commitTransaction: (connection) => traceStatement(system, fixedStatement('COMMIT'), () => driver.commitTransaction(unwrap(connection))),
+    rollbackTransaction: (connection) => traceStatement(system, fixedStatement('ROLLBACK'), () => driver.rollbackTransaction(unwrap(connection))),
     ...(driver.savepoint && { savepoint: (connection, name, compile) => driver.savepoint!(unwrap(connection), name, compile) }),
     ...(driver.rollbackToSavepoint && { rollbackToSavepoint: (connection, name, compile) => driver.rollbackToSavepoint!(unwrap(connection), name, compile) }),
     ...(driver.releaseSavepoint && { releaseSavepoint: (connection, name, compile) => driver.releaseSavepoint!(unwrap(connection), name, compile) }),

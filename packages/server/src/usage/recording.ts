@@ -143,8 +143,9 @@ export class UsageRecording {
    * store's processes (interleaved on one database: 104.5 against 119.6 µs here, 6.6 against 20.5 in PostgreSQL).
    */
   flushRequestLogWhenDue(): Promise<void> {
+    if (this.logFlushing) return this.logFlushing;
     const size = this.requestLog.size;
-    if (size === 0 || this.logFlushing) return this.logFlushing ?? Promise.resolve();
+    if (size === 0) return Promise.resolve();
     const waitedMs = performance.now() - this.lastLogWriteAt;
     if (size < this.batch && waitedMs < (this.options.requestLogMaxWaitMs ?? 1_000)) return Promise.resolve();
     return this.writeLog(true);
