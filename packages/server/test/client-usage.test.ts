@@ -131,6 +131,19 @@ describe('large usage answers', () => {
     expect(operator.map(({ organizationId, ...row }) => [organizationId, row])).toEqual(streamed.map((row) => [organization.id, row]));
   });
 
+  it('keep every character of a row through the stream: quotes, backslashes, control characters, other scripts', async () => {
+    const { organization, key } = await partnerWithKey(admin);
+    // Endpoint classes are the store's free text: written through to_json, then sent as PostgreSQL sends it.
+    const awkward: string = 'a"b\\c\td\ne\u0001 é 漢 😀';
+    await seedDayRows(organization.id, 300, 1, firstDay);
+    await sql`UPDATE usage_counts SET endpoint_class = ${awkward} WHERE organization_id = ${organization.id}::uuid`.execute(t.deps.store.db);
+    const response = await fetch(`${t.baseUrl}/v1/usage?${query(1)}`, { headers: { 'x-api-key': key.key } });
+    expect(response.status).toBe(200);
+    const rows = ((await response.json()) as { data: UsageRow[] }).data;
+    expect(rows).toHaveLength(300);
+    expect(rows.every((row) => row.endpointClass === awkward && row.requests === 1000)).toBe(true);
+  });
+
   it('refuses an answer of more than 50,000 rows with 422 naming the granularity', async () => {
     const { organization, key } = await partnerWithKey(admin);
     await seedDayRows(organization.id, 25_001, 2, firstDay);

@@ -1,10 +1,11 @@
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import type { EndpointClass } from '../config.ts';
 import type { Database, Env, RequestLogRow, Tenant, UsageGranularity } from '../db/schema.ts';
 import type { KeysetPosition } from '../db/keyset.ts';
 import { copyField, type CopyIn } from '../db/copy-in.ts';
-import { streamRows } from '../db/streamed-rows.ts';
+import { copyRowsOut } from '../db/copy-out.ts';
 import type { RequestLogEntry, UsageIncrement, UsageSink } from './sink.ts';
 
 type Db = Kysely<Database>;
@@ -226,20 +227,25 @@ export function usageReadPlan(query: Pick<UsageQuery, 'organizationId'>) {
 }
 
 /**
- * usageRowsJson's rows on PostgreSQL, handed over in batches as PostgreSQL sends them (db/streamed-rows.ts), so the
- * route streams a large answer out while the rest is read: the read, the answer's writing and the client's reading
- * overlap instead of following each other (a 31-day answer for 1,000 keys is 7 MB).
+ * usageRowsJson's rows on PostgreSQL as the text of a JSON array's elements, comma-separated (a newline after each),
+ * as PostgreSQL sends them (db/copy-out.ts), so the route streams a large answer out while the rest is read: the
+ * read, the answer's writing and the client's reading overlap instead of following each other (a 31-day answer for
+ * 1,000 keys is 7 MB). Every row's text starts with its separator; the first row's is dropped here. Destroying the
+ * returned stream ends the read and frees its connection.
  */
-export function streamUsageRowsJson(pool: pg.Pool, db: Db, query: UsageQuery, limit: number, withOrganization: boolean): AsyncIterable<string[]> {
-  const rows = streamRows(pool, usageRowsJsonQuery(db, query, limit, withOrganization).compile(), { setup: usageReadPlan(query).compile(db), batch: USAGE_ROWS_PER_BATCH });
-  return rowsOfFirstColumn(rows);
-}
-
-/** Rows per batch of a streamed usage answer: about one read off the connection's socket (64 KB of 220-byte rows). */
-const USAGE_ROWS_PER_BATCH = 256;
-
-async function* rowsOfFirstColumn(batches: AsyncIterable<string[][]>): AsyncGenerator<string[]> {
-  for await (const batch of batches) yield batch.map((row) => row[0]!);
+export function streamUsageRowsText(pool: pg.Pool, db: Db, query: UsageQuery, limit: number, withOrganization: boolean): Readable {
+  const statement = usageByKeyQuery(db, query, limit).clearSelect().select(sql<string>`',' || ${usageRowJson(withOrganization)}`.as('json'));
+  const rows = copyRowsOut(pool, statement.compile(), { setup: usageReadPlan(query).compile(db) });
+  let first = true;
+  const elements = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      done(null, first ? chunk.subarray(1) : chunk);
+      first = false;
+    },
+  });
+  // Either end's destruction reaches the other: a reader gone ends the COPY.
+  pipeline(rows, elements, () => {});
+  return elements;
 }
 
 /**

@@ -1,9 +1,10 @@
+import type { Readable } from 'node:stream';
 import type { Deps } from '../deps.ts';
 import type { EndpointClass } from '../config.ts';
 import type { RequestLogRow, Tenant, UsageGranularity } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
 import { ITEMS_PER_CHUNK } from '../http/json-text.ts';
-import { countUsageRows, GRANULARITY_MS, streamUsageRowsJson, usageByOrganization, usageRowsJson, type UsageQuery, type UsageRow } from './repository.ts';
+import { countUsageRows, GRANULARITY_MS, streamUsageRowsText, usageByOrganization, usageRowsJson, type UsageQuery, type UsageRow } from './repository.ts';
 import { MAX_RANGE_DAYS, MAX_USAGE_ROWS } from './schemas.ts';
 
 const DAY_MS = 86_400_000;
@@ -39,16 +40,15 @@ function bounded(rows: number): void {
 }
 
 /**
- * A usage answer's rows, each as its JSON text, oldest first: all of them, or (a large answer on PostgreSQL) batches
- * that arrive as the store sends them. The route sends them as `{ "data": [...] }`.
+ * A usage answer's rows, oldest first: each as its JSON text, or (a large answer on PostgreSQL) the text of all of them
+ * as array elements, arriving as the store sends it. The route sends them as `{ "data": [...] }`.
  */
-export type UsageAnswer = readonly string[] | AsyncIterable<readonly string[]>;
+export type UsageAnswer = readonly string[] | Readable;
 
 /**
  * Rows per key and class (usageRowsJson), checked against MAX_USAGE_ROWS before the answer begins. On PostgreSQL the
- * rows are read as a stream while a count checks the bound on another connection: the stream's first rows wait for
- * the count. A refused range lets the statement run out unread (its LIMIT bounds it, as reading the rows to count
- * them did before). An answer of one chunk or less is gathered and sent whole.
+ * rows are read as a stream while a count checks the bound on another connection: the stream waits, unread, for the
+ * count, and a refused range ends it. An answer of one chunk or less is gathered and sent whole.
  */
 async function usageByKey(deps: Deps, query: UsageQuery, withOrganization: boolean): Promise<UsageAnswer> {
   const { db, pgPool } = deps.store;
@@ -57,13 +57,19 @@ async function usageByKey(deps: Deps, query: UsageQuery, withOrganization: boole
     bounded(rows.length);
     return rows;
   }
-  const rows = streamUsageRowsJson(pgPool, db, query, MAX_USAGE_ROWS, withOrganization);
-  const count = await countUsageRows(db, query, MAX_USAGE_ROWS + 1);
-  bounded(count);
-  if (count > ITEMS_PER_CHUNK) return rows;
-  const all: string[] = [];
-  for await (const batch of rows) all.push(...batch);
-  return all;
+  const elements = streamUsageRowsText(pgPool, db, query, MAX_USAGE_ROWS, withOrganization);
+  let count: number;
+  try {
+    count = await countUsageRows(db, query, MAX_USAGE_ROWS + 1);
+    bounded(count);
+  } catch (error) {
+    elements.destroy();
+    throw error;
+  }
+  if (count > ITEMS_PER_CHUNK) return elements;
+  const chunks: Buffer[] = [];
+  for await (const chunk of elements) chunks.push(chunk as Buffer);
+  return chunks.length > 0 ? [Buffer.concat(chunks).toString()] : [];
 }
 
 /** An organization's usage in one env per (time, key, class), oldest first. */
