@@ -1,7 +1,8 @@
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminUsageRow, GatehouseAdmin, UsageRow } from '../src/cli/client.ts';
+import { listRequestsQuery } from '../src/usage/repository.ts';
 import { adminClient, partnerClient, partnerWithKey, rejection, startListeningApp, type ListeningApp } from './client-support.ts';
 
 /** gh.usage, gh.requests, gh.audit, gh.explain and their admin side, over HTTP against the real server. */
@@ -168,5 +169,31 @@ describe('large usage answers', () => {
     if (pool) await expect.poll(() => pool.totalCount - pool.idleCount, { timeout: 10_000 }).toBe(0);
     const whole = await fetch(`${t.baseUrl}/v1/usage?${query(1)}`, { headers, signal: AbortSignal.timeout(10_000) });
     expect(((await whole.json()) as { data: unknown[] }).data).toHaveLength(25_001);
+  });
+});
+
+describe("one key's errors in the request log", () => {
+  it('are read off request_log_key_errors, newest first, however sparse the key is in its organization', async () => {
+    const { organization, key } = await partnerWithKey(admin);
+    const now = Date.now();
+    // 20,000 rows of the organization over the last day; one in a hundred is the key's, one in five of those a 429, and one in fifty of the others.
+    await sql`
+      INSERT INTO request_log (request_id, occurred_at, organization_id, env, api_key_id, method, route, status, error_code, endpoint_class, duration_ms, client_address)
+      SELECT 'req_keyerrors' || substr(${organization.id}, 1, 8) || lpad(i::text, 6, '0'), to_timestamp((${now}::float8 - i * 4000) / 1000), ${organization.id}::uuid, 'live',
+        CASE WHEN i % 100 = 0 THEN ${key.id}::uuid ELSE gen_random_uuid() END, 'GET', '/v1/whoami',
+        CASE WHEN i % 500 = 0 OR i % 50 = 25 THEN 429 ELSE 200 END, CASE WHEN i % 500 = 0 OR i % 50 = 25 THEN 'RATE_LIMITED' END, 'read-light', 1.5, '127.0.0.1'
+      FROM generate_series(1, 20000) AS i
+    `.execute(t.deps.store.db);
+    await sql`ANALYZE request_log`.execute(t.deps.store.db);
+
+    const gh = partnerClient(t.baseUrl, key.key);
+    const errors = await gh.requests.list({ apiKeyId: key.id, status: 429, limit: 25 }).toArray();
+    const expected = Array.from({ length: 40 }, (_, n) => `req_keyerrors${organization.id.slice(0, 8)}${String(500 * (n + 1)).padStart(6, '0')}`);
+    expect(errors.map((entry) => entry.requestId)).toEqual(expected);
+    expect(errors.every((entry) => entry.apiKeyId === key.id && entry.status === 429)).toBe(true);
+
+    const statement = listRequestsQuery(t.deps.store.db, { organizationId: organization.id, env: 'live' }, { apiKeyId: key.id, status: 429 }, 26).compile();
+    const plan = await t.deps.store.db.executeQuery<{ 'QUERY PLAN': string }>(CompiledQuery.raw(`EXPLAIN ${statement.sql}`, [...statement.parameters]));
+    expect(plan.rows.map((row) => row['QUERY PLAN']).join('\n')).toContain('request_log_key_errors');
   });
 });

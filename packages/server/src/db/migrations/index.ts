@@ -13,6 +13,7 @@ import * as whoIsCalling from './0019_who_is_calling.ts';
 import * as testMode from './0020_test_mode.ts';
 import * as lifecycleEvents from './0021_lifecycle_events.ts';
 import * as leakedKeys from './0022_leaked_keys.ts';
+import * as requestLogKeyErrors from './0023_request_log_key_errors.ts';
 
 /** Every migration, in order. Names sort in the order they run; add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -30,4 +31,5 @@ export const migrations: Record<string, Migration> = {
   '0020_test_mode': testMode,
   '0021_lifecycle_events': lifecycleEvents,
   '0022_leaked_keys': leakedKeys,
+  '0023_request_log_key_errors': requestLogKeyErrors,
 };
