@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   }
   const selected = names.length === 0 ? scenarios : scenarios.filter((scenario) => names.includes(scenario.name));
   const settings: BenchSettings = {
-    rounds: numberFrom('BENCH_ROUNDS', 3),
+    rounds: numberFrom('BENCH_ROUNDS', 5),
     durationSec: numberFrom('BENCH_DURATION', 5),
     warmupSec: numberFrom('BENCH_WARMUP', 3),
     connections: numberFrom('BENCH_CONNECTIONS', 16),

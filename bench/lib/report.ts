@@ -51,7 +51,7 @@ export function renderMarkdown(run: RunRecord): string {
     '# Gatehouse benchmark results',
     '',
     'Written by `npm run bench` (bench/run.ts); the raw figures are in `bench/results/latest.json`. Every ratio compares two',
-    'figures measured in the same run on the same machine, in interleaved runs (A B C, B C A, C A B), medians of three unless',
+    'figures measured in the same run on the same machine, in interleaved runs (A B C, B C A, C A B, …), medians of five unless',
     'a row says otherwise; a throughput compared with another arm also shows its ratio round by round, whose spread says',
     'how far the median ratio can be trusted on a shared machine. Load comes from autocannon in the bench process; each',
     'server is a child process of its own.',

@@ -21,7 +21,7 @@ export interface Row {
   /** The figure this one is compared with, and the ratio value / baseline. */
   baseline?: string;
   ratio?: number;
-  /** The three interleaved runs behind a median, when there were several. */
+  /** The interleaved runs behind a median (five by default), when there were several. */
   runs?: number[];
   /**
    * value / baseline round by round, when both are arms of one interleaved comparison: the two runs of a round ran
