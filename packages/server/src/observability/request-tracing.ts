@@ -2,7 +2,6 @@ import type { Span } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
 import { SPAN_KIND, type Tracing } from './tracing.ts';
 
-
 declare module 'fastify' {
   interface FastifyRequest {
     traceSpan?: Span;
@@ -16,7 +15,8 @@ declare module 'fastify' {
 export function installRequestTracing(app: FastifyInstance, tracing: Tracing): void {
   app.addHook('onRequest', (request, _reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    const parent = tracing.extract(request.headers);
+    // Most callers send no traceparent: the active context is then all extract would find, after a header walk.
+    const parent = request.headers.traceparent === undefined ? tracing.api.context.active() : tracing.extract(request.headers);
     const span = tracing.start(`${request.method} ${route}`, {
       kind: SPAN_KIND.server,
       parent,
