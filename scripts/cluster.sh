@@ -64,9 +64,10 @@ wait_ready() {
   return 1
 }
 
-# One after the other: the first applies migrations, the second finds them done.
+# One after the other: the first applies migrations (and compiles the server, as `npm start` does, if a source
+# changed since the last build), the second finds them done.
 for port in "${PORTS[@]}"; do
-  PORT="$port" node --import tsx packages/server/src/main.ts >"$LOG_DIR/instance-$port.log" 2>&1 &
+  PORT="$port" node --max-semi-space-size=64 packages/server/bin/start.js >"$LOG_DIR/instance-$port.log" 2>&1 &
   PIDS+=("$!")
   wait_ready "$port"
 done
