@@ -15,7 +15,7 @@ function* batchesOf(items: readonly string[]): Generator<readonly string[]> {
   for (let start = 0; start < items.length; start += ITEMS_PER_CHUNK) yield items.slice(start, start + ITEMS_PER_CHUNK);
 }
 
-async function* dataChunks(batches: Iterable<readonly string[]>): AsyncGenerator<string> {
+function* dataChunks(batches: Iterable<readonly string[]>): Generator<string> {
   yield '{"data":[';
   let first = true;
   for (const batch of batches) {
