@@ -1,5 +1,5 @@
 import { CompiledQuery, sql } from 'kysely';
-import { get } from 'node:http';
+import { get, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdminUsageRow, GatehouseAdmin, UsageRow } from '../src/cli/client.ts';
 import { listRequestsQuery } from '../src/usage/repository.ts';
@@ -169,6 +169,25 @@ describe('large usage answers', () => {
     if (pool) await expect.poll(() => pool.totalCount - pool.idleCount, { timeout: 10_000 }).toBe(0);
     const whole = await fetch(`${t.baseUrl}/v1/usage?${query(1)}`, { headers, signal: AbortSignal.timeout(10_000) });
     expect(((await whole.json()) as { data: unknown[] }).data).toHaveLength(25_001);
+  });
+
+  it('hold no store connection while the client takes its time: PostgreSQL sends the rows at its own pace', async () => {
+    const pool = t.deps.store.pgPool;
+    if (!pool) return; // The embedded store reads the rows whole before the answer begins.
+    const { organization, key } = await partnerWithKey(admin);
+    // Some 9 MB: more than the sockets between PostgreSQL, the server and this client hold.
+    await seedDayRows(organization.id, 20_000, 2, firstDay);
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      get(`${t.baseUrl}/v1/usage?${query(2)}`, { headers: { 'x-api-key': key.key } }, (answer) => {
+        answer.pause();
+        resolve(answer);
+      }).on('error', reject);
+    });
+    // The client has read nothing past the headers, and the read's connection is back in the pool already.
+    await expect.poll(() => pool.totalCount - pool.idleCount, { timeout: 10_000 }).toBe(0);
+    const chunks: Buffer[] = [];
+    for await (const chunk of response) chunks.push(chunk as Buffer);
+    expect((JSON.parse(Buffer.concat(chunks).toString()) as { data: unknown[] }).data).toHaveLength(40_000);
   });
 });
 

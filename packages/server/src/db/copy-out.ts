@@ -18,6 +18,9 @@ export interface CopyOutOptions {
  */
 const ONE_COLUMN_VERBATIM = "(FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')";
 
+/** Above anything a bounded statement sends, so the COPY never waits for the reader (see copyRowsOut). */
+const NEVER_PAUSES_THE_COPY = 256 * 1024 * 1024;
+
 /**
  * Runs `statement` (one text column, JSON or anything else without a raw newline, carriage return, \x01 or \x02) as
  * `COPY (…) TO STDOUT` in a transaction of its own on a connection of `pool`, and hands over the bytes PostgreSQL
@@ -25,14 +28,16 @@ const ONE_COLUMN_VERBATIM = "(FORMAT csv, DELIMITER E'\\x01', QUOTE E'\\x02')";
  * read rather than a parsed message and a string per row (31,000 usage rows: some 70 ms of this thread's time and a
  * young generation's worth of garbage, see usage/repository.ts).
  *
- * COPY takes no parameters: they are written into the statement as literals (inlineParameters). The statement's
- * LIMIT bounds what it sends; the returned stream is read at the pace its reader reads, and PostgreSQL waits for it.
- * Destroying the stream before its end (a refused answer, a client gone) closes the connection rather than return
- * one that is mid-COPY to the pool; so does a failure, or a COPY still running after the pool's query_timeout (which
- * does not apply to a stream).
+ * COPY takes no parameters: they are written into the statement as literals (inlineParameters). PostgreSQL sends
+ * at its own pace, not its reader's: what the reader has not taken yet waits here, bounded by the statement's LIMIT
+ * (50,000 usage rows are some 12 MB), and the connection goes back to the pool as soon as the last row is in. Paced
+ * by a slow client instead, every such client held one of the pool's connections for as long as it took to read.
+ * Destroying the stream before the COPY's end (a refused answer, a client gone) closes the connection rather than
+ * return one that is mid-COPY to the pool; so does a failure, or a COPY still running after the pool's
+ * query_timeout (which does not apply to a stream).
  */
 export function copyRowsOut(pool: pg.Pool, statement: CompiledQuery, options: CopyOutOptions = {}): Readable {
-  const bytes = new PassThrough();
+  const bytes = new PassThrough({ highWaterMark: NEVER_PAUSES_THE_COPY });
   // A failure before anyone reads is for the reader to meet, not the process's end.
   bytes.on('error', () => {});
   void run(pool, statement, options, bytes);
