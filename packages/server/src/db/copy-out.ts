@@ -25,8 +25,8 @@ const NEVER_PAUSES_THE_COPY = 256 * 1024 * 1024;
  * Runs `statement` (one text column, JSON or anything else without a raw newline, carriage return, \x01 or \x02) as
  * `COPY (…) TO STDOUT` in a transaction of its own on a connection of `pool`, and hands over the bytes PostgreSQL
  * sends, each row's text and a newline, as they arrive. Rows read this way cost this process one buffer per socket
- * read rather than a parsed message and a string per row (31,000 usage rows: some 70 ms of this thread's time and a
- * young generation's worth of garbage, see usage/repository.ts).
+ * read rather than a parsed message and a string per row (31,000 usage rows: some 40 ms less of this thread's time
+ * a read, and 35 less of the garbage collector's threads; docs/usage.md).
  *
  * COPY takes no parameters: they are written into the statement as literals (inlineParameters). PostgreSQL sends
  * at its own pace, not its reader's: what the reader has not taken yet waits here, bounded by the statement's LIMIT
