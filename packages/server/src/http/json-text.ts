@@ -28,21 +28,16 @@ function* dataChunks(batches: Iterable<readonly string[]>): Generator<string> {
 
 /** `{ "data": [` before the first chunk of an array's elements, `] }` after the last. */
 function dataEnvelope(): Transform {
-  let opened = false;
-  const open = (stream: Transform) => {
-    if (!opened) stream.push('{"data":[');
-    opened = true;
-  };
-  return new Transform({
+  const body = new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      open(this);
       done(null, chunk);
     },
     flush(done) {
-      open(this);
       done(null, ']}');
     },
   });
+  body.push('{"data":[');
+  return body;
 }
 
 /**

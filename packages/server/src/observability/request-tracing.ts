@@ -15,8 +15,7 @@ declare module 'fastify' {
 export function installRequestTracing(app: FastifyInstance, tracing: Tracing): void {
   app.addHook('onRequest', (request, _reply, done) => {
     const route = request.routeOptions.url ?? 'unmatched';
-    // Most callers send no traceparent: the active context is then all extract would find, after a header walk.
-    const parent = request.headers.traceparent === undefined ? tracing.api.context.active() : tracing.extract(request.headers);
+    const parent = tracing.extract(request.headers);
     const span = tracing.start(`${request.method} ${route}`, {
       kind: SPAN_KIND.server,
       parent,

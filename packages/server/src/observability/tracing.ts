@@ -121,6 +121,9 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
       propagator.inject(api.context.active(), headers, api.defaultTextMapSetter);
     },
     extract(headers) {
+      // Most callers send no traceparent: the active context is then all the propagator would find, after a walk of
+      // the headers.
+      if (headers.traceparent === undefined) return api.context.active();
       return propagator.extract(api.context.active(), headers, getter);
     },
     flush: () => provider.forceFlush(),

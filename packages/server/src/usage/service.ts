@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
 import type { Deps } from '../deps.ts';
 import type { EndpointClass } from '../config.ts';
 import type { RequestLogRow, Tenant, UsageGranularity } from '../db/schema.ts';
@@ -67,9 +68,8 @@ async function usageByKey(deps: Deps, query: UsageQuery, withOrganization: boole
     throw error;
   }
   if (count > ITEMS_PER_CHUNK) return elements;
-  const chunks: Buffer[] = [];
-  for await (const chunk of elements) chunks.push(chunk as Buffer);
-  return chunks.length > 0 ? [Buffer.concat(chunks).toString()] : [];
+  // All the rows' text as one item: sendJsonData joins items with commas, and this text has its own.
+  return [await text(elements)];
 }
 
 /** An organization's usage in one env per (time, key, class), oldest first. */
