@@ -4,7 +4,7 @@ import { loadArm, whoamiArm } from '../lib/load.ts';
 import { armRows, type Scenario } from '../lib/scenario.ts';
 
 /** Makes the bench server a build without the tracing packages: `@opentelemetry/*` cannot be resolved in it. */
-const WITHOUT_OPENTELEMETRY = fileURLToPath(new URL('../lib/without-opentelemetry.mjs', import.meta.url));
+const WITHOUT_OPENTELEMETRY = fileURLToPath(new URL('../../packages/server/test/fixtures/without-opentelemetry.mjs', import.meta.url));
 
 /**
  * Traces (SPEC 11): whoami on a build without the OpenTelemetry packages, with them installed but OTEL_* unset (never
@@ -56,7 +56,7 @@ export const scenario: Scenario = {
           { goal: 'whoami with traces on ≥ 0.8 × whoami with OTEL_* unset', actual: onRatio.toFixed(3), met: onRatio >= 0.8 },
         ],
         notes: [
-          `The build without the packages is the same server started with bench/lib/without-opentelemetry.mjs, a module hook that makes every \`@opentelemetry/*\` import fail as a missing package would; it starts and serves because with OTEL_* unset nothing of OpenTelemetry is imported (observability/tracing.ts).`,
+          `The build without the packages is the same server started with packages/server/test/fixtures/without-opentelemetry.mjs, a module hook that makes every \`@opentelemetry/*\` import fail as a missing package would; it starts and serves because with OTEL_* unset nothing of OpenTelemetry is imported (observability/tracing.ts).`,
           `The traced server posted ${exports} OTLP batches to a receiver in the bench process during the run (embedded store).`,
         ],
         data: { arms, exports },
