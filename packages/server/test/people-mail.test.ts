@@ -3,7 +3,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, createOrganization } from './factories.ts';
 import type { TestApp } from './harness.ts';
-import { asPerson, expectError, ORIGIN, PASSWORD, PUBLIC_URL, signIn, startPeopleApp, tokenOfLink } from './people-support.ts';
+import { asPerson, expectError, ORIGIN, PASSWORD, PUBLIC_URL, retriedWhileNotFound, signIn, startPeopleApp, tokenOfLink } from './people-support.ts';
 
 interface Received {
   from: string;
@@ -122,9 +122,7 @@ describe('invitation and reset mail through GATEHOUSE_SMTP_URL (SPEC 13.3)', () 
     const newPassword = 'granite-willow-compass-19';
     const complete = (password: string) =>
       t.app.inject({ method: 'POST', url: '/console/api/password-resets/complete', headers: { origin: ORIGIN }, payload: { token: tokenOfLink(link), password } });
-    // The mail goes out inside the transaction that keeps the link, just before its COMMIT, and the 202 came before
-    // either: on PostgreSQL, on a busy machine, the mail can arrive before another connection sees the link (CI saw
-    // a 404 here once). A link that never works still fails, after the wait.
+    // The 202 came before the mail and the link's COMMIT (CI saw a 404 here once): see retriedWhileNotFound.
     const completed = await retriedWhileNotFound(() => complete(newPassword));
     expect(completed.statusCode, completed.body).toBe(200);
     expectError(await complete('another-password-123'), 404, 'NOT_FOUND');
@@ -163,15 +161,5 @@ async function waitFor<T>(find: () => T | undefined, timeoutMs = 10_000): Promis
     if (found !== undefined) return found;
     if (Date.now() - started > timeoutMs) throw new Error('timed out');
     await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/** `attempt` again while it answers 404, for up to `timeoutMs`; the last answer either way. */
-async function retriedWhileNotFound<T extends { statusCode: number }>(attempt: () => Promise<T>, timeoutMs = 5_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const answer = await attempt();
-    if (answer.statusCode !== 404 || Date.now() - started > timeoutMs) return answer;
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

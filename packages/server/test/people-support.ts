@@ -33,6 +33,34 @@ export class MailBox implements Mailer {
     this.sent.push(mail);
   }
   close(): void {}
+
+  /**
+   * The first mail to `to` among those sent after the first `seen`, once it is there: a reset is mailed after the
+   * request's answer (so its timing tells nothing), so the test waits for it rather than for a guessed while.
+   */
+  async nextTo(to: string, seen: number, timeoutMs = 5_000): Promise<Mail> {
+    const started = Date.now();
+    for (;;) {
+      const found = this.sent.slice(seen).find((mail) => mail.to === to);
+      if (found) return found;
+      if (Date.now() - started > timeoutMs) throw new Error(`no new mail to ${to} within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
+
+/**
+ * `attempt` again while it answers 404, for up to `timeoutMs`; the last answer either way. A link is mailed inside the
+ * transaction that keeps it, just before its COMMIT (a refused mail rolls it back), so on PostgreSQL on a busy machine
+ * the mail can arrive before another connection sees the link. A link that never works still fails, after the wait.
+ */
+export async function retriedWhileNotFound<T extends { statusCode: number }>(attempt: () => Promise<T>, timeoutMs = 5_000): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const answer = await attempt();
+    if (answer.statusCode !== 404 || Date.now() - started > timeoutMs) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 export async function startPeopleApp(options: TestAppOptions & { clock?: TestClock } = {}): Promise<TestApp> {
