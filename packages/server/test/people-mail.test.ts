@@ -3,7 +3,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, createOrganization } from './factories.ts';
 import type { TestApp } from './harness.ts';
-import { asPerson, expectError, ORIGIN, PASSWORD, PUBLIC_URL, retriedWhileNotFound, signIn, startPeopleApp, tokenOfLink } from './people-support.ts';
+import { asPerson, expectError, ORIGIN, PASSWORD, PUBLIC_URL, retriedWhileNotFound, signIn, startPeopleApp, tokenOfLink, waitFor } from './people-support.ts';
 
 interface Received {
   from: string;
@@ -153,13 +153,3 @@ describe('invitation and reset mail through GATEHOUSE_SMTP_URL (SPEC 13.3)', () 
     expect(await accept(linkIn((await smtp.next('dev@mailed.test')).raw))).toHaveProperty('statusCode', 201);
   });
 });
-
-async function waitFor<T>(find: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const found = find();
-    if (found !== undefined) return found;
-    if (Date.now() - started > timeoutMs) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

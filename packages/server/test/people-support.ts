@@ -38,14 +38,19 @@ export class MailBox implements Mailer {
    * The first mail to `to` among those sent after the first `seen`, once it is there: a reset is mailed after the
    * request's answer (so its timing tells nothing), so the test waits for it rather than for a guessed while.
    */
-  async nextTo(to: string, seen: number, timeoutMs = 5_000): Promise<Mail> {
-    const started = Date.now();
-    for (;;) {
-      const found = this.sent.slice(seen).find((mail) => mail.to === to);
-      if (found) return found;
-      if (Date.now() - started > timeoutMs) throw new Error(`no new mail to ${to} within ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+  nextTo(to: string, seen: number, timeoutMs = 5_000): Promise<Mail> {
+    return waitFor(() => this.sent.slice(seen).find((mail) => mail.to === to), timeoutMs, `a new mail to ${to}`);
+  }
+}
+
+/** What `find` returns once it returns something, looked for every 20 ms for up to `timeoutMs`. */
+export async function waitFor<T>(find: () => T | undefined, timeoutMs = 10_000, what = 'it'): Promise<T> {
+  const started = Date.now();
+  for (;;) {
+    const found = find();
+    if (found !== undefined) return found;
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
