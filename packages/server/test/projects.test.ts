@@ -1,5 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, createOrganization, issueKey, withKey, type KeyFixture } from './factories.ts';
 import { startTestApp, type TestApp } from './harness.ts';
@@ -59,6 +60,17 @@ describe('POST /v1/projects', () => {
       createdAt: expect.stringMatching(ISO),
       updatedAt: project.createdAt,
     });
+  });
+
+  it('answers a new project as never updated, however the clock falls between its two times', async () => {
+    // Each time column had a clock reading of its own; made by the thousand, some rows straddled a millisecond.
+    const key = await partner();
+    const made = await sql<{ straddling: string }>`
+      WITH made AS (
+        INSERT INTO projects (organization_id, name) SELECT ${key.organizationId}, 'p' || n FROM generate_series(1, 5000) AS n RETURNING created_at, updated_at
+      )
+      SELECT count(*) FILTER (WHERE updated_at <> created_at) AS straddling FROM made`.execute(t.deps.store.db);
+    expect(Number(made.rows[0]!.straddling)).toBe(0);
   });
 
   it('keeps time zones and language tags in their canonical spelling', async () => {

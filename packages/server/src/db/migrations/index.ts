@@ -14,6 +14,7 @@ import * as testMode from './0020_test_mode.ts';
 import * as lifecycleEvents from './0021_lifecycle_events.ts';
 import * as leakedKeys from './0022_leaked_keys.ts';
 import * as requestLogKeyErrors from './0023_request_log_key_errors.ts';
+import * as updatedAtStartsAtCreatedAt from './0024_updated_at_starts_at_created_at.ts';
 
 /** Every migration, in order. Names sort in the order they run; add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '0021_lifecycle_events': lifecycleEvents,
   '0022_leaked_keys': leakedKeys,
   '0023_request_log_key_errors': requestLogKeyErrors,
+  '0024_updated_at_starts_at_created_at': updatedAtStartsAtCreatedAt,
 };
