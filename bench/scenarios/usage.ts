@@ -17,8 +17,11 @@ const KEYS = 1_000;
 const REQUEST_LOG_ROWS = 1_000_000;
 /** Connections for the "highest rate the machine sustains" arms: far more than two cores can keep busy. */
 const SATURATING_CONNECTIONS = 96;
-/** Seconds per round of the on/off comparison with BENCH_FULL=1. */
-const HOT_FULL_SECONDS = 12;
+/**
+ * Seconds per round of the on/off comparison and of the saturation arms with BENCH_FULL=1. A saturated run's p99 is
+ * its few worst stalls: in 5 s runs the same server's p99 went from 7 to 18 ms round to round (2026-12-02).
+ */
+const FULL_ROUND_SECONDS = 12;
 
 /**
  * Usage rows of 1,000 keys: 31 days of day rows and of hour rows for the organization, and as many for another. With
@@ -191,11 +194,11 @@ interface Saturation {
 }
 
 /** Saturating whoami against `on` and `off`, interleaved: p99 with the log on against off, and the log's books. */
-async function saturation(ctx: BenchContext, store: string, on: ServerHandle, off: ServerHandle): Promise<Saturation> {
+async function saturation(ctx: BenchContext, store: string, on: ServerHandle, off: ServerHandle, durationSec: number): Promise<Saturation> {
   const accounting: LogAccounting[] = [];
   const saturated = await ctx.interleave(
     [saturatingArm(`saturated-off (${store})`, off, off.keys.steady!.key, undefined), saturatingArm(`saturated-on (${store})`, on, on.keys.steady!.key, accounting)],
-    { warmupSec: 2 },
+    { warmupSec: 2, durationSec },
   );
   const satOff = { label: `whoami at ${SATURATING_CONNECTIONS} connections, ${store}, off`, ...saturated[`saturated-off (${store})`]! };
   const satOn = { label: `whoami at ${SATURATING_CONNECTIONS} connections, ${store}, on`, ...saturated[`saturated-on (${store})`]! };
@@ -244,21 +247,21 @@ export const scenario: Scenario = {
 
     // 1. The hot path: whoami with both on against the same server build with both off, interleaved.
     // The goal's margin (0.95) is narrower than this machine's drift between rounds: with BENCH_FULL=1 each round runs
-    // HOT_FULL_SECONDS, so the medians rest on more than the default five seconds a round.
-    const hotDuration = process.env.BENCH_FULL === '1' ? Math.max(ctx.durationSec, HOT_FULL_SECONDS) : ctx.durationSec;
-    const hot = await ctx.interleave([whoamiArm('whoami-off', off, connections), whoamiArm('whoami-on', on, connections)], { durationSec: hotDuration });
+    // FULL_ROUND_SECONDS, so the medians rest on more than the default five seconds a round.
+    const fullDuration = process.env.BENCH_FULL === '1' ? Math.max(ctx.durationSec, FULL_ROUND_SECONDS) : ctx.durationSec;
+    const hot = await ctx.interleave([whoamiArm('whoami-off', off, connections), whoamiArm('whoami-on', on, connections)], { durationSec: fullDuration });
     const whoamiOff = { label: 'whoami, usage and request log off', ...hot['whoami-off']! };
     const whoamiOn = { label: 'whoami, usage and request log on', ...hot['whoami-on']! };
     const hotRatio = whoamiOn.rps / whoamiOff.rps;
 
     // 2. Saturation: far more connections than the cores keep busy; p99 with the log on against off, and the log's books.
     // On PostgreSQL the log's inserts run in the database's processes; on the embedded store, on the store's own thread.
-    const postgresSaturation = await saturation(ctx, 'PostgreSQL', on, off);
+    const postgresSaturation = await saturation(ctx, 'PostgreSQL', on, off, fullDuration);
     const embeddedOn = await ctx.startServer({ label: 'embedded-on', options: { keys: ['steady'] } });
     const embeddedOff = await ctx.startServer({ label: 'embedded-off', env: { GATEHOUSE_USAGE_RECORDING: 'false' }, options: { keys: ['steady'] } });
     await embeddedOn.prime('steady');
     await embeddedOff.prime('steady');
-    const embeddedSaturation = await saturation(ctx, 'embedded store', embeddedOn, embeddedOff);
+    const embeddedSaturation = await saturation(ctx, 'embedded store', embeddedOn, embeddedOff, fullDuration);
     await embeddedOn.stop();
     await embeddedOff.stop();
 
@@ -336,7 +339,7 @@ export const scenario: Scenario = {
         },
       ],
       notes: [
-        `The on/off comparison ran ${hotDuration} s per arm and round, ${ctx.rounds} rounds, interleaved, ${connections} connections.`,
+        `The on/off comparison and the saturation arms ran ${fullDuration} s per arm and round, ${ctx.rounds} rounds, interleaved; the on/off comparison at ${connections} connections.`,
         'Both servers run the same build on one fresh PostgreSQL database with the Redis limiter; "off" is GATEHOUSE_USAGE_RECORDING=false (no counting, no request-log rows, no writer). Counting is a map lookup and a few increments per request; the log is a push into a bounded buffer; both are written behind by timers (usage every 5 s, the log as soon as a statement’s rows wait and at least every second, in statements of 500 rows, one COPY each, one at a time).',
         'Saturation is measured twice: on the PostgreSQL pair above, and on a pair of embedded-store servers (PGlite in the server process, on a thread of its own beside the one that answers requests; in-memory limiter).',
         `Saturation: autocannon with ${SATURATING_CONNECTIONS} connections against one fixed key; after each run the bench waits 2.5 s and reads gatehouse_request_log_written_total, _dropped_total and _buffered: every response is written, dropped-and-counted, or still waiting.`,
