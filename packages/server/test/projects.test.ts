@@ -62,7 +62,7 @@ describe('POST /v1/projects', () => {
     });
   });
 
-  it('answers a new project as never updated, however the clock falls between its two times', async () => {
+  it('stores a new project with updated_at equal to created_at, however the clock falls between them', async () => {
     // Each time column had a clock reading of its own; made by the thousand, some rows straddled a millisecond.
     const key = await partner();
     const made = await sql<{ straddling: string }>`
