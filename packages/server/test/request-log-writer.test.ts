@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../src/db/schema.ts';
+import { CpuPressure } from '../src/usage/cpu-pressure.ts';
 import { UsageRecording } from '../src/usage/recording.ts';
 import type { RequestLogEntry, UsageSink } from '../src/usage/sink.ts';
 
@@ -22,7 +23,7 @@ const entry = (i: number): RequestLogEntry => ({
 });
 
 /** A writer over a sink whose statements wait for `release()` when `hold` is set, as a store slower than traffic. */
-function writerWith(options: { capacity?: number; maxWaitMs?: number; failing?: boolean } = {}) {
+function writerWith(options: { capacity?: number; maxWaitMs?: number; failing?: boolean; cpuShort?: () => boolean; statementMs?: number } = {}) {
   const batches: number[] = [];
   let held: Array<() => void> | undefined;
   const sink: UsageSink = {
@@ -30,6 +31,7 @@ function writerWith(options: { capacity?: number; maxWaitMs?: number; failing?: 
     appendRequests: async (entries) => {
       if (options.failing) throw new Error('store refused the rows');
       if (held) await new Promise<void>((resolve) => held!.push(resolve));
+      if (options.statementMs) await new Promise((resolve) => setTimeout(resolve, options.statementMs));
       batches.push(entries.length);
     },
   };
@@ -44,6 +46,9 @@ function writerWith(options: { capacity?: number; maxWaitMs?: number; failing?: 
     requestLogBatch: 10,
     requestLogCapacity: options.capacity ?? 1_000,
     ...(options.maxWaitMs === undefined ? {} : { requestLogMaxWaitMs: options.maxWaitMs }),
+    // Answering has the CPU to itself unless a test says otherwise, whatever else this machine runs meanwhile.
+    cpuShort: options.cpuShort ?? (() => false),
+    requestLogShareWhileShort: 0.2,
   });
   const append = (rows: number) => {
     for (let i = 0; i < rows; i++) recording.requestLog.append(entry(i));
@@ -146,5 +151,66 @@ describe('request log writer', () => {
     await recording.flushRequestLogWhenDue();
     expect(batches).toEqual([10, 3]);
     expect(recording.requestLog.written).toBe(13);
+  });
+
+  it('while answering is short of CPU, writes a statement at a time for a share of the time, drops and counts past its buffer, and catches up once it is not', async () => {
+    let short = true;
+    const { recording, batches, append } = writerWith({ capacity: 100, cpuShort: () => short, statementMs: 20 });
+    append(150);
+    expect(recording.requestLog.dropped).toBe(50);
+    const startedAt = performance.now();
+    while (performance.now() - startedAt < 400) {
+      await recording.flushRequestLogWhenDue();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(recording.requestLogYielding).toBe(true);
+    // Statements of 20 ms with a share of 0.2: one begins at most every 100 ms, so at most five in 400 ms, not twenty.
+    expect(batches.length).toBeGreaterThanOrEqual(2);
+    expect(batches.length).toBeLessThanOrEqual(5);
+    expect(batches.every((rows) => rows === 10)).toBe(true);
+    short = false;
+    await recording.flushRequestLogWhenDue();
+    expect(recording.requestLogYielding).toBe(false);
+    expect(recording.requestLog.size).toBe(0);
+    expect(recording.requestLog.written).toBe(100);
+    expect(recording.requestLog.written + recording.requestLog.dropped).toBe(150);
+  });
+
+  it('a flush writes everything that waits even while answering is short of CPU (tests, shutdown)', async () => {
+    const { recording, batches, append } = writerWith({ cpuShort: () => true });
+    append(35);
+    await recording.flushRequestLog();
+    expect(batches).toEqual([10, 10, 10, 5]);
+    expect(recording.requestLog.written).toBe(35);
+  });
+});
+
+describe('cpu pressure', () => {
+  const busyFor = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+  const idleFor = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  it('finds answering short of CPU after a window in which the event loop was busy throughout, and not after one it idled through', async () => {
+    // Only the event loop's reading: how idle the rest of this machine is depends on what else runs beside the test.
+    const pressure = new CpuPressure({ minIdleShare: 0 });
+    busyFor(600);
+    expect(pressure.isShort()).toBe(true);
+    expect(pressure.loopUtilization).toBeGreaterThan(0.9);
+    // The verdict holds until the next window is long enough to read.
+    await idleFor(50);
+    expect(pressure.isShort()).toBe(true);
+    await idleFor(600);
+    expect(pressure.isShort()).toBe(false);
+    expect(pressure.loopUtilization).toBeLessThan(0.5);
+  });
+
+  it('finds the CPU short when less of the machine idles than it asks for', async () => {
+    const pressure = new CpuPressure({ minIdleShare: 1.01, maxLoopUtilization: 1 });
+    await idleFor(600);
+    expect(pressure.isShort()).toBe(true);
+    expect(pressure.idleShare).toBeGreaterThanOrEqual(0);
+    expect(pressure.idleShare).toBeLessThanOrEqual(1);
   });
 });

@@ -16,6 +16,8 @@ export interface UsageGaugeSource {
   requestLogDropped(): number;
   requestLogWritten(): number;
   requestLogBuffered(): number;
+  /** 1 while the request log's writer yields to answering, which is short of CPU; else 0. */
+  requestLogYielding(): number;
   usageFlushFailures(): number;
 }
 
@@ -149,6 +151,14 @@ export function createMetrics() {
     registers: [registry],
     collect() {
       if (usageSource) this.set(usageSource.requestLogBuffered());
+    },
+  });
+  new Gauge({
+    name: 'gatehouse_request_log_yielding',
+    help: 'Whether the request log writes at most a small share of the time, answering being short of CPU (1) or not (0)',
+    registers: [registry],
+    collect() {
+      if (usageSource) this.set(usageSource.requestLogYielding());
     },
   });
   new Counter({

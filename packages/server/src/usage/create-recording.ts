@@ -27,6 +27,7 @@ export function createUsageRecording(parts: {
     requestLogDropped: () => recording.requestLog.dropped,
     requestLogWritten: () => recording.requestLog.written,
     requestLogBuffered: () => recording.requestLog.size,
+    requestLogYielding: () => (recording.requestLogYielding ? 1 : 0),
     usageFlushFailures: () => recording.usageFlushFailures,
   });
   if (parts.autoFlush) recording.start();
