@@ -23,7 +23,7 @@ const entry = (i: number): RequestLogEntry => ({
 });
 
 /** A writer over a sink whose statements wait for `release()` when `hold` is set, as a store slower than traffic. */
-function writerWith(options: { capacity?: number; maxWaitMs?: number; failing?: boolean; cpuShort?: () => boolean; statementMs?: number } = {}) {
+function writerWith(options: { capacity?: number; maxWaitMs?: number; failing?: boolean; cpuShort?: () => boolean; statementMs?: number; afterStatement?: (batches: number[]) => void } = {}) {
   const batches: number[] = [];
   let held: Array<() => void> | undefined;
   const sink: UsageSink = {
@@ -33,6 +33,7 @@ function writerWith(options: { capacity?: number; maxWaitMs?: number; failing?: 
       if (held) await new Promise<void>((resolve) => held!.push(resolve));
       if (options.statementMs) await new Promise((resolve) => setTimeout(resolve, options.statementMs));
       batches.push(entries.length);
+      options.afterStatement?.(batches);
     },
   };
   const recording = new UsageRecording({
@@ -174,6 +175,20 @@ describe('request log writer', () => {
     expect(recording.requestLog.size).toBe(0);
     expect(recording.requestLog.written).toBe(100);
     expect(recording.requestLog.written + recording.requestLog.dropped).toBe(150);
+  });
+
+  it('catching up, stops between statements once answering is short of CPU again', async () => {
+    let short = false;
+    // Answering runs short of CPU while the third statement is written.
+    const afterStatement = (batches: number[]) => {
+      if (batches.length === 3) short = true;
+    };
+    const { recording, batches, append } = writerWith({ cpuShort: () => short, afterStatement });
+    append(50);
+    await recording.flushRequestLogWhenDue();
+    expect(batches).toEqual([10, 10, 10]);
+    expect(recording.requestLogYielding).toBe(true);
+    expect(recording.requestLog.size).toBe(20);
   });
 
   it('a flush writes everything that waits even while answering is short of CPU (tests, shutdown)', async () => {
