@@ -5,7 +5,7 @@ import { createStore } from '../../packages/server/src/db/create-db.ts';
 import type { Database } from '../../packages/server/src/db/schema.ts';
 import { listRequestsQuery, usageReadPlan, usageRowsJsonQuery } from '../../packages/server/src/usage/repository.ts';
 import { MAX_USAGE_ROWS } from '../../packages/server/src/usage/schemas.ts';
-import { measured, runLoad, whoamiArm, type Arm, type LoadResult } from '../lib/load.ts';
+import { loadArm, runLoad, whoamiArm, type Arm, type LoadResult, type LoadSpec } from '../lib/load.ts';
 import { REDIS_URL } from '../lib/postgres.ts';
 import { armRows, type Row, type Scenario } from '../lib/scenario.ts';
 import type { BenchContext } from '../lib/context.ts';
@@ -206,10 +206,12 @@ function loggedArm(name: string, server: ServerHandle, load: (durationSec: numbe
   };
 }
 
-/** A saturating whoami run with a fixed key. */
-function saturatingLoad(server: ServerHandle, key: string): (durationSec: number) => Promise<LoadResult> {
-  return (duration) => runLoad({ url: `${server.baseUrl}/v1/whoami`, headers: { 'x-api-key': key }, connections: SATURATING_CONNECTIONS, duration });
-}
+/** Saturating whoami against a server, with its fixed `steady` key. */
+const saturatingSpec = (server: ServerHandle): Omit<LoadSpec, 'duration' | 'amount'> => ({
+  url: `${server.baseUrl}/v1/whoami`,
+  headers: { 'x-api-key': server.keys.steady!.key },
+  connections: SATURATING_CONNECTIONS,
+});
 
 /** The books of the measured runs (the first entry is the warm-up's): every response written, dropped or waiting. */
 function booksOf(accounting: LogAccounting[]) {
@@ -253,15 +255,14 @@ interface Saturation {
  */
 async function saturation(ctx: BenchContext, store: string, servers: { on: ServerHandle; off: ServerHandle; offControl: ServerHandle }, durationSec: number): Promise<Saturation> {
   const accounting: LogAccounting[] = [];
-  const plainArm = (name: string, server: ServerHandle): Arm => ({
-    name,
-    cpu: server.cpuSeconds,
-    run: (duration) => measured(() => saturatingLoad(server, server.keys.steady!.key)(duration), server.cpuSeconds),
-  });
   const { on, off, offControl } = servers;
   const names = { off: `saturated-off (${store})`, control: `saturated-off, second server (${store})`, on: `saturated-on (${store})` };
   const saturated = await ctx.interleave(
-    [plainArm(names.off, off), loggedArm(names.on, on, saturatingLoad(on, on.keys.steady!.key), accounting), plainArm(names.control, offControl)],
+    [
+      loadArm(names.off, saturatingSpec(off), off.cpuSeconds),
+      loggedArm(names.on, on, (duration) => runLoad({ ...saturatingSpec(on), duration }), accounting),
+      loadArm(names.control, saturatingSpec(offControl), offControl.cpuSeconds),
+    ],
     { warmupSec: 2, durationSec },
   );
   const satOff = { label: `whoami at ${SATURATING_CONNECTIONS} connections, ${store}, off`, ...saturated[names.off]! };

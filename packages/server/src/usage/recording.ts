@@ -54,8 +54,8 @@ export interface UsageRecordingOptions {
   sweepMs?: number;
   /**
    * Whether answering is short of CPU now (default: a CpuPressure reading). While it is, the timer's writes are one
-   * statement each and take at most `requestLogShareWhileShort` of the time (a flush is never held back); the buffer takes the rest and drops and
-   * counts past its capacity. The log's rows cost the store some 12 µs each on PostgreSQL and 19 on the embedded
+   * statement each and take at most `requestLogShareWhileShort` of the time (a flush is never held back); the buffer
+   * takes the rest and drops and counts past its capacity. The log's rows cost the store some 12 µs each on PostgreSQL and 19 on the embedded
    * store: at the highest rate two cores sustain, a third of a core taken from answering, and p99 with it.
    */
   cpuShort?: () => boolean;
