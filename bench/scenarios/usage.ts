@@ -9,7 +9,8 @@ import { loadArm, runLoad, whoamiArm, type Arm, type LoadResult, type LoadSpec }
 import { REDIS_URL } from '../lib/postgres.ts';
 import { armRows, type Row, type Scenario } from '../lib/scenario.ts';
 import type { BenchContext } from '../lib/context.ts';
-import type { ServerHandle } from '../lib/server-process.ts';
+import { freshServerArm, type Phase } from '../lib/fresh-server-arm.ts';
+import type { ServerHandle, ServerSpec } from '../lib/server-process.ts';
 import { median, percentile, round } from '../lib/stats.ts';
 
 const DAY_MS = 86_400_000;
@@ -213,9 +214,8 @@ const saturatingSpec = (server: ServerHandle): Omit<LoadSpec, 'duration' | 'amou
   connections: SATURATING_CONNECTIONS,
 });
 
-/** The books of the measured runs (the first entry is the warm-up's): every response written, dropped or waiting. */
-function booksOf(accounting: LogAccounting[]) {
-  const measured = accounting.slice(1);
+/** The books of the measured runs: every response written, dropped or waiting. */
+function booksOf(measured: LogAccounting[]) {
   const sum = (pick: (books: LogAccounting) => number) => measured.reduce((total, books) => total + pick(books), 0);
   return {
     measured,
@@ -247,23 +247,44 @@ interface Saturation {
   data: { saturated: Record<string, unknown>; accounting: LogAccounting[] };
 }
 
+/** Starts a fresh server for one run of an arm: `spec` under a label of its own, its `keys` verified before any load. */
+type FreshStart = (run: number) => Promise<ServerHandle>;
+
+function freshStart(ctx: BenchContext, spec: ServerSpec, keys: string[]): FreshStart {
+  return async (run) => {
+    const server = await ctx.startServer({ ...spec, label: `${spec.label}-${run}` });
+    await server.prime(...keys);
+    return server;
+  };
+}
+
+/** The accounting a phase of a logged server's life goes to: a warm-up's rows are written but not booked. */
+const booksFor = (phase: Phase, measured: LogAccounting[]): LogAccounting[] => (phase === 'measured' ? measured : []);
+
+/** Seconds of saturating load each fresh server gets before its measured run. */
+const SATURATION_WARMUP_SECONDS = 2;
+
 /**
- * Saturating whoami against `on`, `off` and `offControl` (a second server exactly like `off`), interleaved: p99 with
- * the log on against off, and the log's books. The control is the noise floor the goal's margin has to clear: in a
- * scratch A/A on this machine (2026-12-03), two identical servers with the log off differed by 13% in median req/s
- * and 1.32× in median p99 over four rounds of 12 s.
+ * Saturating whoami with the log on, off, and off again (the A/A control: the noise floor the goal's margin has to
+ * clear), interleaved, every run a fresh server process (freshServerArm): p99 with the log on against off, and the
+ * log's books. With one process per arm, two identical servers with the log off here differed by 13% in median req/s
+ * and 1.14 to 1.32× in median p99 (2026-12-03).
  */
-async function saturation(ctx: BenchContext, store: string, servers: { on: ServerHandle; off: ServerHandle; offControl: ServerHandle }, durationSec: number): Promise<Saturation> {
+async function saturation(ctx: BenchContext, store: string, starts: { on: FreshStart; off: FreshStart; offControl: FreshStart }, durationSec: number): Promise<Saturation> {
   const accounting: LogAccounting[] = [];
-  const { on, off, offControl } = servers;
   const names = { off: `saturated-off (${store})`, control: `saturated-off, second server (${store})`, on: `saturated-on (${store})` };
   const saturated = await ctx.interleave(
     [
-      loadArm(names.off, saturatingSpec(off), off.cpuSeconds),
-      loggedArm(names.on, on, (duration) => runLoad({ ...saturatingSpec(on), duration }), accounting),
-      loadArm(names.control, saturatingSpec(offControl), offControl.cpuSeconds),
+      freshServerArm(names.off, starts.off, (server) => loadArm(names.off, saturatingSpec(server), server.cpuSeconds), SATURATION_WARMUP_SECONDS),
+      freshServerArm(
+        names.on,
+        starts.on,
+        (server, phase) => loggedArm(names.on, server, (duration) => runLoad({ ...saturatingSpec(server), duration }), booksFor(phase, accounting)),
+        SATURATION_WARMUP_SECONDS,
+      ),
+      freshServerArm(names.control, starts.offControl, (server) => loadArm(names.control, saturatingSpec(server), server.cpuSeconds), SATURATION_WARMUP_SECONDS),
     ],
-    { warmupSec: 2, durationSec },
+    { warmupSec: 0, durationSec },
   );
   const satOff = { label: `whoami at ${SATURATING_CONNECTIONS} connections, ${store}, off`, ...saturated[names.off]! };
   const satControl = { label: `whoami at ${SATURATING_CONNECTIONS} connections, ${store}, off, a second server (noise floor)`, ...saturated[names.control]! };
@@ -292,24 +313,32 @@ export const scenario: Scenario = {
   title: 'Scenario 7: usage counting and the request log (PostgreSQL + Redis): hot-path cost, saturation, and reads over 1,000 keys and 1,000,000 rows',
   async run(ctx) {
     const database = await ctx.createDatabase();
-    const runs = ctx.rounds + 2;
     const env = { DATABASE_URL: database.url, REDIS_URL };
-    const on = await ctx.startServer({ label: 'usage-on', env, options: { keys: ['steady', 'reader'], freshKeys: runs } });
-    const off = await ctx.startServer({ label: 'usage-off', env: { ...env, GATEHOUSE_USAGE_RECORDING: 'false' }, options: { keys: ['steady'], freshKeys: runs } });
+    const offEnv = { ...env, GATEHOUSE_USAGE_RECORDING: 'false' };
+    const on = await ctx.startServer({ label: 'usage-reads', env, options: { keys: ['reader'] } });
     await ctx.requireRoute(on, '/v1/usage', { headers: { 'x-api-key': on.keys.reader!.key } });
-    await on.prime('steady', 'reader');
-    await off.prime('steady');
+    await on.prime('reader');
     const { connections } = ctx;
 
-    // 1. The hot path: whoami with both on against the same server build with both off, interleaved.
+    // 1. The hot path: whoami with both on against the same server build with both off, interleaved, every run a
+    // fresh server process with fresh keys (a warm-up's and a measured run's).
     // The goal's margin (0.95) is narrower than this machine's drift between rounds: with BENCH_FULL=1 each round runs
     // FULL_ROUND_SECONDS, so the medians rest on more than the default five seconds a round.
     const fullDuration = process.env.BENCH_FULL === '1' ? Math.max(ctx.durationSec, FULL_ROUND_SECONDS) : ctx.durationSec;
     const hotAccounting: LogAccounting[] = [];
-    const whoamiOnArm = whoamiArm('whoami-on', on, connections);
-    const hot = await ctx.interleave([whoamiArm('whoami-off', off, connections), loggedArm('whoami-on', on, (duration) => whoamiOnArm.run(duration), hotAccounting)], {
-      durationSec: fullDuration,
-    });
+    const hotServer = { options: { keys: [], freshKeys: 2 } };
+    const hot = await ctx.interleave(
+      [
+        freshServerArm('whoami-off', freshStart(ctx, { label: 'usage-off', env: offEnv, ...hotServer }, []), (server) => whoamiArm('whoami-off', server, connections), ctx.warmupSec),
+        freshServerArm(
+          'whoami-on',
+          freshStart(ctx, { label: 'usage-on', env, ...hotServer }, []),
+          (server, phase) => loggedArm('whoami-on', server, (duration) => whoamiArm('whoami-on', server, connections).run(duration), booksFor(phase, hotAccounting)),
+          ctx.warmupSec,
+        ),
+      ],
+      { durationSec: fullDuration, warmupSec: 0 },
+    );
     const hotBooks = booksOf(hotAccounting);
     const whoamiOff = { label: 'whoami, usage and request log off', ...hot['whoami-off']! };
     const whoamiOn = { label: 'whoami, usage and request log on', ...hot['whoami-on']! };
@@ -317,20 +346,28 @@ export const scenario: Scenario = {
 
     // 2. Saturation: far more connections than the cores keep busy; p99 with the log on against off, and the log's books.
     // On PostgreSQL the log's inserts run in the database's processes; on the embedded store, on the store's own thread.
-    const offControl = await ctx.startServer({ label: 'usage-off-control', env: { ...env, GATEHOUSE_USAGE_RECORDING: 'false' }, options: { keys: ['steady'] } });
-    await offControl.prime('steady');
-    const postgresSaturation = await saturation(ctx, 'PostgreSQL', { on, off, offControl }, fullDuration);
-    await offControl.stop();
-    const embeddedOn = await ctx.startServer({ label: 'embedded-on', options: { keys: ['steady'] } });
-    const embeddedOff = await ctx.startServer({ label: 'embedded-off', env: { GATEHOUSE_USAGE_RECORDING: 'false' }, options: { keys: ['steady'] } });
-    await embeddedOn.prime('steady');
-    await embeddedOff.prime('steady');
-    const embeddedOffControl = await ctx.startServer({ label: 'embedded-off-control', env: { GATEHOUSE_USAGE_RECORDING: 'false' }, options: { keys: ['steady'] } });
-    await embeddedOffControl.prime('steady');
-    const embeddedSaturation = await saturation(ctx, 'embedded store', { on: embeddedOn, off: embeddedOff, offControl: embeddedOffControl }, fullDuration);
-    await embeddedOffControl.stop();
-    await embeddedOn.stop();
-    await embeddedOff.stop();
+    const steady = { options: { keys: ['steady'] } };
+    const postgresSaturation = await saturation(
+      ctx,
+      'PostgreSQL',
+      {
+        on: freshStart(ctx, { label: 'saturated-on', env, ...steady }, ['steady']),
+        off: freshStart(ctx, { label: 'saturated-off', env: offEnv, ...steady }, ['steady']),
+        offControl: freshStart(ctx, { label: 'saturated-off-control', env: offEnv, ...steady }, ['steady']),
+      },
+      fullDuration,
+    );
+    const embeddedOffEnv = { GATEHOUSE_USAGE_RECORDING: 'false' };
+    const embeddedSaturation = await saturation(
+      ctx,
+      'embedded store',
+      {
+        on: freshStart(ctx, { label: 'embedded-on', ...steady }, ['steady']),
+        off: freshStart(ctx, { label: 'embedded-off', env: embeddedOffEnv, ...steady }, ['steady']),
+        offControl: freshStart(ctx, { label: 'embedded-off-control', env: embeddedOffEnv, ...steady }, ['steady']),
+      },
+      fullDuration,
+    );
 
     // 3. Reads over a large store, seeded straight into the database the servers use.
     const store = await createStore({ databaseUrl: database.url, poolSize: 2 });
@@ -412,9 +449,10 @@ export const scenario: Scenario = {
       ],
       notes: [
         `The on/off comparison and the saturation arms ran ${fullDuration} s per arm and round, ${ctx.rounds} rounds, interleaved; the on/off comparison at ${connections} connections.`,
-        'Both servers run the same build on one fresh PostgreSQL database with the Redis limiter; "off" is GATEHOUSE_USAGE_RECORDING=false (no counting, no request-log rows, no writer). Counting is a map lookup and a few increments per request; the log is a push into a bounded buffer; both are written behind by timers (usage every 5 s, the log as soon as a statement’s rows wait and at least every second, in statements of 500 rows, one COPY each, one at a time).',
-        'Saturation is measured twice: on the PostgreSQL pair above, and on a pair of embedded-store servers (PGlite in the server process, on a thread of its own beside the one that answers requests; in-memory limiter).',
-        `Saturation: autocannon with ${SATURATING_CONNECTIONS} connections against one fixed key.`,
+        `Every run of every arm is a server process of its own: started, warmed up (${ctx.warmupSec} s at ${connections} connections, ${SATURATION_WARMUP_SECONDS} s at saturation), measured and stopped (freshServerArm). With one process per arm, two identical servers differed here by up to 20% in req/s round after round, a bias that landed whole on a ratio; fresh processes make it noise between rounds, which the medians and the round ratios show.`,
+        'The PostgreSQL servers run the same build on one fresh PostgreSQL database with the Redis limiter; "off" is GATEHOUSE_USAGE_RECORDING=false (no counting, no request-log rows, no writer). Counting is a map lookup and a few increments per request; the log is a push into a bounded buffer; both are written behind by timers (usage every 5 s, the log as soon as a statement’s rows wait and at least every second, in statements of 500 rows, one COPY each, one at a time).',
+        'Saturation is measured twice: on PostgreSQL as above, and on embedded-store servers (PGlite in the server process, on a thread of its own beside the one that answers requests; in-memory limiter).',
+        `Saturation: autocannon with ${SATURATING_CONNECTIONS} connections against one fixed key; beside the servers with the log on and off runs a third, a second server with the log off (the noise floor).`,
         'After each run of a server with the log on (at saturation and in the on/off comparison), the bench waits until gatehouse_request_log_buffered is 0 (at most 60 s), then reads gatehouse_request_log_written_total and _dropped_total: every response is written, dropped and counted, or still waiting. While answering is short of CPU (under 10% of the machine idle, or the event loop busy over 90% of the time) the writer writes one statement at a time for at most 1% of the time and its buffer (50,000 rows) holds the rest, dropping and counting past that; the catch-up after the run is what it then writes, charged to the same arm ("server CPU per response, load and catch-up").',
         'Latencies of the reads are as a client on the same machine (node:http, its default agent keeping the connection alive) sees them, sequentially, after two unmeasured requests, from the request to the answer\'s last byte; each body is parsed after its timer stops, for its status and row count. The usage answer read and parsed by fetch is shown beside it: that adds the client\'s own work on the 7 MB answer (undici, JSON.parse), on the cores the server uses. Before them the seeded tables are vacuumed and analyzed and a checkpoint writes the seeded pages out (settleAfterSeeding): a deployment reads tables autovacuum keeps, not 2.65 million rows inserted a second before.',
         `EXPLAIN ANALYZE of GET /v1/usage (the repository's own statement, compiled):\n\n\`\`\`\n${usagePlan}\n\`\`\``,
