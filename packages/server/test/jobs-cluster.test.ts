@@ -123,13 +123,10 @@ describe.runIf(usingPostgres)('jobs across instances on one PostgreSQL', () => {
         expect(job).toMatchObject({ status: 'succeeded', creditsCharged: 10 });
         const row = await api.deps.store.db.selectFrom('jobs').select(['attempts', 'leased_by']).where('id', '=', jobId).executeTakeFirstOrThrow();
         expect(row.leased_by).toBe(survivor.deps.jobs.instanceId);
-        // Two attempts, the dead instance's and the survivor's; three when the child's own short lease lapsed while a
-        // loaded machine stalled it before the kill, and it claimed its job again (CI, 2026-12-03). Either way the
-        // effect below is once: one source, one charge, one success.
-        expect(row.attempts).toBeGreaterThanOrEqual(2);
-        expect(row.attempts).toBeLessThanOrEqual(3);
-        expect(upstream.count(`/lookup?bundleId=${bundleId}`)).toBeGreaterThanOrEqual(2);
-        expect(upstream.count(`/lookup?bundleId=${bundleId}`)).toBeLessThanOrEqual(row.attempts);
+        // Two attempts, the dead instance's and the survivor's. The child's own short lease may lapse while a loaded
+        // machine stalls it before the kill; it still never claims again the job it runs (claimNextJob's `running`).
+        expect(row.attempts).toBe(2);
+        expect(upstream.count(`/lookup?bundleId=${bundleId}`)).toBe(2);
         const sources = await api.deps.store.db.selectFrom('project_sources').select('job_id').where('project_id', '=', projectId).execute();
         expect(sources).toEqual([{ job_id: jobId }]);
         expect(await creditBalance(api.deps, organization.id)).toBe(6000 - 10);

@@ -336,6 +336,30 @@ describe('durability', () => {
     }
   });
 
+  it('never claims again a job it is still running when its own lease lapsed (a stalled process): the heartbeat renews it', async () => {
+    const { key, projectId } = await partnerProject(100);
+    const worker = await instance({ concurrency: 2 });
+    try {
+      const bundleId = unique('hang');
+      const jobId = await ingest(worker.app, key, projectId, 'appstore', { iosBundleId: bundleId });
+      await upstream.waitForRequest(`/lookup?bundleId=${bundleId}`);
+      const db = api.deps.store.db;
+      const claimed = await db.selectFrom('jobs').select(['lease_token', 'attempts']).where('id', '=', jobId).executeTakeFirstOrThrow();
+      // What a process stalled past its lease leaves behind: its job running, the lease in the past.
+      await db.updateTable('jobs').set({ lease_expires_at: new Date(Date.now() - 1_000) }).where('id', '=', jobId).execute();
+      // Many polls (every 50 ms) and at least one heartbeat (every 500 ms) later:
+      await sleep(1_200);
+      const row = await db.selectFrom('jobs').select(['status', 'attempts', 'lease_token', 'lease_expires_at']).where('id', '=', jobId).executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ status: 'running', attempts: claimed.attempts, lease_token: claimed.lease_token });
+      expect(row.lease_expires_at!.getTime()).toBeGreaterThan(Date.now());
+      expect(upstream.count(`/lookup?bundleId=${bundleId}`)).toBe(1);
+      expect((await cancel(worker.app, key, jobId)).statusCode).toBe(202);
+      expect(await waitForJob(api.app, key, jobId)).toMatchObject({ status: 'canceled' });
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('refuses new jobs for an organization that cannot be found through the key (another org project → 404)', async () => {
     const { key } = await partnerProject();
     const stranger = await createOrganization(api.app);

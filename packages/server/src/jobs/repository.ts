@@ -40,10 +40,16 @@ export const findJobForOrganization = (db: Db, tenant: Tenant, jobId: string): P
 /**
  * Takes the oldest job that is queued and due, or running under a lease nobody renewed (its instance died), and leases it
  * to the caller under a fresh token. SKIP LOCKED lets instances claim side by side without waiting on each other
- * or ever taking the same row.
+ * or ever taking the same row. `running` are the jobs the caller still runs: their leases lapse when the caller's
+ * process stalls (a loaded machine, a long pause), and taking one again would run it twice in one process; its next
+ * heartbeat renews the lease instead, unless another instance took the job over meanwhile.
  */
-export async function claimNextJob(db: Db, claim: { token: string; instance: string; leaseMs: number; kinds: readonly string[] }): Promise<JobRow | undefined> {
+export async function claimNextJob(
+  db: Db,
+  claim: { token: string; instance: string; leaseMs: number; kinds: readonly string[]; running: readonly string[] },
+): Promise<JobRow | undefined> {
   if (claim.kinds.length === 0) return undefined;
+  const notRunningHere = claim.running.length === 0 ? sql`` : sql`AND id NOT IN (${sql.join(claim.running)})`;
   const { rows } = await sql<JobRow>`
     UPDATE jobs
     SET status = 'running', lease_token = ${claim.token}, leased_by = ${claim.instance}, lease_expires_at = ${leaseEnd(claim.leaseMs)},
@@ -52,6 +58,7 @@ export async function claimNextJob(db: Db, claim: { token: string; instance: str
       SELECT id FROM jobs
       WHERE kind IN (${sql.join(claim.kinds)})
         AND ((status = 'queued' AND run_after <= now()) OR (status = 'running' AND lease_expires_at < now()))
+        ${notRunningHere}
       ORDER BY created_at
       LIMIT 1
       FOR UPDATE SKIP LOCKED

@@ -201,7 +201,13 @@ export class JobRunner {
     const { db } = this.options;
     const token = randomUUID();
     const claimed = await db.transaction().execute(async (trx) => {
-      const row = await claimNextJob(trx, { token, instance: this.instanceId, leaseMs: this.settings.leaseMs, kinds: Object.keys(this.options.handlers) });
+      const row = await claimNextJob(trx, {
+        token,
+        instance: this.instanceId,
+        leaseMs: this.settings.leaseMs,
+        kinds: Object.keys(this.options.handlers),
+        running: [...this.active.keys()],
+      });
       if (!row) return null;
       if (row.cancel_requested) return { finished: await finishJob(trx, row.id, token, { status: 'canceled' }), row };
       if (row.attempts > this.settings.maxAttempts) {
