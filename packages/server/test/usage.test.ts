@@ -337,27 +337,64 @@ describe('retention and roll-ups, on the injected clock', () => {
       ['2026-05-11T00:00:00.000Z', 4],
     ]);
     expect(await logged()).toBe(12);
+    // The sweep walks the log an organization and env at a time: the last request's second also holds a row of the
+    // organization's test env and one of no organization (an answer to a key that does not exist).
+    const DAY = 86_400_000;
+    const firstMinute = Date.parse('2026-05-10T23:58:00.000Z');
+    const lastMinute = Date.parse('2026-05-11T00:00:00.000Z');
+    const lastRequest = Date.parse('2026-05-11T00:00:10.000Z');
+    const lastRequestAt = new Date(lastRequest);
+    await sql`
+      INSERT INTO request_log (request_id, occurred_at, organization_id, api_key_id, env, method, route, status, error_code, endpoint_class, duration_ms, client_address)
+      VALUES ('req_clocked_test_env', ${lastRequestAt}, ${id}, NULL, 'test', 'GET', '/v1/whoami', 200, NULL, 'read-light', 1, '127.0.0.1'),
+             ('req_clocked_no_key', ${lastRequestAt}, NULL, NULL, 'live', 'GET', '/v1/whoami', 401, 'UNAUTHENTICATED', NULL, 1, '127.0.0.1')
+    `.execute(t.deps.store.db);
 
     const sweepAt = async (at: number) => {
       time = at;
       await t.deps.recording!.sweep();
     };
-    const DAY = 86_400_000;
-    const firstMinute = Date.parse('2026-05-10T23:58:00.000Z');
-    const lastMinute = Date.parse('2026-05-11T00:00:00.000Z');
-    const lastRequest = Date.parse('2026-05-11T00:00:10.000Z');
     await sweepAt(firstMinute + 2 * DAY - 1_000); // minutes are kept 2 days
     expect(await count('minute')).toBe(12);
     await sweepAt(lastMinute + 2 * DAY + 1_000);
     expect([await count('minute'), await count('hour'), await count('day')]).toEqual([0, 12, 12]);
-    expect(await logged()).toBe(12);
+    expect(await logged()).toBe(14);
     await sweepAt(lastRequest + 3 * DAY - 1_000); // GATEHOUSE_REQUEST_LOG_DAYS=3
-    expect(await logged()).toBe(4);
+    expect(await logged()).toBe(6);
     await sweepAt(lastRequest + 3 * DAY + 1_000);
     expect(await logged()).toBe(0);
     await sweepAt(lastMinute + 90 * DAY + 1_000); // hours 90 days
     expect([await count('hour'), await count('day')]).toEqual([0, 12]);
     await sweepAt(lastMinute + 730 * DAY + 1_000); // days 2 years
     expect(await count('day')).toBe(0);
+  });
+
+  it('sweeps the request log in batches across organizations and rows of no organization, keeping what is young', async () => {
+    const organizations = [(await createOrganization(t.app, { name: 'Swept A' })).id, (await createOrganization(t.app, { name: 'Swept B' })).id];
+    const DAY = 86_400_000;
+    // GATEHOUSE_REQUEST_LOG_DAYS=3: 4 days old goes, 1 day old stays. Together more than one batch (10,000) of each kind.
+    const rows = async (organizationId: string | null, env: string, count: number, ageMs: number, tag: string) =>
+      sql`
+        INSERT INTO request_log (request_id, occurred_at, organization_id, api_key_id, env, method, route, status, endpoint_class, duration_ms)
+        SELECT ${`req_swept_${tag}_`} || i, to_timestamp((${time - ageMs}::float8 - i) / 1000), ${organizationId}::uuid, NULL, ${env}, 'GET', '/v1/whoami', 200, 'read-light', 1
+        FROM generate_series(1, ${count}::int) AS i
+      `.execute(t.deps.store.db);
+    await rows(organizations[0]!, 'live', 15_000, 4 * DAY, 'a_old');
+    await rows(organizations[0]!, 'test', 300, 4 * DAY, 'a_test_old');
+    await rows(organizations[0]!, 'live', 10, DAY, 'a_young');
+    await rows(organizations[1]!, 'live', 6_000, 4 * DAY, 'b_old');
+    await rows(organizations[1]!, 'test', 10, DAY, 'b_young');
+    await rows(null, 'live', 12_000, 4 * DAY, 'none_old');
+    await rows(null, 'test', 5, DAY, 'none_young');
+    expect(await logged()).toBe(33_325);
+    expect(await t.deps.recording!.sweep()).toBe(33_300);
+    const left = await sql<{ tag: string; n: number }>`
+      SELECT split_part(request_id, '_', 3) || '_' || split_part(request_id, '_', 4) AS tag, count(*)::int AS n FROM request_log GROUP BY 1 ORDER BY 1
+    `.execute(t.deps.store.db);
+    expect(left.rows).toEqual([
+      { tag: 'a_young', n: 10 },
+      { tag: 'b_young', n: 10 },
+      { tag: 'none_young', n: 5 },
+    ]);
   });
 });

@@ -328,14 +328,43 @@ export async function sweepExpired(db: Db, cutoffs: RetentionCutoffs): Promise<n
       if (count < SWEEP_BATCH) break;
     }
   }
-  for (;;) {
-    const result = await sql`
-      DELETE FROM request_log WHERE request_id IN (
-        SELECT request_id FROM request_log WHERE occurred_at < ${cutoffs.requestLog} LIMIT ${SWEEP_BATCH})
-    `.execute(db);
-    const count = Number(result.numAffectedRows ?? 0);
-    deleted += count;
-    if (count < SWEEP_BATCH) break;
+  return deleted + (await sweepExpiredRequestLog(db, cutoffs.requestLog));
+}
+
+/**
+ * The request log's rows older than `cutoff`, a batch at a time, all off request_log_organization_page (the log has no
+ * index on its time alone: writing one cost some 2.5 µs of PostgreSQL CPU a row). The organizations and envs present
+ * come from the index itself, one probe each (a loose index scan), and each one's expired rows are the end of its
+ * range. Rows of no organization (answers to no key) are one more range of the same index.
+ */
+async function sweepExpiredRequestLog(db: Db, cutoff: Date): Promise<number> {
+  const ofOrganizations = sql`
+    WITH RECURSIVE logged (organization_id, env) AS (
+      (SELECT organization_id, env FROM request_log WHERE organization_id IS NOT NULL ORDER BY organization_id, env LIMIT 1)
+      UNION ALL
+      SELECT following.organization_id, following.env FROM logged CROSS JOIN LATERAL (
+        SELECT organization_id, env FROM request_log
+        WHERE (organization_id, env) > (logged.organization_id, logged.env)
+        ORDER BY organization_id, env LIMIT 1
+      ) following
+    )
+    DELETE FROM request_log WHERE request_id = ANY(ARRAY(
+      SELECT expired.request_id FROM logged CROSS JOIN LATERAL (
+        SELECT request_id FROM request_log
+        WHERE organization_id = logged.organization_id AND env = logged.env AND occurred_at < ${cutoff}
+        LIMIT ${SWEEP_BATCH}
+      ) expired
+      LIMIT ${SWEEP_BATCH}))`;
+  const ofNoOrganization = sql`
+    DELETE FROM request_log WHERE request_id = ANY(ARRAY(
+      SELECT request_id FROM request_log WHERE organization_id IS NULL AND env IN ('live', 'test') AND occurred_at < ${cutoff} LIMIT ${SWEEP_BATCH}))`;
+  let deleted = 0;
+  for (const statement of [ofOrganizations, ofNoOrganization]) {
+    for (;;) {
+      const count = Number((await statement.execute(db)).numAffectedRows ?? 0);
+      deleted += count;
+      if (count < SWEEP_BATCH) break;
+    }
   }
   return deleted;
 }

@@ -15,6 +15,7 @@ import * as lifecycleEvents from './0021_lifecycle_events.ts';
 import * as leakedKeys from './0022_leaked_keys.ts';
 import * as requestLogKeyErrors from './0023_request_log_key_errors.ts';
 import * as updatedAtStartsAtCreatedAt from './0024_updated_at_starts_at_created_at.ts';
+import * as requestLogSweptByOrganization from './0025_request_log_swept_by_organization.ts';
 
 /** Every migration, in order. Names sort in the order they run; add new ones at the end. */
 export const migrations: Record<string, Migration> = {
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   '0022_leaked_keys': leakedKeys,
   '0023_request_log_key_errors': requestLogKeyErrors,
   '0024_updated_at_starts_at_created_at': updatedAtStartsAtCreatedAt,
+  '0025_request_log_swept_by_organization': requestLogSweptByOrganization,
 };
