@@ -247,13 +247,13 @@ interface Saturation {
   data: { saturated: Record<string, unknown>; accounting: LogAccounting[] };
 }
 
-/** Starts a fresh server for one run of an arm: `spec` under a label of its own, its `keys` verified before any load. */
 type FreshStart = (run: number) => Promise<ServerHandle>;
 
-function freshStart(ctx: BenchContext, spec: ServerSpec, keys: string[]): FreshStart {
+/** Starts a fresh server for one run of an arm: `spec` under a label of its own, its named keys verified before any load. */
+function freshStart(ctx: BenchContext, spec: ServerSpec): FreshStart {
   return async (run) => {
     const server = await ctx.startServer({ ...spec, label: `${spec.label}-${run}` });
-    await server.prime(...keys);
+    await server.prime(...(spec.options?.keys ?? []));
     return server;
   };
 }
@@ -351,10 +351,10 @@ export const scenario: Scenario = {
     const hotServer = { options: { keys: [], freshKeys: 2 } };
     const hot = await ctx.interleave(
       [
-        freshServerArm('whoami-off', freshStart(ctx, { label: 'usage-off', env: offEnv, ...hotServer }, []), (server) => whoamiArm('whoami-off', server, connections), ctx.warmupSec),
+        freshServerArm('whoami-off', freshStart(ctx, { label: 'usage-off', env: offEnv, ...hotServer }), (server) => whoamiArm('whoami-off', server, connections), ctx.warmupSec),
         freshServerArm(
           'whoami-on',
-          freshStart(ctx, { label: 'usage-on', env, ...hotServer }, []),
+          freshStart(ctx, { label: 'usage-on', env, ...hotServer }),
           (server, phase) => loggedArm('whoami-on', server, (duration) => whoamiArm('whoami-on', server, connections).run(duration), booksFor(phase, hotAccounting)),
           ctx.warmupSec,
         ),
@@ -374,9 +374,9 @@ export const scenario: Scenario = {
       ctx,
       'PostgreSQL',
       {
-        on: freshStart(ctx, { label: 'saturated-on', env, ...steady }, ['steady']),
-        off: freshStart(ctx, { label: 'saturated-off', env: offEnv, ...steady }, ['steady']),
-        offControl: freshStart(ctx, { label: 'saturated-off-control', env: offEnv, ...steady }, ['steady']),
+        on: freshStart(ctx, { label: 'saturated-on', env, ...steady }),
+        off: freshStart(ctx, { label: 'saturated-off', env: offEnv, ...steady }),
+        offControl: freshStart(ctx, { label: 'saturated-off-control', env: offEnv, ...steady }),
       },
       saturationRun,
     );
@@ -385,9 +385,9 @@ export const scenario: Scenario = {
       ctx,
       'embedded store',
       {
-        on: freshStart(ctx, { label: 'embedded-on', ...steady }, ['steady']),
-        off: freshStart(ctx, { label: 'embedded-off', env: embeddedOffEnv, ...steady }, ['steady']),
-        offControl: freshStart(ctx, { label: 'embedded-off-control', env: embeddedOffEnv, ...steady }, ['steady']),
+        on: freshStart(ctx, { label: 'embedded-on', ...steady }),
+        off: freshStart(ctx, { label: 'embedded-off', env: embeddedOffEnv, ...steady }),
+        offControl: freshStart(ctx, { label: 'embedded-off-control', env: embeddedOffEnv, ...steady }),
       },
       saturationRun,
     );

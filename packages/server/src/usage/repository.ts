@@ -355,6 +355,7 @@ async function sweepExpiredRequestLog(db: Db, cutoff: Date): Promise<number> {
         LIMIT ${SWEEP_BATCH}
       ) expired
       LIMIT ${SWEEP_BATCH}))`;
+  // Both envs the column admits (its CHECK, migration 0020): each is a range of the index that occurred_at bounds.
   const ofNoOrganization = sql`
     DELETE FROM request_log WHERE request_id = ANY(ARRAY(
       SELECT request_id FROM request_log WHERE organization_id IS NULL AND env IN ('live', 'test') AND occurred_at < ${cutoff} LIMIT ${SWEEP_BATCH}))`;
