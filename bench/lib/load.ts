@@ -169,6 +169,11 @@ export async function interleave(
       options.log(`  round ${round} ${arm.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms${cpu} ${JSON.stringify(result.statusCounts)}`);
     }
   }
+  return summariesOf(runs);
+}
+
+/** Each arm's runs and their medians. */
+export function summariesOf(runs: ReadonlyMap<string, LoadResult[]>): Record<string, ArmSummary> {
   const summary: Record<string, ArmSummary> = {};
   for (const [name, results] of runs) {
     summary[name] = {

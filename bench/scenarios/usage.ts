@@ -10,6 +10,7 @@ import { REDIS_URL } from '../lib/postgres.ts';
 import { armRows, type Row, type Scenario } from '../lib/scenario.ts';
 import type { BenchContext } from '../lib/context.ts';
 import { freshServerArm, type Phase } from '../lib/fresh-server-arm.ts';
+import { sideBySide } from '../lib/side-by-side.ts';
 import type { ServerHandle, ServerSpec } from '../lib/server-process.ts';
 import { median, percentile, round } from '../lib/stats.ts';
 
@@ -207,11 +208,14 @@ function loggedArm(name: string, server: ServerHandle, load: (durationSec: numbe
   };
 }
 
-/** Saturating whoami against a server, with its fixed `steady` key. */
+/** Servers that run side by side at saturation: together they get SATURATING_CONNECTIONS, shared evenly. */
+const SATURATED_SERVERS = 3;
+
+/** Saturating whoami against one of the servers side by side, with its fixed `steady` key. */
 const saturatingSpec = (server: ServerHandle): Omit<LoadSpec, 'duration' | 'amount'> => ({
   url: `${server.baseUrl}/v1/whoami`,
   headers: { 'x-api-key': server.keys.steady!.key },
-  connections: SATURATING_CONNECTIONS,
+  connections: SATURATING_CONNECTIONS / SATURATED_SERVERS,
 });
 
 /** The books of the measured runs: every response written, dropped or waiting. */
@@ -263,18 +267,21 @@ const booksFor = (phase: Phase, measured: LogAccounting[]): LogAccounting[] => (
 
 /** Seconds of saturating load each fresh server gets before its measured run. */
 const SATURATION_WARMUP_SECONDS = 2;
-/** Rounds of the saturation comparisons with BENCH_FULL=1: the goal rests on the median of their paired ratios. */
-const FULL_SATURATION_ROUNDS = 7;
+/**
+ * Rounds of the saturation comparisons with BENCH_FULL=1: the goal rests on the median of their paired ratios. A
+ * multiple of SATURATED_SERVERS, so that every server's load starts first, second and third as often.
+ */
+const FULL_SATURATION_ROUNDS = 9;
 
-/** An arm's p99 over the baseline's, round by round: the two ran back to back, so the drift between rounds cancels. */
+/** An arm's p99 over the baseline's, round by round: the two ran at the same time, so the drift between rounds cancels. */
 const p99RoundRatios = (arm: ArmSummary, baseline: ArmSummary): number[] => arm.runs.map((run, round) => run.p99 / baseline.runs[round]!.p99);
 const listed = (ratios: number[]): string => ratios.map((ratio) => ratio.toFixed(2)).join(', ');
 
 /**
  * Saturating whoami with the log on, off, and off again (the A/A control: the noise floor the goal's margin has to
- * clear), interleaved, every run a fresh server process (freshServerArm): p99 with the log on against off, and the
- * log's books. With one process per arm, two identical servers with the log off here differed by 13% in median req/s
- * and 1.14 to 1.32× in median p99 (2026-12-03).
+ * clear), the three side by side, every round fresh server processes (sideBySide): p99 with the log on against off in
+ * the same moments, and the log's books. Run one after another, the second server with the log off differed from the
+ * first by 0.56 to 1.48× in p99 round by round (5ea05bc), a spread wider than the goal's margin.
  */
 async function saturation(
   ctx: BenchContext,
@@ -284,22 +291,21 @@ async function saturation(
 ): Promise<Saturation> {
   const accounting: LogAccounting[] = [];
   const names = { off: `saturated-off (${store})`, control: `saturated-off, second server (${store})`, on: `saturated-on (${store})` };
-  const saturated = await ctx.interleave(
+  const saturated = await sideBySide(
     [
-      freshServerArm(names.off, starts.off, (server) => loadArm(names.off, saturatingSpec(server), server.cpuSeconds), SATURATION_WARMUP_SECONDS),
-      freshServerArm(
-        names.on,
-        starts.on,
-        (server, phase) => loggedArm(names.on, server, (duration) => runLoad({ ...saturatingSpec(server), duration }), booksFor(phase, accounting)),
-        SATURATION_WARMUP_SECONDS,
-      ),
-      freshServerArm(names.control, starts.offControl, (server) => loadArm(names.control, saturatingSpec(server), server.cpuSeconds), SATURATION_WARMUP_SECONDS),
+      { name: names.off, start: starts.off, armFor: (server) => loadArm(names.off, saturatingSpec(server), server.cpuSeconds) },
+      {
+        name: names.on,
+        start: starts.on,
+        armFor: (server, phase) => loggedArm(names.on, server, (duration) => runLoad({ ...saturatingSpec(server), duration }), booksFor(phase, accounting)),
+      },
+      { name: names.control, start: starts.offControl, armFor: (server) => loadArm(names.control, saturatingSpec(server), server.cpuSeconds) },
     ],
-    { warmupSec: 0, ...run },
+    { ...run, warmupSec: SATURATION_WARMUP_SECONDS, log: ctx.log },
   );
-  const satOff = { label: `whoami at ${SATURATING_CONNECTIONS} connections, ${store}, off`, ...saturated[names.off]! };
-  const satControl = { label: `whoami at ${SATURATING_CONNECTIONS} connections, ${store}, off, a second server (noise floor)`, ...saturated[names.control]! };
-  const satOn = { label: `whoami at ${SATURATING_CONNECTIONS} connections, ${store}, on`, ...saturated[names.on]! };
+  const satOff = { label: `whoami side by side at saturation, ${store}, off`, ...saturated[names.off]! };
+  const satControl = { label: `whoami side by side at saturation, ${store}, off, a second server (noise floor)`, ...saturated[names.control]! };
+  const satOn = { label: `whoami side by side at saturation, ${store}, on`, ...saturated[names.on]! };
   const p99Ratio = satOn.p99 / satOff.p99;
   const controlRatio = satControl.p99 / satOff.p99;
   const pairedRatios = p99RoundRatios(satOn, satOff);
@@ -317,7 +323,7 @@ async function saturation(
       ...bookRows(satOn.label, books),
     ],
     goal: {
-      goal: `${store}: at saturation (${SATURATING_CONNECTIONS} connections) the request log keeps up or counts its drops, p99 flat (≤ 1.1 × off, the median of the rounds' paired ratios)`,
+      goal: `${store}: at saturation (${SATURATED_SERVERS} servers side by side, ${SATURATING_CONNECTIONS} connections in all) the request log keeps up or counts its drops, p99 flat (≤ 1.1 × off, the median of the rounds' paired ratios)`,
       actual: `${booksActual(books)}; p99 with the log on over off, round by round: ${listed(pairedRatios)} (median ${paired.toFixed(3)}); ratio of the medians ${satOn.p99} / ${satOff.p99} ms = ${p99Ratio.toFixed(3)}; a second server with the log off, round by round: ${listed(pairedControlRatios)} (median ${pairedControl.toFixed(3)}), ratio of the medians ${controlRatio.toFixed(3)}`,
       met: books.balance && paired <= 1.1,
     },
@@ -471,12 +477,12 @@ export const scenario: Scenario = {
         },
       ],
       notes: [
-        `The on/off comparison and the saturation arms ran ${fullDuration} s per arm and round, interleaved, the on/off comparison ${ctx.rounds} rounds at ${connections} connections, the saturation arms ${saturationRun.rounds} rounds.`,
-        'At saturation the p99 goal takes the median of the rounds\' paired ratios (an arm\'s p99 over the log-off arm\'s of the same round, which ran just before or after it): on this shared machine whole rounds ran 20 to 50% faster or slower than others, and that drift lands on a ratio of two medians (shown beside it) but cancels in a pair. The second server with the log off gets the same two figures, as the noise floor.',
-        `Every run of every arm is a server process of its own: started, warmed up (${ctx.warmupSec} s at ${connections} connections, ${SATURATION_WARMUP_SECONDS} s at saturation), measured and stopped (freshServerArm). With one process per arm, two identical servers differed here by up to 20% in req/s round after round, a bias that landed whole on a ratio; fresh processes make it noise between rounds, which the medians and the round ratios show.`,
+        `The on/off comparison ran ${fullDuration} s per arm and round, interleaved, ${ctx.rounds} rounds at ${connections} connections; the saturation comparisons ${fullDuration} s per round, ${saturationRun.rounds} rounds, the three servers side by side.`,
+        `At saturation the three servers (log on, log off, and a second with the log off as the noise floor) run at the same time, ${SATURATING_CONNECTIONS / SATURATED_SERVERS} connections each, ${SATURATING_CONNECTIONS} in all, on the same two cores (sideBySide); the order their loads start in turns each round. The p99 goal takes the median of the rounds' paired ratios (the log-on server's p99 over the log-off server's of the same moments). Run one after another, as until 5ea05bc, the noise floor's round ratios spread from 0.56 to 1.48, wider than the goal's margin; side by side, whatever the machine does in a moment it does to all three, and a server that costs more CPU a response gets less of the cores than its neighbours and answers fewer, later. The ratio of the medians is shown beside it, and the second log-off server gets both figures.`,
+        `Every run of every server is a process of its own: started, warmed up (${ctx.warmupSec} s at ${connections} connections, ${SATURATION_WARMUP_SECONDS} s at saturation), measured and stopped (freshServerArm, sideBySide). With one process per arm, two identical servers differed here by up to 20% in req/s round after round, a bias that landed whole on a ratio; fresh processes make it noise between rounds, which the medians and the round ratios show.`,
         'The PostgreSQL servers run the same build on one fresh PostgreSQL database with the Redis limiter; "off" is GATEHOUSE_USAGE_RECORDING=false (no counting, no request-log rows, no writer). Counting is a map lookup and a few increments per request; the log is a push into a bounded buffer; both are written behind by timers (usage every 5 s, the log as soon as a statement’s rows wait and at least every second, in statements of 500 rows, one COPY each, one at a time).',
         'Saturation is measured twice: on PostgreSQL as above, and on embedded-store servers (PGlite in the server process, on a thread of its own beside the one that answers requests; in-memory limiter).',
-        `Saturation: autocannon with ${SATURATING_CONNECTIONS} connections against one fixed key; beside the servers with the log on and off runs a third, a second server with the log off (the noise floor).`,
+        `Saturation: autocannon with ${SATURATING_CONNECTIONS / SATURATED_SERVERS} connections against each server's one fixed key, the three loads in the bench's process.`,
         'After each run of a server with the log on (at saturation and in the on/off comparison), the bench waits until gatehouse_request_log_buffered is 0 (at most 60 s), then reads gatehouse_request_log_written_total and _dropped_total: every response is written, dropped and counted, or still waiting. While answering is short of CPU (under 10% of the machine idle, or the event loop busy over 80% of the time) the writer writes one statement at a time for at most 1% of the time and its buffer (50,000 rows) holds the rest, dropping and counting past that; the catch-up after the run is what it then writes, charged to the same arm ("server CPU per response, load and catch-up").',
         'Latencies of the reads are as a client on the same machine (node:http, its default agent keeping the connection alive) sees them, sequentially, after two unmeasured requests, from the request to the answer\'s last byte; each body is parsed after its timer stops, for its status and row count. The usage answer read and parsed by fetch is shown beside it: that adds the client\'s own work on the 7 MB answer (undici, JSON.parse), on the cores the server uses. Before them the seeded tables are vacuumed and analyzed and a checkpoint writes the seeded pages out (settleAfterSeeding): a deployment reads tables autovacuum keeps, not 2.65 million rows inserted a second before.',
         `EXPLAIN ANALYZE of GET /v1/usage (the repository's own statement, compiled):\n\n\`\`\`\n${usagePlan}\n\`\`\``,
