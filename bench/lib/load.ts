@@ -165,11 +165,16 @@ export async function interleave(
       if (waited >= SETTLE_MAX_MS) options.log(`  (a server was still busy after ${SETTLE_MAX_MS} ms; ${arm.name} starts anyway)`);
       const result = await arm.run(options.durationSec);
       runs.get(arm.name)!.push(result);
-      const cpu = result.cpuUsPerResponse === undefined ? '' : `, ${result.cpuUsPerResponse.toFixed(1)} µs CPU/response`;
-      options.log(`  round ${round} ${arm.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms${cpu} ${JSON.stringify(result.statusCounts)}`);
+      logRound(options.log, round, arm.name, result);
     }
   }
   return summariesOf(runs);
+}
+
+/** One measured run's line in the bench's progress log. */
+export function logRound(log: (message: string) => void, round: number, name: string, result: LoadResult): void {
+  const cpu = result.cpuUsPerResponse === undefined ? '' : `, ${result.cpuUsPerResponse.toFixed(1)} µs CPU/response`;
+  log(`  round ${round} ${name}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms${cpu} ${JSON.stringify(result.statusCounts)}`);
 }
 
 /** Each arm's runs and their medians. */

@@ -1,5 +1,5 @@
 import type { Phase } from './fresh-server-arm.ts';
-import { summariesOf, type Arm, type ArmSummary, type LoadResult } from './load.ts';
+import { logRound, summariesOf, type Arm, type ArmSummary, type LoadResult } from './load.ts';
 import type { ServerHandle } from './server-process.ts';
 
 /** A server of a side-by-side comparison: how a run's fresh process starts, and its load in each phase of its life. */
@@ -32,10 +32,8 @@ export async function sideBySide(
       if (options.warmupSec > 0) await phase('warm-up', options.warmupSec);
       const results = await phase('measured', options.durationSec);
       order.forEach((server, index) => {
-        const result = results[index]!;
-        runs.get(server.name)!.push(result);
-        const cpu = result.cpuUsPerResponse === undefined ? '' : `, ${result.cpuUsPerResponse.toFixed(1)} µs CPU/response`;
-        options.log(`  round ${round} ${server.name}: ${Math.round(result.rps)} req/s, p99 ${result.p99} ms${cpu} ${JSON.stringify(result.statusCounts)}`);
+        runs.get(server.name)!.push(results[index]!);
+        logRound(options.log, round, server.name, results[index]!);
       });
     } finally {
       await Promise.all(handles.map((handle) => handle.stop()));

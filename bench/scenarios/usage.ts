@@ -270,8 +270,9 @@ const SATURATION_WARMUP_SECONDS = 2;
 /**
  * Rounds of the saturation comparisons with BENCH_FULL=1: the goal rests on the median of their paired ratios. A
  * multiple of SATURATED_SERVERS, so that every server's load starts first, second and third as often. Side by side
- * the log-on server's p99 cost 3 to 10% here (server CPU a response 5 to 8%), and single rounds still ranged 0.91 to
- * 1.23 on the embedded store: over 9 rounds its median came to 1.109 (e0c6687), on a margin of 10%.
+ * at e0c6687 the log-on server's p99 cost 3 to 11% (server CPU a response 0.99× on PostgreSQL, 1.09× on the embedded
+ * store), and single rounds ranged 0.91 to 1.23 on the embedded store: over 9 rounds its median came to 1.109, on a
+ * margin of 10%.
  */
 const FULL_SATURATION_ROUNDS = 15;
 
