@@ -23,6 +23,31 @@ async function run(child: ChildProcess): Promise<{ code: number | null; stdout: 
   return { code, stdout, stderr };
 }
 
+/** True while any process of the group is alive. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops `npm start` and everything under it. npm exits on SIGTERM before the server it started has closed the
+ * embedded store, so the data directory is removed only once the whole group is gone (a CI run failed on
+ * ENOTEMPTY when it was removed at npm's exit).
+ */
+async function stopGroup(pgid: number): Promise<void> {
+  process.kill(-pgid, 'SIGTERM');
+  const deadline = Date.now() + 30_000;
+  while (groupAlive(pgid) && Date.now() < deadline) await sleep(50);
+  if (groupAlive(pgid)) process.kill(-pgid, 'SIGKILL');
+  // Bounded as well: an orphan that nobody reaps would still answer signal 0.
+  const killDeadline = Date.now() + 5_000;
+  while (groupAlive(pgid) && Date.now() < killDeadline) await sleep(50);
+}
+
 // `npm start` is the embedded store whatever the suite's mode, so this runs once, in the embedded pass.
 describe.runIf(!usingPostgres)('the partner docs’ CI smoke test against `npm start`', () => {
   let upstream: FakeUpstream;
@@ -78,13 +103,9 @@ describe.runIf(!usingPostgres)('the partner docs’ CI smoke test against `npm s
   });
 
   afterAll(async () => {
-    if (server?.pid && server.exitCode === null) {
-      const exited = once(server, 'exit');
-      process.kill(-server.pid, 'SIGTERM');
-      await exited;
-    }
+    if (server?.pid && groupAlive(server.pid)) await stopGroup(server.pid);
     await upstream?.close();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   });
 
   const smoke = (runId: string, script: 'typescript' | 'python' = 'typescript', apiKey = key) =>
