@@ -2,6 +2,9 @@
 const FULL_KEY = /([a-z][a-z0-9]{1,7}_(?:live|test)_[0-9A-Z]{16})_[A-Za-z0-9_-]{20,}/g;
 
 export function maskKeys(text: string): string {
+  // Every request's log line passes through here, and almost none holds a key: two substring checks cost less than
+  // running the expression over text it cannot match.
+  if (!text.includes('_live_') && !text.includes('_test_')) return text;
   return text.replace(FULL_KEY, '$1_[REDACTED]');
 }
 
