@@ -17,12 +17,13 @@ export async function serve(): Promise<void> {
   const app = await buildApp(deps);
   const address = await app.listen({ port: config.port, host: config.host });
   const baseUrl = address.replace('[::1]', 'localhost');
+  deps.people.useListeningAddress(baseUrl);
   const lines = [`Gatehouse listening on ${baseUrl} (${config.databaseUrl ? 'PostgreSQL' : `embedded store in ${config.dataDir}`}) in ${Math.round(performance.now() - started)} ms`];
   if (adminToken) lines.push('', 'Admin token (shown once; also saved for the local CLI in the data directory):', adminToken);
   if (seeded) {
     lines.push('', 'Development API key (shown once):', seeded.key, '', 'Try it:', `curl -s ${baseUrl}/v1/whoami -H "X-Api-Key: ${seeded.key}"`);
   }
-  if (adminToken || seeded) lines.push('', ...consoleLines(config.publicUrl ? deps.people.publicUrl : baseUrl));
+  if (adminToken || seeded) lines.push('', ...consoleLines(deps.people.publicUrl));
   process.stdout.write(`${lines.join('\n')}\n\n`);
 
   let closing = false;

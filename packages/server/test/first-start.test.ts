@@ -79,6 +79,15 @@ describe.runIf(!usingPostgres)('first start on an empty embedded store (SPEC 11)
       const response = await fetch(`${server.baseUrl}/v1/whoami`, { headers: { 'X-Api-Key': key } });
       expect(response.status).toBe(200);
       expect(readFileSync(join(dataDir, 'secret'), 'utf8').trim()).toBe(deploymentSecret);
+
+      // PORT=0 and no GATEHOUSE_PUBLIC_URL: the public URL is the address it listens on, port included, so a sign-in
+      // from the console at the address it printed passes the Origin check (a wrong password is 401, not 403 origin).
+      const signIn = await fetch(`${server.baseUrl}/console/api/sign-in`, {
+        method: 'POST',
+        headers: { origin: new URL(server.baseUrl).origin, 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'nobody@example.com', password: 'not the password at all' }),
+      });
+      expect(signIn.status).toBe(401);
     } finally {
       expect(await server.stop()).toBe(0);
     }

@@ -13,6 +13,11 @@ export interface PeopleRuntime {
   publicUrl: string;
   /** `Secure` on the session cookie when the public URL is https (SPEC 13.5). */
   secureCookie: boolean;
+  /**
+   * Without GATEHOUSE_PUBLIC_URL, the address the server is listening on becomes the public URL: with `PORT=0` the
+   * port is known only then, and links and the Origin check must name the port people actually reach.
+   */
+  useListeningAddress(baseUrl: string): void;
   hasher: PasswordHasher;
   /** null: no GATEHOUSE_SMTP_URL, links are shown once to whoever made them. */
   mailer: Mailer | null;
@@ -26,13 +31,19 @@ export interface PeopleRuntime {
 
 export function createPeopleRuntime(config: Config, now: () => number, sealer: SecretSealer, mailer?: Mailer): PeopleRuntime {
   const settings = { ...DEFAULT_PEOPLE_SETTINGS, ...config.people };
-  const publicUrl = (config.publicUrl ?? `http://${config.host}:${config.port}`).replace(/\/+$/, '');
   const chosenMailer = mailer ?? (config.smtpUrl ? smtpMailer(config.smtpUrl, settings.mailFrom) : null);
+  // SPEC 11's default, http://<HOST>:<PORT>, with an IPv6 address in brackets as a URL needs it.
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const addressed = (url: string) => {
+    const publicUrl = url.replace(/\/+$/, '');
+    return { publicUrl, publicOrigin: new URL(publicUrl).origin, secureCookie: publicUrl.startsWith('https:') };
+  };
   return {
     settings,
-    publicOrigin: new URL(publicUrl).origin,
-    publicUrl,
-    secureCookie: publicUrl.startsWith('https:'),
+    ...addressed(config.publicUrl ?? `http://${host}:${config.port}`),
+    useListeningAddress(baseUrl) {
+      if (!config.publicUrl) Object.assign(this, addressed(baseUrl));
+    },
     hasher: new PasswordHasher(settings),
     mailer: chosenMailer,
     sealer,
