@@ -56,6 +56,9 @@ describe('canary: a full key never reaches a log line, an error or the database'
       await t.app.inject({ url: '/admin/v1/plans', headers: withKey(canary) }),
       await t.app.inject({ url: '/admin/v1/plans', headers: { authorization: `Bearer ${canary}` } }),
       await t.app.inject({ method: 'POST', url: '/v1/whoami', headers: withKey(canary), payload: { key: canary } }),
+      // The key pasted where an id belongs: refused with 422, and audited with the id as sent, which must be masked.
+      await t.app.inject({ method: 'DELETE', url: `/v1/api-keys/${canary}`, headers: withKey(canary) }),
+      await admin(t.app, 'POST', `/admin/v1/keys/${canary}/kill`),
     ];
     await admin(t.app, 'POST', `/admin/v1/keys/${key.id}/kill`);
     responses.push(await t.app.inject({ url: '/v1/test-crash', headers: withKey(canary) }));
@@ -68,6 +71,8 @@ describe('canary: a full key never reaches a log line, an error or the database'
 
     expect(responses[0]!.statusCode).toBe(200);
     expect(responses[6]!.statusCode).toBe(500);
+    expect(responses[10]!.statusCode).toBe(422);
+    expect(responses[11]!.statusCode).toBe(422);
     for (const response of responses) {
       expect(response.body).not.toContain(secret);
       for (const value of Object.values(response.headers)) expect(String(value)).not.toContain(secret);
@@ -79,6 +84,7 @@ describe('canary: a full key never reaches a log line, an error or the database'
 
     const rows = await everyRowAsText();
     expect(rows).toContain(key.keyId);
+    expect(rows).toContain(`${key.displayPrefix}_[REDACTED]`);
     expect(rows).not.toContain(secret);
     expect(rows).not.toContain(canary);
   });
@@ -134,5 +140,18 @@ describe('canary: secrets shown once stay out of the idempotency store', () => {
     expect(rows).not.toContain(signingSecret.slice('whsec_'.length));
     expect(t.logs.text).not.toContain(created.key.slice(-43));
     expect(t.logs.text).not.toContain(signingSecret);
+  });
+});
+
+describe('audit entries of requests refused for their path', () => {
+  it('keep an id holding NUL, replaced, rather than lose the entry to the database refusing it', async () => {
+    const { key } = await partnerWithKey(t.app);
+    const refused = await t.app.inject({ method: 'DELETE', url: '/v1/api-keys/abc%00def', headers: withKey(key.key) });
+    expect(refused.statusCode).toBe(422);
+    const audit = await admin(t.app, 'GET', '/admin/v1/audit?limit=10');
+    const targets = (audit.json() as { data: { action: string; targetId: string | null; status: number }[] }).data
+      .filter((entry) => entry.status === 422)
+      .map((entry) => entry.targetId);
+    expect(targets).toContain('abc\ufffddef');
   });
 });

@@ -1,4 +1,6 @@
 import type { FastifyRequest } from 'fastify';
+import { maskKeys } from '../observability/key-mask.ts';
+import { storableText } from './request-schema-bounds.ts';
 
 /**
  * What an audit entry says beyond who, what and when (SPEC 10.3): for a change, the fields it asked for, next to any
@@ -19,17 +21,23 @@ export function checkAuditActionName(method: string | string[], url: string, act
 const MAX_AUDITED_TEXT = 200;
 const MAX_AUDITED_ITEMS = 32;
 
-/** A URL is kept without its query, fragment or credentials, which may carry a receiver's token. */
-function auditedText(text: string): string {
-  if (/^https?:\/\//i.test(text)) {
+/**
+ * Text as an audit entry keeps it. A request refused before its handler (a 422 on its path or body) is audited with
+ * what it sent, unvalidated: a key pasted where an id belongs is masked (SPEC 1.1: never stored in plain text), and a
+ * NUL or a lone surrogate, which the database refuses in text, is replaced so the entry is not lost. A URL is kept
+ * without its query, fragment or credentials, which may carry a receiver's token.
+ */
+export function auditedText(text: string): string {
+  const storable = maskKeys(storableText(text));
+  if (/^https?:\/\//i.test(storable)) {
     try {
-      const url = new URL(text);
+      const url = new URL(storable);
       return `${url.origin}${url.pathname}`.slice(0, MAX_AUDITED_TEXT);
     } catch {
       // not a URL after all: kept as text
     }
   }
-  return text.length > MAX_AUDITED_TEXT ? `${text.slice(0, MAX_AUDITED_TEXT)}…` : text;
+  return storable.length > MAX_AUDITED_TEXT ? `${storable.slice(0, MAX_AUDITED_TEXT)}…` : storable;
 }
 
 function auditedValue(value: unknown): unknown {

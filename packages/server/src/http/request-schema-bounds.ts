@@ -16,6 +16,10 @@ const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbf
 /** Text PostgreSQL can store, as text and inside jsonb. */
 export const isStorableText = (text: string): boolean => !text.includes('\u0000') && !UNPAIRED_SURROGATE.test(text);
 
+/** `text` with each NUL and unpaired surrogate replaced by U+FFFD, for text kept although it was refused. */
+export const storableText = (text: string): string =>
+  text.replaceAll('\u0000', '\ufffd').replace(new RegExp(UNPAIRED_SURROGATE.source, 'g'), '\ufffd');
+
 export class UnboundedSchemaError extends Error {}
 
 const isSchema = (value: unknown): value is Schema => typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Deps } from '../deps.ts';
 import { auditInsertQuery, insertAuditEntry, type AuditRecord } from '../audit/repository.ts';
 import { endingTransaction } from '../db/postgres-driver.ts';
-import { auditDetailsOf, checkAuditActionName } from './audit-details.ts';
+import { auditDetailsOf, auditedText, checkAuditActionName } from './audit-details.ts';
 import type { Database, IdempotencyEntry } from '../db/schema.ts';
 import { coversIdempotency, type IdempotencyOptions } from '../idempotency/plugin.ts';
 import { findIdempotencyEntry, keepAnswer, startClaim, type Claimed } from '../idempotency/repository.ts';
@@ -396,7 +396,8 @@ export function auditRecordOf(request: FastifyRequest, action: string, status: n
     actor: auditActorOf(request),
     action,
     targetType: target?.type ?? null,
-    targetId: target?.id ?? (typeof paramsId === 'string' ? paramsId : null),
+    // The path's id as sent: it reaches here unvalidated when the request was refused for it.
+    targetId: target?.id ?? (typeof paramsId === 'string' ? auditedText(paramsId) : null),
     requestId: request.id,
     status,
     details: auditDetailsOf(request, action),
