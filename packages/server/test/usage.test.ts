@@ -305,6 +305,20 @@ describe('explain', () => {
     expect((await admin(a.app, 'POST', '/admin/v1/explain', { apiKeyId: randomUUID(), method: 'GET', path: '/v1/projects' })).statusCode).toBe(404);
     expect((await admin(a.app, 'POST', '/admin/v1/explain', { apiKeyId: restricted.id, method: 'BREW', path: '/v1/projects' })).statusCode).toBe(422);
   });
+
+  it('answers a killed key 503 like every route but whoami (SPEC 3), while an operator still gets the explanation', async () => {
+    const killed = await issueKey(a.app, busy.organizationId, { name: 'killed' });
+    expect((await admin(a.app, 'POST', `/admin/v1/keys/${killed.id}/kill`)).statusCode).toBe(200);
+    const refused = await a.app.inject({ method: 'POST', url: '/v1/explain', headers: withKey(killed.key), payload: { method: 'GET', path: '/v1/projects' } });
+    expect(refused.statusCode, refused.body).toBe(503);
+    expect(refused.json().error.code).toBe('KILL_SWITCH');
+    expect((await a.app.inject({ url: '/v1/whoami', headers: withKey(killed.key) })).json().killSwitch).toBe(true);
+
+    const byOperator = await admin(a.app, 'POST', '/admin/v1/explain', { apiKeyId: killed.id, method: 'GET', path: '/v1/projects' });
+    expect(byOperator.statusCode).toBe(200);
+    expect(byOperator.json().wouldAnswer).toEqual({ status: 503, code: 'KILL_SWITCH' });
+    expect(byOperator.json().checks.find((check: { check: string }) => check.check === 'key_kill_switch').outcome).toBe('fail');
+  });
 });
 
 describe('retention and roll-ups, on the injected clock', () => {

@@ -30,8 +30,9 @@ export function registerExplainRoutes(app: App, deps: Deps, routes: PartnerRoute
   app.post(
     '/v1/explain',
     {
-      // reportsSwitches: a key whose own or organization's switch is on can still ask why it is refused.
-      config: { endpointClass: 'read-light', scope: null, reportsSwitches: true },
+      // Not reportsSwitches: SPEC 3 leaves whoami alone answering a switched-off key. Its partner learns which switch
+      // from whoami; an operator explains the key through /admin/v1/explain.
+      config: { endpointClass: 'read-light', scope: null },
       schema: {
         summary: 'Run the access checks of a route for the calling key, without running the route or using a rate-limit token',
         tags: ['explain'],
