@@ -332,6 +332,23 @@ describe('key.expiring', () => {
     await expectDocumented(hour);
     const marked = await t.deps.store.db.selectFrom('api_keys').select(['id', 'expiring_notice']).where('id', 'in', [expiring.id, revoked.id]).execute();
     expect(Object.fromEntries(marked.map((row) => [row.id, row.expiring_notice]))).toEqual({ [expiring.id]: 1, [revoked.id]: 0 });
+
+    // SPEC 10.3: each notice is audited too, once, in its key's world, by the scan that sent it.
+    type Entry = { actor: string; targetId: string; details: { hoursBefore: number } };
+    const auditedFor = async (key: string) =>
+      ((await t.app.inject({ url: '/v1/audit?action=key.expiring', headers: withKey(key) })).json() as { data: Entry[] }).data.map((entry) => [
+        entry.actor,
+        entry.targetId,
+        entry.details.hoursBefore,
+      ]);
+    expect(await auditedFor(live.key)).toEqual([
+      ['gatehouse:expiring-scan', expiring.id, 1],
+      ['gatehouse:expiring-scan', expiring.id, 24],
+    ]);
+    expect(await auditedFor(test.key)).toEqual([
+      ['gatehouse:expiring-scan', expiringTest.id, 1],
+      ['gatehouse:expiring-scan', expiringTest.id, 24],
+    ]);
   });
 
   it('starts again for a new expiresAt, and gives a key first seen within the hour only the 1-hour notice', async () => {

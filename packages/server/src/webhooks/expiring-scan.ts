@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { insertAuditEntry } from '../audit/repository.ts';
 import type { Logger } from 'pino';
 import type { ApiKeyRow, Database } from '../db/schema.ts';
 import { presentApiKey } from '../keys/present.ts';
@@ -33,6 +34,16 @@ export async function sendExpiringNotices(db: Kysely<Database>, keyPrefix: strin
       RETURNING *`.execute(trx);
     for (const row of rows) {
       await emitKeyEvent({ db: trx }, 'key.expiring', presentApiKey(row, keyPrefix), { hoursBefore: row.expiring_notice }, now);
+      // SPEC 10.3: every key lifecycle event is audited, this one by the scan that noticed it (no request, no person).
+      await insertAuditEntry(trx, {
+        organizationId: row.organization_id,
+        env: row.env,
+        actor: 'gatehouse:expiring-scan',
+        action: 'key.expiring',
+        targetType: 'api_key',
+        targetId: row.id,
+        details: { hoursBefore: row.expiring_notice, expiresAt: row.expires_at },
+      });
     }
     return rows.length;
   });
