@@ -42,6 +42,11 @@ describe('GatehouseAdmin against a real server', () => {
     const invalid = await rejection(admin.organizations.update(created.id, { rateLimitTier: 'no-such-tier' }));
     expect(invalid).toMatchObject({ status: 422, code: 'VALIDATION_FAILED' });
     expect(invalid.details.issues).toEqual([expect.objectContaining({ path: 'body.rateLimitTier' })]);
+    // Names every object has are not tiers: `constructor` was accepted and broke every request of the organization.
+    for (const inherited of ['constructor', 'tostring', 'hasownproperty']) {
+      expect(await rejection(admin.organizations.update(created.id, { rateLimitTier: inherited }))).toMatchObject({ status: 422, code: 'VALIDATION_FAILED' });
+    }
+    expect((await rejection(admin.organizations.create({ name: 'Inherited', rateLimitTier: 'constructor' }))).status).toBe(422);
   });
 
   it('organizations: list walks every page, page returns one page and its cursor', async () => {

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { KeyState } from '../auth/key-state.ts';
-import type { EndpointClass } from '../config.ts';
+import { isRateLimitTier, type EndpointClass } from '../config.ts';
 import type { Deps } from '../deps.ts';
 import { ApiError } from '../http/errors.ts';
 import type { LimitDecision } from './gcra.ts';
@@ -24,7 +24,7 @@ export function enforceRateLimit(deps: Deps, reply: FastifyReply, state: KeyStat
 export function limitOf(deps: Deps, state: KeyState, endpointClass: EndpointClass): { tier: string; limit: number } {
   const table = deps.config.rateLimits;
   // A tier dropped from GATEHOUSE_RATE_LIMITS since it was set gets the default tier, not unlimited requests.
-  const tier = table[state.rateLimitTier] ? state.rateLimitTier : DEFAULT_TIER;
+  const tier = isRateLimitTier(table, state.rateLimitTier) ? state.rateLimitTier : DEFAULT_TIER;
   return { tier, limit: table[tier]![endpointClass] };
 }
 

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
+import { isRateLimitTier } from '../config.ts';
 import type { Deps } from '../deps.ts';
 import { findPlanByName, listPlans } from '../plans/repository.ts';
 import { findOrganization, insertOrganization, listOrganizations, lockOrganization, updateOrganization } from './repository.ts';
@@ -79,7 +80,7 @@ async function planIdFor(db: Db, plan: string | null | undefined): Promise<strin
 }
 
 function checkTier(deps: Deps, tier: string | undefined): void {
-  if (tier !== undefined && !deps.config.rateLimits[tier]) {
+  if (tier !== undefined && !isRateLimitTier(deps.config.rateLimits, tier)) {
     const known = Object.keys(deps.config.rateLimits).join(', ');
     throw new ApiError('VALIDATION_FAILED', 'The request is not valid.', { issues: [{ path: 'body.rateLimitTier', message: `must be one of ${known}` }] });
   }
