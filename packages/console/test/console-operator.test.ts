@@ -51,7 +51,7 @@ describe.runIf(chromiumAvailable)('the console for operators, in a browser', () 
     await expectAccessible(page, 'Organizations');
   });
 
-  it('creates an organization, invites its owner, sets plan, tier and credits', async () => {
+  it('creates an organization, invites its owner, sets plan, tier, credits and the low-credit threshold', async () => {
     await page.getByLabel('Organization name').fill('Globex');
     await page.getByLabel('Plan', { exact: true }).selectOption('pro');
     await page.getByLabel('Rate-limit tier').fill('standard');
@@ -78,8 +78,24 @@ describe.runIf(chromiumAvailable)('the console for operators, in a browser', () 
     await page.getByRole('button', { name: 'Add credits' }).click();
     await expect.poll(() => facts.getByText('350', { exact: true }).isVisible()).toBe(true);
 
+    // SPEC 14: the low-credit threshold, none until set; shown again after a reload, from the server.
+    const threshold = facts.locator('div', { has: page.getByText('Low-credit threshold', { exact: true }) }).locator('dd');
+    expect(await threshold.textContent()).toBe('none');
+    expect(await page.getByLabel(/Low-credit threshold/).inputValue()).toBe('');
+    await page.getByLabel(/Low-credit threshold/).fill('1500');
+    await page.getByRole('button', { name: 'Set threshold' }).click();
+    await expect.poll(() => threshold.textContent()).toBe('1,500');
+    expect(await page.getByRole('status').filter({ hasText: 'saved' }).textContent()).toBe('Low-credit threshold saved.');
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Globex' }).waitFor();
+    await expect.poll(() => threshold.textContent()).toBe('1,500');
+    expect(await page.getByLabel(/Low-credit threshold/).inputValue()).toBe('1500');
+
     const stored = (await admin(server.app, 'GET', `/admin/v1/organizations/${organizationId}`)).json();
-    expect(stored).toMatchObject({ name: 'Globex', plan: 'partner', rateLimitTier: 'pilot', creditBalance: 350 });
+    expect(stored).toMatchObject({ name: 'Globex', plan: 'partner', rateLimitTier: 'pilot', creditBalance: 350, lowCreditThreshold: 1500 });
+    // The change is audited as the other fields are: the operator who made it, the threshold before and after.
+    const audit = (await admin(server.app, 'GET', `/admin/v1/audit?organizationId=${organizationId}&action=admin.organization.update&limit=1`)).json();
+    expect(audit.data[0]).toMatchObject({ actor: expect.stringMatching(/^person:/), status: 200, details: { before: { lowCreditThreshold: null }, after: { lowCreditThreshold: 1500 } } });
     const issued = await admin(server.app, 'POST', `/admin/v1/organizations/${organizationId}/keys`, { name: 'globex prod', env: 'live' });
     expect(issued.statusCode, issued.body).toBe(201);
     key = issued.json();
@@ -154,7 +170,7 @@ describe.runIf(chromiumAvailable)('the console for operators, in a browser', () 
     await page.goto(`/console/ops/organizations/${organizationId}`);
     await page.getByRole('heading', { level: 1, name: 'Globex' }).waitFor();
     await page.waitForLoadState('networkidle');
-    for (const name of ['Set plan', 'Set tier', 'Add credits', 'Invite', 'Turn API access off']) expect(await page.getByRole('button', { name }).count(), name).toBe(0);
+    for (const name of ['Set plan', 'Set tier', 'Add credits', 'Set threshold', 'Invite', 'Turn API access off']) expect(await page.getByRole('button', { name }).count(), name).toBe(0);
     const refused = await asBrowserSession(context, server.baseUrl, 'PATCH', `/console/api/ops/organizations/${organizationId}`, { plan: 'pilot' });
     expect(refused.status).toBe(403);
     await openPage(page, 'Kill switch');

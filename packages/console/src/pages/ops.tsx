@@ -9,6 +9,8 @@ import { auditColumns, InviteForm, keyStatus, PARTNER_ROLES, PeopleTables, Reque
 /** The tiers of the default rate-limit table (GATEHOUSE_RATE_LIMITS may add others: the field takes any name). */
 const KNOWN_TIERS = ['standard', 'pilot', 'partner'];
 const OPERATOR_ROLES = ['operator', 'support'] as const;
+/** The server's bounds for a low-credit threshold (MAX_CREDIT_BALANCE in the server's organizations/admin-routes.ts). */
+const MAX_CREDIT_BALANCE = 2_000_000_000;
 
 function usePlans() {
   return useLoad(() => must(api.GET('/console/api/ops/plans')), []);
@@ -134,9 +136,10 @@ export function OrganizationDetail() {
   const [plan, setPlan] = useState<string | undefined>(undefined);
   const [tier, setTier] = useState<string | undefined>(undefined);
   const [amount, setAmount] = useState('');
+  const [threshold, setThreshold] = useState<string | undefined>(undefined);
   const change = useAction();
   const [saved, setSaved] = useState('');
-  const patch = async (body: { plan?: string | null; rateLimitTier?: string; apiAccessRevoked?: boolean }, what: string) => {
+  const patch = async (body: { plan?: string | null; rateLimitTier?: string; apiAccessRevoked?: boolean; lowCreditThreshold?: number | null }, what: string) => {
     const done = await change.run(() => must(api.PATCH('/console/api/ops/organizations/{id}', { params: { path: { id } }, body })));
     if (done) {
       setSaved(`${what} saved.`);
@@ -145,6 +148,8 @@ export function OrganizationDetail() {
   };
   const columns = useMemo(() => keyColumns(operatorSwitches, operatorWrites, keys.reload), [operatorSwitches, operatorWrites, keys.reload]);
   if (!org) return <Page title="Organization">{organization.error ? <ErrorNote error={organization.error} /> : <p role="status">Loading…</p>}</Page>;
+  // What the threshold field shows: the operator's edit, else the stored value (empty: none).
+  const thresholdInput = threshold ?? (org.lowCreditThreshold === null ? '' : String(org.lowCreditThreshold));
   return (
     <Page title={org.name}>
       <p>
@@ -162,6 +167,10 @@ export function OrganizationDetail() {
         <div>
           <dt>Credit balance</dt>
           <dd>{org.creditBalance.toLocaleString('en')}</dd>
+        </div>
+        <div>
+          <dt>Low-credit threshold</dt>
+          <dd>{org.lowCreditThreshold === null ? 'none' : org.lowCreditThreshold.toLocaleString('en')}</dd>
         </div>
         <div>
           <dt>API access</dt>
@@ -216,6 +225,28 @@ export function OrganizationDetail() {
               <input type="number" required value={amount} onChange={(event) => setAmount(event.target.value)} />
             </label>
             <button type="submit">Add credits</button>
+          </form>
+          <form
+            className="filters"
+            onSubmit={async (event) => {
+              event.preventDefault();
+              // SPEC 7: credits.low is sent when the balance falls below the threshold; empty turns it off.
+              const value = thresholdInput.trim();
+              await patch({ lowCreditThreshold: value === '' ? null : Number(value) }, 'Low-credit threshold');
+            }}
+          >
+            <label className="field">
+              Low-credit threshold (empty for none)
+              <input
+                type="number"
+                min={0}
+                max={MAX_CREDIT_BALANCE}
+                step={1}
+                value={thresholdInput}
+                onChange={(event) => setThreshold(event.target.value)}
+              />
+            </label>
+            <button type="submit">Set threshold</button>
           </form>
         </div>
       ) : null}
