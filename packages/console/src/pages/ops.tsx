@@ -221,8 +221,8 @@ export function OrganizationDetail() {
             }}
           >
             <label className="field">
-              Credits to add (negative to take away)
-              <input type="number" required value={amount} onChange={(event) => setAmount(event.target.value)} />
+              Credits to add
+              <input type="number" required min={1} step={1} value={amount} onChange={(event) => setAmount(event.target.value)} />
             </label>
             <button type="submit">Add credits</button>
           </form>
