@@ -77,6 +77,8 @@ export function canonicalAllowedCidrs(cidrs: readonly string[], path: string): s
   return canonical;
 }
 
+const LAST_EXPIRY = Date.UTC(10000, 0, 1);
+
 /**
  * The rules of a new key, for every way one is issued (the partner API, the admin API and so the CLI): a restricted
  * key grants only scopes it holds (SPEC 9), and an expiry lies in the future. Then the slow part, the hash.
@@ -86,6 +88,8 @@ export async function prepareNewKey(deps: KeyDeps, input: NewKeyInput): Promise<
   if (input.holderScopes) assertMayGrant(input.holderScopes, scopes);
   const expiresAt = input.expiresAt ? new Date(input.expiresAt) : null;
   if (expiresAt && expiresAt.getTime() <= deps.now()) throw invalid('body.expiresAt', 'must be in the future');
+  // A date-time with an offset can name year 10000 in UTC, which no answer's date-time can show (it was a 500).
+  if (expiresAt && expiresAt.getTime() >= LAST_EXPIRY) throw invalid('body.expiresAt', 'must be before 10000-01-01T00:00:00Z');
   const allowedCidrs = canonicalAllowedCidrs(input.allowedCidrs ?? [], 'body.allowedCidrs');
   const env = input.env ?? 'live';
   const { key, parsed } = generateKey(deps.config.keyPrefix, env);
