@@ -48,7 +48,10 @@ describe('allowedCidrs on a key', () => {
 
   it('refuses what is not an address or CIDR, and more than 32 entries, with 422', async () => {
     const { key } = await partnerWithKey(t.app);
-    for (const allowedCidrs of [['not-an-address'], ['10.0.0.0/33'], ['2001:db8::/129'], ['10.0.0.0/8', 'example.com'], Array.from({ length: 33 }, (_, i) => `10.0.${i}.0/24`)]) {
+    for (const allowedCidrs of [['not-an-address'], ['10.0.0.0/33'], ['2001:db8::/129'], ['10.0.0.0/8', 'example.com'],
+      // inet_aton's old forms, which name another address than they seem to: octal, one part, hex.
+      ['010.0.0.1/8'], ['10'], ['0x7f000001'], ['127.1'],
+      Array.from({ length: 33 }, (_, i) => `10.0.${i}.0/24`)]) {
       const refused = await t.app.inject({ method: 'POST', url: '/v1/api-keys', headers: withKey(key.key), payload: { name: 'bad', allowedCidrs } });
       expect(refused.statusCode, JSON.stringify(allowedCidrs)).toBe(422);
       expect(refused.json().error.code).toBe('VALIDATION_FAILED');
