@@ -45,10 +45,12 @@ describe('SPEC 4: the error envelope', () => {
     expect(response.body).not.toContain('oops');
   });
 
-  it('400 for a non-JSON content type', async () => {
-    const response = await post('name=x', 'application/x-www-form-urlencoded');
-    expect(response.statusCode).toBe(400);
-    expect(envelope(response).code).toBe('BAD_REQUEST');
+  it('400 for a non-JSON content type, text/plain included', async () => {
+    for (const [payload, contentType] of [['name=x', 'application/x-www-form-urlencoded'], ['{"name":"x"}', 'text/plain'], ['x', 'text/plain; charset=utf-8']]) {
+      const response = await post(payload!, contentType);
+      expect(response.statusCode, contentType).toBe(400);
+      expect(envelope(response).code).toBe('BAD_REQUEST');
+    }
   });
 
   it('422 VALIDATION_FAILED with details.issues for wrong types, unknown fields and missing fields', async () => {

@@ -49,6 +49,9 @@ function boundedJsonParser(scope: FastifyInstance): ParseJson {
  */
 export function installJsonBodyParser(scope: FastifyInstance, options: { emptyIsNoBody?: boolean } = {}): void {
   const parse = boundedJsonParser(scope);
+  // Fastify reads text/plain as a string, which then fails validation as 422; SPEC 4 makes a body that is not JSON
+  // 400 BAD_REQUEST, as any other type is (415, translated in error-handler.ts).
+  if (scope.hasContentTypeParser('text/plain')) scope.removeContentTypeParser('text/plain');
   scope.removeContentTypeParser('application/json');
   scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request: FastifyRequest, body: string | Buffer, done: Done) => {
     const text = body.toString();
