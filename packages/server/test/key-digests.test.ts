@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalInvalidationBus } from '../src/auth/invalidation.ts';
-import { KeyVerifier } from '../src/auth/key-verifier.ts';
+import { BCRYPT_LANE_WAITING, KeyVerifier } from '../src/auth/key-verifier.ts';
 import type { Store } from '../src/db/create-db.ts';
 import { formatKey, generateKey, parseKey } from '../src/keys/format.ts';
 import { generateSecret } from '../src/secrets/deployment-secret.ts';
@@ -303,5 +303,109 @@ describe('canary: nothing stored in the database authenticates', () => {
       if (response.statusCode !== 401) accepted.push(`${response.statusCode} ${candidate}`);
     }
     expect(accepted).toEqual([]);
+  });
+});
+
+/**
+ * SPEC 2, floods: a key with no digest under the current secret is proven by bcrypt, and the throttle must neither
+ * refuse its correct key because of other requests' failures nor let wrong secrets buy unbounded bcrypt.
+ */
+describe('the failure throttle and keys that bcrypt must prove', () => {
+  /** hasher.verify held at a gate the test opens, counting calls and how many ran at once. */
+  function gateVerifications(t: TestApp) {
+    const hasher = t.deps.hasher;
+    const real = hasher.verify.bind(hasher);
+    const seen = { calls: 0, running: 0, peak: 0 };
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    hasher.verify = async (secret, secretHash) => {
+      seen.calls++;
+      seen.peak = Math.max(seen.peak, ++seen.running);
+      try {
+        await gate;
+        return await real(secret, secretHash);
+      } finally {
+        seen.running--;
+      }
+    };
+    return { seen, open: () => open() };
+  }
+
+  /** Sends them all at once; resolves once `settled` of them have been answered, with `all`: every answer once all are. */
+  async function burst(t: TestApp, presented: Array<[key: string, address: string]>, settled: number) {
+    let answered = 0;
+    const all = Promise.all(presented.map(([key, address]) => Promise.resolve(whoami(t, key, address)).finally(() => answered++)));
+    while (answered < settled) await new Promise((resolve) => setImmediate(resolve));
+    return { all };
+  }
+
+  it('a key_id throttled by wrong secrets from other addresses: the correct key from a fresh address is answered 200; wrong ones stay 429, one bcrypt at a time', async () => {
+    const first = await instance();
+    const organization = await createOrganization(first.app);
+    const key = await issueKey(first.app, organization.id);
+    expect(await status(first, key.key)).toBe(200);
+    await closeInstance(first);
+
+    // GATEHOUSE_SECRET changed without GATEHOUSE_SECRET_PREVIOUS: the key's digest is unreadable, bcrypt must prove it.
+    const t = await instance({ config: { secret: generateSecret(), authFailuresPerMinute: 3 } });
+    const wrong = () => generateKey('lp', 'live', key.keyId).key;
+    const answers: number[] = [];
+    for (const address of ['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4']) answers.push((await whoami(t, wrong(), address)).statusCode);
+    expect(answers).toEqual([401, 401, 401, 429]);
+
+    // While the key_id is throttled, 20 wrong secrets at once from fresh addresses: one hash runs, a few wait behind it,
+    // the rest are refused at once; every one is answered 429.
+    const { seen, open } = gateVerifications(t);
+    const flood = Array.from({ length: 20 }, (_, i): [string, string] => [wrong(), `203.0.113.${10 + i}`]);
+    const refusedAtOnce = flood.length - 1 - BCRYPT_LANE_WAITING;
+    // Answered while the one hash is held at the gate: refused because the lane was full, without bcrypt.
+    const { all } = await burst(t, flood, refusedAtOnce);
+    expect(seen).toEqual({ calls: 1, running: 1, peak: 1 });
+    open();
+    const flooded = await all;
+    expect(flooded.map((response) => response.statusCode)).toEqual(Array(flood.length).fill(429));
+    expect(flooded.every((response) => response.json().error.code === 'RATE_LIMITED')).toBe(true);
+    expect(seen.calls).toBe(1 + BCRYPT_LANE_WAITING);
+    expect(seen.peak).toBe(1);
+
+    // The owner, from an address of its own: verified by bcrypt once, digested, and answered 200.
+    const owner = await whoami(t, key.key, '198.51.100.7');
+    expect(owner.statusCode).toBe(200);
+    expect(seen.calls).toBe(2 + BCRYPT_LANE_WAITING);
+    expect((await digestRow(key.keyId)).digest_secret_id).toBe(t.deps.secrets.current.id);
+
+    // From then on the digest path: the correct key from anywhere without bcrypt, wrong secrets 429 for one HMAC each.
+    expect((await whoami(t, key.key, '203.0.113.1')).statusCode).toBe(200);
+    expect((await whoami(t, wrong(), '203.0.113.99')).statusCode).toBe(429);
+    expect(seen.calls).toBe(2 + BCRYPT_LANE_WAITING);
+  });
+
+  it('an address over its own failures gets its correct key verified; throttled addresses together run one bcrypt at a time', async () => {
+    const t = await instance({ config: { authFailuresPerMinute: 3 } });
+    const organization = await createOrganization(t.app);
+    const keys = [await legacyKey(t, organization.id), await legacyKey(t, organization.id)];
+    const keyIds = keys.map((key) => parseKey(key)!.keyId);
+    const addresses = ['192.0.2.1', '192.0.2.2', '192.0.2.3'];
+    for (const address of addresses) {
+      for (let i = 0; i < 3; i++) expect((await whoami(t, generateKey('lp', 'live').key, address)).statusCode).toBe(401);
+      expect((await whoami(t, generateKey('lp', 'live').key, address)).statusCode).toBe(429);
+    }
+
+    // Wrong secrets for both keys from the three throttled addresses, all at once: they share one lane.
+    const { seen, open } = gateVerifications(t);
+    const flood = Array.from({ length: 18 }, (_, i): [string, string] => [generateKey('lp', 'live', keyIds[i % 2]).key, addresses[i % 3]!]);
+    const { all } = await burst(t, flood, flood.length - 1 - BCRYPT_LANE_WAITING);
+    expect(seen).toEqual({ calls: 1, running: 1, peak: 1 });
+    open();
+    expect((await all).map((response) => response.statusCode)).toEqual(Array(flood.length).fill(429));
+    expect(seen.peak).toBe(1);
+
+    // Its own failures do not refuse a throttled address's correct key: proven by bcrypt once, then digested.
+    const calls = seen.calls;
+    expect((await whoami(t, keys[0]!, '192.0.2.1')).statusCode).toBe(200);
+    expect((await whoami(t, keys[0]!, '192.0.2.1')).statusCode).toBe(200);
+    expect(seen.calls).toBe(calls + 1);
+    expect((await whoami(t, generateKey('lp', 'live', keyIds[1]).key, '192.0.2.1')).statusCode).toBe(429);
+    expect(seen.calls).toBe(calls + 2);
   });
 });

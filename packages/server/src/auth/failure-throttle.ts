@@ -1,8 +1,10 @@
 import { LRUCache } from 'lru-cache';
 
 /**
- * Counts failed verifications per subject (client address, key_id) in fixed one-minute windows. Consulted
- * before any database lookup or hashing, so guessing and bcrypt floods are cut off early (SPEC 2, hot path).
+ * Counts failed verifications per subject (client address, key_id) in fixed one-minute windows (SPEC 2, floods). A
+ * failure over the limit is answered 429 rather than 401; before bcrypt, a throttled subject's attempts are
+ * serialised rather than refused (key-verifier.ts, proveByBcrypt), so a bcrypt flood is bounded without a correct
+ * key being refused.
  */
 export class FailureThrottle {
   private readonly windows: LRUCache<string, { start: number; failures: number }>;

@@ -5,6 +5,7 @@ import { type KeyDigester, type StoredDigest } from '../keys/digest.ts';
 import { MAX_KEY_LENGTH, parseKey, type ParsedKey } from '../keys/format.ts';
 import { HashQueueFullError, type SecretHasher } from '../keys/hashing.ts';
 import { FailureThrottle } from './failure-throttle.ts';
+import { LaneFullError, SerialLanes } from './serial-lane.ts';
 import type { Invalidation, InvalidationBus } from './invalidation.ts';
 import { KeyCache, STATE_BACKSTOP_MS } from './key-cache.ts';
 import { loadKeyRecord, loadKeyStateRows, loadOrganizationRow, type KeyRecord, type KeyState, type OrganizationRow } from './key-state.ts';
@@ -26,6 +27,11 @@ export const DEFAULT_MAX_CACHED_KEYS = 200_000;
 
 /** What an unknown key_id's HMAC is compared with: a miss does the work a wrong secret does (no timing oracle). */
 const ABSENT_DIGEST = '\0'.repeat(32);
+
+/** bcrypt attempts that may wait in a throttled lane behind the one running (proveByBcrypt); the rest get a 429. */
+export const BCRYPT_LANE_WAITING = 8;
+/** The one lane every throttled address's bcrypt attempts share (a key_id's lane is named `kid:<key_id>`). */
+const THROTTLED_ADDRESSES_LANE = 'throttled-addresses';
 
 /** Constant-time equality of a computed digest and a cached one (latin1, one character a byte). */
 function sameAsCached(presented: Buffer, cached: string): boolean {
@@ -73,6 +79,7 @@ export class KeyVerifier {
   /** Bumped by every invalidation so a read that raced with one does not cache what it read. */
   private generation = 0;
   private readonly throttle: FailureThrottle;
+  private readonly lanes = new SerialLanes(BCRYPT_LANE_WAITING);
   private readonly unsubscribe: () => void;
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
@@ -161,24 +168,43 @@ export class KeyVerifier {
   }
 
   /**
-   * bcrypt, for a key with no digest this instance can check: once per key per deployment. Throttled before the
-   * hash (a wrong secret here costs bcrypt, so failures must be cut off first); concurrent requests share one hash.
+   * bcrypt, for a key with no digest this instance can check: once per key per deployment; concurrent requests with
+   * the same secret share one hash.
+   *
+   * SPEC 2 (floods): the throttle refuses failing attempts only, and a correct key is never refused because of other
+   * requests' failures. Here, unlike on the digest path, whether an attempt fails is known only after bcrypt, so a
+   * throttled attempt cannot be refused up front: refusing it let anyone who knows a key's public key_id lock its owner
+   * out with a few wrong secrets, and the owner's key was never proven, so never digested, and stayed locked out. What
+   * the throttle is for here is bounding the bcrypt an attacker can cause, so a throttled attempt is not refused but
+   * serialised: while a key_id is over its failures, its bcrypt runs one at a time (each attempt from an address that
+   * is not throttled still counts against that address, as before); while an address is over its failures, its bcrypt
+   * waits in one lane shared by every throttled address, so throttled addresses together keep at most one hash running
+   * however many of them there are. A lane admits a few waiters and refuses the rest with a short retry: that is
+   * shedding load, not a verdict on the attempt. A wrong secret that gets through is still answered 429 and counted;
+   * a right one is digested, and from then on the key takes the digest path, where nothing refuses it.
    */
   private async proveByBcrypt(parsed: ParsedKey, presented: Buffer, record: KeyRecord, clientAddress: string): Promise<true | Verification> {
-    const blockedMs = Math.max(this.throttle.blockedFor(`ip:${clientAddress}`), this.throttle.blockedFor(`kid:${parsed.keyId}`));
-    if (blockedMs > 0) return { ok: false, reason: 'throttled', retryAfterMs: blockedMs };
+    const lane = this.bcryptLane(parsed.keyId, clientAddress);
     let match: boolean;
     try {
-      match = await this.coalesce(this.pendingHashes, `${parsed.keyId}:${presented.toString('base64url')}`, async () => {
-        const verified = await this.options.hasher.verify(parsed.secret, record.secretHash);
+      match = await this.coalesce(this.pendingHashes, `${parsed.keyId}:${presented.toString('base64url')}:${lane ?? ''}`, async () => {
+        const verify = () => this.options.hasher.verify(parsed.secret, record.secretHash);
+        const verified = await (lane ? this.lanes.run(lane, verify) : verify());
         this.options.metrics?.hashVerification(verified ? 'match' : 'mismatch');
         return verified;
       });
     } catch (error) {
-      if (error instanceof HashQueueFullError) return { ok: false, reason: 'throttled', retryAfterMs: 1000 };
+      if (error instanceof HashQueueFullError || error instanceof LaneFullError) return { ok: false, reason: 'throttled', retryAfterMs: 1000 };
       throw error;
     }
     return match ? true : this.fail(clientAddress, parsed.keyId);
+  }
+
+  /** The lane a bcrypt attempt must take (see proveByBcrypt), or none when neither its address nor its key_id is throttled. */
+  private bcryptLane(keyId: string, clientAddress: string): string | undefined {
+    if (this.throttle.blockedFor(`ip:${clientAddress}`) > 0) return THROTTLED_ADDRESSES_LANE;
+    if (this.throttle.blockedFor(`kid:${keyId}`) > 0) return `kid:${keyId}`;
+    return undefined;
   }
 
   private async storeDigest(apiKeyId: string, secret: string): Promise<StoredDigest> {
