@@ -1,3 +1,4 @@
+import { BoundedSemaphore } from '../queue/bounded-semaphore.ts';
 import { BcryptThreads } from './bcrypt-threads.ts';
 
 export class HashQueueFullError extends Error {}
@@ -9,12 +10,10 @@ export class HashQueueFullError extends Error {}
  * bounded wait list refuses work beyond it, so a flood of wrong secrets cannot monopolise the CPU.
  */
 export class SecretHasher {
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
   verifications = 0;
-  peakConcurrency = 0;
 
   private readonly threads: BcryptThreads;
+  private readonly slots: BoundedSemaphore;
 
   constructor(
     readonly cost: number,
@@ -24,14 +23,15 @@ export class SecretHasher {
     readonly maxWaiting = 256,
   ) {
     this.threads = new BcryptThreads(concurrency, niceness);
+    this.slots = new BoundedSemaphore(concurrency, maxWaiting, () => new HashQueueFullError('hash queue full'));
   }
 
   hash(secret: string): Promise<string> {
-    return this.withSlot(() => this.threads.hash(secret, this.cost));
+    return this.slots.run(() => this.threads.hash(secret, this.cost));
   }
 
   verify(secret: string, secretHash: string): Promise<boolean> {
-    return this.withSlot(() => {
+    return this.slots.run(() => {
       this.verifications++;
       return this.threads.verify(secret, secretHash);
     });
@@ -47,24 +47,10 @@ export class SecretHasher {
   }
 
   get inFlight(): number {
-    return this.running;
+    return this.slots.inFlight;
   }
 
-  private async withSlot<T>(work: () => Promise<T>): Promise<T> {
-    if (this.running >= this.concurrency) {
-      if (this.waiting.length >= this.maxWaiting) throw new HashQueueFullError('hash queue full');
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-    } else {
-      this.running++;
-    }
-    this.peakConcurrency = Math.max(this.peakConcurrency, this.running);
-    try {
-      return await work();
-    } finally {
-      const next = this.waiting.shift();
-      // The slot passes straight to the next waiter, so `running` never dips and lets a newcomer jump the queue.
-      if (next) next();
-      else this.running--;
-    }
+  get peakConcurrency(): number {
+    return this.slots.peakConcurrency;
   }
 }
