@@ -19,6 +19,9 @@ export const DEFAULT_RATE_LIMITS: RateLimitTable = {
   partner: { 'read-light': 6000, 'write-light': 1200, 'long-running': 300 },
 };
 
+/** SPEC 11's default for GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL: fetched only when a report arrives. */
+export const GITHUB_SECRET_SCANNING_KEYS_URL = 'https://api.github.com/meta/public_keys/secret_scanning';
+
 export interface Config {
   port: number;
   host: string;
@@ -79,7 +82,8 @@ export interface Config {
   usageRecording?: boolean;
   /**
    * SPEC 15: where GitHub's secret scanning publishes the keys its leak reports are signed with
-   * (GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL). Unset: POST /hooks/github/secret-scanning answers 404.
+   * (GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL, default GitHub's own). Undefined (the setting is `off`):
+   * POST /hooks/github/secret-scanning answers 404.
    */
   githubSecretScanningKeysUrl?: string | undefined;
   /** SPEC 11: where people reach the console, for invitation and reset links and the `Origin` check; default http://HOST:PORT. */
@@ -248,7 +252,10 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     usageRecording: (env.GATEHOUSE_USAGE_RECORDING ?? '').toLowerCase() !== 'false' && env.GATEHOUSE_USAGE_RECORDING !== '0',
     publicUrl: urlFrom(env, 'GATEHOUSE_PUBLIC_URL', ['http:', 'https:']),
     smtpUrl: urlFrom(env, 'GATEHOUSE_SMTP_URL', ['smtp:', 'smtps:']),
-    githubSecretScanningKeysUrl: urlFrom(env, 'GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL', ['https:', 'http:']),
+    githubSecretScanningKeysUrl:
+      env.GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL === 'off'
+        ? undefined
+        : (urlFrom(env, 'GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL', ['https:', 'http:']) ?? GITHUB_SECRET_SCANNING_KEYS_URL),
     people: {
       argon2MemoryKiB: intFrom(env, 'GATEHOUSE_ARGON2_MEMORY_KIB', DEFAULT_PEOPLE_SETTINGS.argon2MemoryKiB, 1_024, 1_048_576),
       argon2TimeCost: intFrom(env, 'GATEHOUSE_ARGON2_TIME_COST', DEFAULT_PEOPLE_SETTINGS.argon2TimeCost, 1, 10),

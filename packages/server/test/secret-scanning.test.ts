@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalInvalidationBus } from '../src/auth/invalidation.ts';
 import type { Store } from '../src/db/create-db.ts';
+import { loadConfig } from '../src/config.ts';
 import { formatKey, generateKey } from '../src/keys/format.ts';
 import { KEYS_REFETCH_INTERVAL_MS } from '../src/leaks/github-keys.ts';
 import { MAX_TOKENS_PER_REPORT, SECRET_SCANNING_HOOK } from '../src/leaks/routes.ts';
@@ -306,8 +307,14 @@ describe("the key pattern the README gives GitHub's partner program", () => {
 });
 
 describe('the hook on a deployment that takes no reports', () => {
-  it('answers 404 while GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL is unset', async () => {
-    const t = await startTestApp();
+  it("fetches GitHub's own keys unless told otherwise (SPEC 11), and takes no reports with the setting off", () => {
+    expect(loadConfig({}).githubSecretScanningKeysUrl).toBe('https://api.github.com/meta/public_keys/secret_scanning');
+    expect(loadConfig({ GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL: 'http://127.0.0.1:9/keys' }).githubSecretScanningKeysUrl).toBe('http://127.0.0.1:9/keys');
+    expect(loadConfig({ GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL: 'off' }).githubSecretScanningKeysUrl).toBeUndefined();
+  });
+
+  it('answers 404 while GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL is off', async () => {
+    const t = await startTestApp({ config: { githubSecretScanningKeysUrl: undefined } });
     try {
       const body = reportOf([{ token: 'whatever' }]);
       const response = await signedReport(t.app, body, newSigningKey());

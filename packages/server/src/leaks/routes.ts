@@ -63,14 +63,14 @@ export function registerSecretScanningHook(app: App, deps: Deps): void {
             'and `Github-Public-Key-Signature` (base64 DER ECDSA P-256 with SHA-256 over the raw body), checked against GitHub’s keys document ' +
             '(`GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL`); a missing or wrong signature answers 401 and changes nothing. Each token that is a ' +
             'key of this deployment (prefix, checksum and secret) has its kill switch turned on and is audited as `key.leaked`; the answer ' +
-            'labels every token. 404 while the keys URL is unset.',
+            'labels every token. 404 while the keys URL is set to `off`.',
           tags: ['hooks'],
           body: Type.Array(Match, { maxItems: MAX_TOKENS_PER_REPORT }),
           response: { 200: Type.Array(Verdict, { maxItems: MAX_TOKENS_PER_REPORT }) },
         },
         // Unconfigured, the route is as absent; configured, the signature is checked over the raw bytes, then parsed.
         onRequest: async () => {
-          if (!keys) throw new ApiError('NOT_FOUND', 'This deployment takes no secret scanning reports (GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL is unset).');
+          if (!keys) throw new ApiError('NOT_FOUND', 'This deployment takes no secret scanning reports (GATEHOUSE_GITHUB_SECRET_SCANNING_KEYS_URL is off).');
         },
         preValidation: async (request) => {
           const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
