@@ -169,7 +169,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
 
   // TOTP secrets are sealed under a key of the deployment secret (SPEC 11): a copy of the store alone cannot open them.
-  const people = createPeopleRuntime(config, now, secretSealer(secrets, 'totpSecret'), overrides.mailer);
+  const people = createPeopleRuntime(config, now, secrets, secretSealer(secrets, 'totpSecret'), overrides.mailer);
   if (secrets.previous) {
     const moved = await resealTotpSecrets(store.db, people.sealer);
     if (moved > 0) logger.info({ moved }, 'TOTP secrets sealed again under the current GATEHOUSE_SECRET');

@@ -1,7 +1,8 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, createOrganization, issueKey, withKey } from './factories.ts';
-import { ADMIN_TOKEN, type TestApp } from './harness.ts';
+import type { Store } from '../src/db/create-db.ts';
+import { ADMIN_TOKEN, createTestStore, type TestApp } from './harness.ts';
 import { asPerson, expectError, invited, ORIGIN, PASSWORD, personWithSession, signIn, startPeopleApp, TestClock, type Session } from './people-support.ts';
 
 const HOUR = 3_600_000;
@@ -216,5 +217,41 @@ describe('console sessions (SPEC 13.5)', () => {
   it('answers an unknown session id and a malformed one alike', async () => {
     expectError(await asPerson(t.app, owner, 'DELETE', `/console/api/sessions/${randomUUID()}`), 404, 'NOT_FOUND');
     expectError(await asPerson(t.app, owner, 'DELETE', '/console/api/sessions/not-a-uuid'), 422, 'VALIDATION_FAILED');
+  });
+});
+
+describe('sessions signed under the deployment secret (SPEC 11)', () => {
+  const oldSecret = randomBytes(32).toString('base64url');
+  const newSecret = randomBytes(32).toString('base64url');
+  let store: Store;
+  const apps: TestApp[] = [];
+  const appWith = async (secret: string, secretPrevious?: string) => {
+    const app = await startPeopleApp({ store, config: { secret, secretPrevious } });
+    apps.push(app);
+    return app;
+  };
+  beforeAll(async () => {
+    store = await createTestStore();
+  });
+  afterAll(async () => {
+    for (const app of apps) await app.close();
+    await store?.close();
+  });
+
+  it('stores a keyed digest, keeps sessions through a rotation with the previous secret, and ends them without it', { timeout: 180_000 }, async () => {
+    const before = await appWith(oldSecret);
+    const organizationId = (await createOrganization(before.app, { name: 'Signed' })).id;
+    const session = await personWithSession(before.app, organizationId, 'owner@signed.test', 'owner');
+    const stored = await store.db.selectFrom('person_sessions').select('token_digest').execute();
+    const unkeyed = createHash('sha256').update(session.token).digest('base64url');
+    expect(stored.map((row) => row.token_digest)).not.toContain(unkeyed);
+    expect(JSON.stringify(stored)).not.toContain(session.token);
+
+    const rotating = await appWith(newSecret, oldSecret);
+    expect((await asPerson(rotating.app, session, 'GET', '/console/api/session')).statusCode).toBe(200);
+    expect((await asPerson(rotating.app, session, 'POST', '/console/api/org/keys', { name: 'after rotation' })).statusCode).toBe(201);
+
+    const rotated = await appWith(newSecret);
+    expectError(await asPerson(rotated.app, session, 'GET', '/console/api/session'), 401, 'UNAUTHENTICATED');
   });
 });

@@ -17,10 +17,10 @@ import { acceptInvitation, checkPassword, completeReset, issueReset, type NewPas
 import { anyOperatorExists, deleteSession, lockFirstOperator, findPersonByEmail, insertPerson, listSessions } from './repository.ts';
 import type { ConsoleAccess } from './roles.ts';
 import { EmailSchema, LinkTokenSchema, PasswordSchema, PersonSchema, RecoveryCodeSchema, TotpCodeSchema } from './schemas.ts';
+import type { SessionSigner } from './session-signing.ts';
 import { endSessionOfToken, sessionCutoffs, setSessionCookie, type SignedIn } from './sessions.ts';
 import { checkSignIn, normalizeEmail, startSignedInSession } from './sign-in.ts';
 import { presentPerson } from './team.ts';
-import { csrfTokenFor } from './tokens.ts';
 
 const anyone: { console: ConsoleAccess } = { console: { who: 'anyone' } };
 const person: { console: ConsoleAccess } = { console: { who: 'person' } };
@@ -62,13 +62,13 @@ const signedIn = (request: FastifyRequest): SignedIn => {
   return request.person;
 };
 
-async function sessionView(db: Kysely<Database>, found: Omit<SignedIn, 'session_last_seen_at' | 'session_created_at'>, token: string) {
+async function sessionView(db: Kysely<Database>, signer: SessionSigner, found: Omit<SignedIn, 'session_last_seen_at' | 'session_created_at'>, token: string) {
   const organization = found.organization_id ? await findOrganization(db, found.organization_id) : undefined;
   const presented = organization ? (await presentOrganizations(db, [organization]))[0]! : undefined;
   return {
     person: presentPerson(found),
     organization: organization && presented ? { id: organization.id, name: organization.name, plan: presented.plan, requireSecondFactor: organization.require_second_factor } : null,
-    csrfToken: csrfTokenFor(token),
+    csrfToken: signer.csrfToken(token),
     sessionId: found.session_id,
     secondFactorRequired: Boolean(found.require_second_factor) && !found.totp_enabled,
   };
@@ -94,13 +94,13 @@ export function registerConsoleAccountRoutes(app: App, deps: Deps): void {
         before: () => checkSignIn(deps, input),
         run: async (unit, signedInPerson) => {
           const now = deps.now();
-          const { token, sessionId } = await startSignedInSession(unit.db, now, signedInPerson, input);
+          const { token, sessionId } = await startSignedInSession(unit.db, deps.people.sessions, now, signedInPerson, input);
           setSessionCookie(deps, reply, token);
           const organization = signedInPerson.organization_id ? await findOrganization(unit.db, signedInPerson.organization_id) : undefined;
           const view = { ...signedInPerson, session_id: sessionId, require_second_factor: organization?.require_second_factor ?? null };
           request.person = { ...view, session_last_seen_at: new Date(now), session_created_at: new Date(now) };
           unit.audit({ type: 'person', id: signedInPerson.id, ...(signedInPerson.organization_id ? { organizationId: signedInPerson.organization_id } : {}) });
-          return { body: await sessionView(unit.db, view, token) };
+          return { body: await sessionView(unit.db, deps.people.sessions, view, token) };
         },
       });
     },
@@ -111,7 +111,7 @@ export function registerConsoleAccountRoutes(app: App, deps: Deps): void {
     { config: { ...person, audit: 'person.sign_out' }, schema: { summary: 'End this session', tags, response: { 204: Type.Null() } } },
     async (request, reply) =>
       unitOfWork(request, reply, async (unit) => {
-        await endSessionOfToken(unit.db, request.sessionToken!);
+        await endSessionOfToken(unit.db, deps.people.sessions, request.sessionToken!);
         setSessionCookie(deps, reply, null);
         return NO_CONTENT;
       }),
@@ -120,7 +120,7 @@ export function registerConsoleAccountRoutes(app: App, deps: Deps): void {
   app.get(
     `${CONSOLE_API}/session`,
     { config: person, schema: { summary: 'Who is signed in, and the CSRF token of this session', tags, response: { 200: SessionSchema } } },
-    async (request) => sessionView(deps.store.db, signedIn(request), request.sessionToken!),
+    async (request) => sessionView(deps.store.db, deps.people.sessions, signedIn(request), request.sessionToken!),
   );
 
   app.get(

@@ -4,7 +4,6 @@ import { ApiError, forbidden } from '../http/errors.ts';
 import { addRouteHook } from '../http/route-hooks.ts';
 import { mayAccess, type ConsoleAccess } from './roles.ts';
 import { resolveSession, sessionTokenOf, type SignedIn } from './sessions.ts';
-import { csrfTokenFor, sameToken } from './tokens.ts';
 
 export const CONSOLE_API = '/console/api';
 /** The admin API's routes, mounted a second time for operators signed in to the console (src/admin/index.ts). */
@@ -70,7 +69,7 @@ export function installConsoleAuth(app: FastifyInstance, deps: Deps): void {
         throw new ApiError('UNAUTHENTICATED', 'Sign in to continue.');
       }
       const csrf = request.headers['x-csrf-token'];
-      if (changesState && (typeof csrf !== 'string' || !sameToken(csrf, csrfTokenFor(token)))) {
+      if (changesState && (typeof csrf !== 'string' || !deps.people.sessions.csrfMatches(csrf, token))) {
         deps.metrics.authRefusals.inc({ surface: 'console', outcome: 'csrf' });
         throw forbidden('csrf', 'The X-CSRF-Token header is missing or does not belong to this session.');
       }

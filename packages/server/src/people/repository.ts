@@ -126,14 +126,15 @@ export const insertSession = (
     .executeTakeFirstOrThrow();
 
 /** The live session of a token and its person; `idleSince` is the oldest last_seen_at still within the idle limit. */
-export const findLiveSession = (db: Db, tokenDigest: string, now: Date, idleSince: Date) =>
+/** `tokenDigests`: the token's digest under each deployment secret still accepted (session-signing.ts). */
+export const findLiveSession = (db: Db, tokenDigests: string[], now: Date, idleSince: Date) =>
   db
     .selectFrom('person_sessions as s')
     .innerJoin('people as p', 'p.id', 's.person_id')
     .leftJoin('organizations as o', 'o.id', 'p.organization_id')
     .selectAll('p')
     .select(['s.id as session_id', 's.last_seen_at as session_last_seen_at', 's.created_at as session_created_at', 'o.require_second_factor'])
-    .where('s.token_digest', '=', tokenDigest)
+    .where('s.token_digest', 'in', tokenDigests)
     .where('s.expires_at', '>', now)
     .where('s.last_seen_at', '>', idleSince)
     .executeTakeFirst();
@@ -155,7 +156,7 @@ export const listSessions = (db: Db, personId: string, now: Date, idleSince: Dat
 export const deleteSession = (db: Db, personId: string, sessionId: string) =>
   db.deleteFrom('person_sessions').where('person_id', '=', personId).where('id', '=', sessionId).returning('id').executeTakeFirst();
 
-export const deleteSessionByDigest = (db: Db, tokenDigest: string) => db.deleteFrom('person_sessions').where('token_digest', '=', tokenDigest).execute();
+export const deleteSessionByDigest = (db: Db, tokenDigests: string[]) => db.deleteFrom('person_sessions').where('token_digest', 'in', tokenDigests).execute();
 
 /** Ends every session of a person, but `keep` (the one that asked, on a password change). */
 export const deleteSessionsOf = (db: Db, personId: string, keep?: string) => {

@@ -1,8 +1,10 @@
 import { FailureThrottle } from '../auth/failure-throttle.ts';
 import type { Config } from '../config.ts';
+import type { DeploymentSecrets } from '../secrets/deployment-secret.ts';
 import type { SecretSealer } from '../secrets/sealing.ts';
 import { smtpMailer, type Mailer } from './mailer.ts';
 import { PasswordHasher } from './passwords.ts';
+import { sessionSigner, type SessionSigner } from './session-signing.ts';
 import { DEFAULT_PEOPLE_SETTINGS, type PeopleSettings } from './settings.ts';
 
 /** What the people feature keeps for the life of the process, built once in deps.ts. */
@@ -23,13 +25,15 @@ export interface PeopleRuntime {
   mailer: Mailer | null;
   /** Seals TOTP secrets at rest under a key derived from the deployment secret. */
   sealer: SecretSealer;
+  /** Signs sessions: their stored digests and CSRF tokens, under keys of the deployment secret. */
+  sessions: SessionSigner;
   /** Failed sign-ins (SPEC 13.3), in fixed windows, per account and per client address. */
   failuresByAccount: FailureThrottle;
   failuresByAddress: FailureThrottle;
   close(): void;
 }
 
-export function createPeopleRuntime(config: Config, now: () => number, sealer: SecretSealer, mailer?: Mailer): PeopleRuntime {
+export function createPeopleRuntime(config: Config, now: () => number, secrets: DeploymentSecrets, sealer: SecretSealer, mailer?: Mailer): PeopleRuntime {
   const settings = { ...DEFAULT_PEOPLE_SETTINGS, ...config.people };
   const chosenMailer = mailer ?? (config.smtpUrl ? smtpMailer(config.smtpUrl, settings.mailFrom) : null);
   // SPEC 11's default, http://<HOST>:<PORT>, with an IPv6 address in brackets as a URL needs it.
@@ -47,6 +51,7 @@ export function createPeopleRuntime(config: Config, now: () => number, sealer: S
     hasher: new PasswordHasher(settings),
     mailer: chosenMailer,
     sealer,
+    sessions: sessionSigner(secrets),
     failuresByAccount: new FailureThrottle(settings.signInFailuresPerAccount, now, settings.failureWindowMs),
     failuresByAddress: new FailureThrottle(settings.signInFailuresPerAddress, now, settings.failureWindowMs),
     close: () => chosenMailer?.close(),

@@ -4,7 +4,8 @@ import type { Database } from '../db/schema.ts';
 import type { Deps } from '../deps.ts';
 import { deleteSessionByDigest, findLiveSession, insertSession, touchSession } from './repository.ts';
 import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS } from './settings.ts';
-import { newToken, tokenDigest } from './tokens.ts';
+import type { SessionSigner } from './session-signing.ts';
+import { newToken } from './tokens.ts';
 
 export const SESSION_COOKIE = 'gh_session';
 /** How stale last_seen_at may get before a request writes it again: one write a minute per session at most. */
@@ -23,10 +24,16 @@ export function sessionCutoffs(nowMs: number): { now: Date; idleSince: Date } {
  * A new session, in the caller's transaction: a fresh random token every time (never one the client brought, so no
  * fixation), stored as a digest.
  */
-export async function startSession(trx: Kysely<Database>, now: number, personId: string, client: { address: string | null; userAgent: string | null }) {
+export async function startSession(
+  trx: Kysely<Database>,
+  signer: SessionSigner,
+  now: number,
+  personId: string,
+  client: { address: string | null; userAgent: string | null },
+) {
   const token = newToken();
   const session = await insertSession(trx, {
-    tokenDigest: tokenDigest(token),
+    tokenDigest: signer.digest(token),
     personId,
     now: new Date(now),
     expiresAt: new Date(now + SESSION_ABSOLUTE_MS),
@@ -40,13 +47,13 @@ export async function startSession(trx: Kysely<Database>, now: number, personId:
 export async function resolveSession(deps: SessionDeps, token: string) {
   const nowMs = deps.now();
   const { now, idleSince } = sessionCutoffs(nowMs);
-  const found = await findLiveSession(deps.store.db, tokenDigest(token), now, idleSince);
+  const found = await findLiveSession(deps.store.db, deps.people.sessions.lookupDigests(token), now, idleSince);
   if (found && nowMs - found.session_last_seen_at.getTime() >= TOUCH_EVERY_MS) await touchSession(deps.store.db, found.session_id, now);
   return found;
 }
 
-export async function endSessionOfToken(db: Kysely<Database>, token: string): Promise<void> {
-  await deleteSessionByDigest(db, tokenDigest(token));
+export async function endSessionOfToken(db: Kysely<Database>, signer: SessionSigner, token: string): Promise<void> {
+  await deleteSessionByDigest(db, signer.lookupDigests(token));
 }
 
 /** Reads the session token from a Cookie header (RFC 6265 pairs); the first gh_session wins. */

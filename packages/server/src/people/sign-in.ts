@@ -6,6 +6,7 @@ import { ApiError } from '../http/errors.ts';
 import { secondsUp } from '../limits/headers.ts';
 import { claimTotpStep, consumeRecoveryCode, findPersonByEmail, updatePerson } from './repository.ts';
 import type { Person } from './schema.ts';
+import type { SessionSigner } from './session-signing.ts';
 import { endSessionOfToken, startSession } from './sessions.ts';
 import { normalizeRecoveryCode, tokenDigest } from './tokens.ts';
 import { totpStep } from './totp.ts';
@@ -63,9 +64,15 @@ export async function checkSignIn(deps: SignInDeps, input: SignInInput): Promise
 }
 
 /** The session of a checked sign-in; the token the browser brought, whatever it was, ends (no fixation). */
-export async function startSignedInSession(trx: Kysely<Database>, now: number, person: Person, input: SignInInput): Promise<{ token: string; sessionId: string }> {
-  if (input.previousToken) await endSessionOfToken(trx, input.previousToken);
-  const { token, session } = await startSession(trx, now, person.id, { address: input.clientAddress, userAgent: input.userAgent });
+export async function startSignedInSession(
+  trx: Kysely<Database>,
+  signer: SessionSigner,
+  now: number,
+  person: Person,
+  input: SignInInput,
+): Promise<{ token: string; sessionId: string }> {
+  if (input.previousToken) await endSessionOfToken(trx, signer, input.previousToken);
+  const { token, session } = await startSession(trx, signer, now, person.id, { address: input.clientAddress, userAgent: input.userAgent });
   return { token, sessionId: session.id };
 }
 

@@ -1,18 +1,13 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
- * Session, link and recovery tokens: 256 random bits shown to their holder, stored only as a SHA-256 digest. A
- * fast digest is enough for that much entropy (nothing to guess), and a database copy yields no usable token.
+ * Session, link and recovery tokens: 256 random bits shown to their holder, stored only as a digest (links and
+ * recovery codes SHA-256; sessions an HMAC under the deployment secret, session-signing.ts). A fast digest is enough
+ * for that much entropy (nothing to guess), and a database copy yields no usable token.
  */
 export const newToken = (): string => randomBytes(32).toString('base64url');
 
 export const tokenDigest = (token: string): string => createHash('sha256').update(token).digest('base64url');
-
-/**
- * The CSRF token of a session (SPEC 13.5): derived from the session token, which only the session's HttpOnly
- * cookie carries, so a page on another origin can neither read nor compute it, and the store needs no copy.
- */
-export const csrfTokenFor = (sessionToken: string): string => createHash('sha256').update(`gatehouse csrf v1\0${sessionToken}`).digest('base64url');
 
 export function sameToken(presented: string, expected: string): boolean {
   const a = Buffer.from(presented);

@@ -14,6 +14,10 @@ export const SECRET_PURPOSES = {
   totpSecret: 'gatehouse/totp-secret/v1',
   /** AES-256-GCM key that seals webhook endpoints' signing secrets at rest (SPEC 8.6). */
   webhookSecret: 'gatehouse/webhook-secret/v1',
+  /** HMAC-SHA-256 key of the digests console sessions are stored and looked up by (SPEC 13.5). */
+  sessionDigest: 'gatehouse/session-digest/v1',
+  /** HMAC-SHA-256 key that signs a session's CSRF token (SPEC 13.5). */
+  sessionCsrf: 'gatehouse/session-csrf/v1',
 } as const;
 
 export type SecretPurpose = keyof typeof SECRET_PURPOSES;
