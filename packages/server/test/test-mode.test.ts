@@ -171,6 +171,8 @@ describe('per-env views', () => {
   it('answers usage, the request log and the audit log per env, while operators see both with env shown', async () => {
     await call(test.key, 'GET', '/v1/whoami');
     await call(live.key, 'GET', '/v1/whoami');
+    // An operator's action on each key: its entry belongs to that key's world, though no key acted.
+    for (const key of [test, live]) expect((await admin(t.app, 'GET', `/admin/v1/keys/${key.id}`)).statusCode).toBe(200);
     await t.deps.recording?.flush();
     const usage = async (key: string) => (await call(key, 'GET', '/v1/usage?granularity=day')).json().data as Array<{ apiKeyId: string; env: string }>;
     const requests = async (key: string) => (await call(key, 'GET', '/v1/requests?limit=100')).json().data as Array<{ apiKeyId: string; env: string }>;
@@ -188,6 +190,8 @@ describe('per-env views', () => {
       const audited = await audit(key.key);
       expect(audited.length).toBeGreaterThan(0);
       expect(audited.every((entry) => entry.env === env || entry.env === null)).toBe(true);
+      const operatorReads = (audited as Array<{ action: string; targetId: string | null; env: string | null }>).filter((entry) => entry.action === 'admin.key.read');
+      expect(operatorReads.map((entry) => [entry.targetId, entry.env])).toEqual([[key.id, env]]);
     }
     const operators = await admin(t.app, 'GET', `/admin/v1/usage?granularity=day&organizationId=${organizationId}`);
     expect(operators.statusCode, operators.body).toBe(200);

@@ -53,7 +53,7 @@ export function registerAdminExplainRoutes(app: App, deps: Deps, routes: Partner
     const body = request.body;
     const key = await loadKeyState(deps.store.db, body.apiKeyId);
     if (!key) throw notFound('API key');
-    request.auditTarget = { type: 'api_key', id: key.apiKeyId, organizationId: key.organizationId };
+    request.auditTarget = { type: 'api_key', id: key.apiKeyId, organizationId: key.organizationId, env: key.env };
     return explain(deps, routes, key, body.method, body.path, 'The key exists (an operator named it: no secret was presented).');
   });
 }

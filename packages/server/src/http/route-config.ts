@@ -1,6 +1,7 @@
 import type { EndpointClass } from '../config.ts';
 import type { KeyState } from '../auth/key-state.ts';
 import type { ErrorCode } from './errors.ts';
+import type { KeyEnv } from '../keys/format.ts';
 
 /** SPEC 9: the scope vocabulary. */
 export const SCOPES = [
@@ -23,6 +24,12 @@ export interface AuditTarget {
   type: string;
   id: string;
   organizationId?: string;
+  /**
+   * The world of a key the entry is about (SPEC 12), for entries no key acts in (an operator's, a person's): a partner
+   * key's /v1/audit lists its own world's entries and those of no world, so one of these on a live key is not a test
+   * key's to see.
+   */
+  env?: KeyEnv;
 }
 
 declare module 'fastify' {

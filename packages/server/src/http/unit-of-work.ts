@@ -391,7 +391,7 @@ export function auditRecordOf(request: FastifyRequest, action: string, status: n
   return {
     organizationId: target?.organizationId ?? principal?.organizationId ?? request.person?.organization_id ?? null,
     apiKeyId: principal?.apiKeyId ?? null,
-    env: principal?.env ?? null,
+    env: principal?.env ?? target?.env ?? null,
     // SPEC 13.5: what a signed-in person does is audited under that person.
     actor: auditActorOf(request),
     action,

@@ -58,7 +58,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
           const { id } = request.params;
           const existing = await findApiKeyById(unit.db, id);
           if (!existing) throw notFound('API key');
-          unit.audit({ type: 'api_key', id, organizationId: existing.organization_id });
+          unit.audit({ type: 'api_key', id, organizationId: existing.organization_id, env: existing.env });
           return { body: presentApiKey(await changeApiKey(unit, deps, id, change), prefix) };
         }),
     );
@@ -75,7 +75,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
       return unitOfWork(request, reply, async (unit) => {
         const existing = await findApiKeyById(unit.db, id);
         if (!existing) throw notFound('API key');
-        unit.audit({ type: 'api_key', id, organizationId: existing.organization_id });
+        unit.audit({ type: 'api_key', id, organizationId: existing.organization_id, env: existing.env });
         return { body: presentApiKey(await changeApiKey(unit, deps, id, change), prefix) };
       });
     },
@@ -90,7 +90,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
       unitOfWork(request, reply, async (unit) => {
         const existing = await findApiKeyRowByKeyId(unit.db, request.params.keyId);
         if (!existing) throw notFound('API key');
-        unit.audit({ type: 'api_key', id: existing.id, organizationId: existing.organization_id });
+        unit.audit({ type: 'api_key', id: existing.id, organizationId: existing.organization_id, env: existing.env });
         const { key } = await reportLeakedKey(unit, deps, existing.id, {
           reportedBy: auditActorOf(request),
           source: 'gatehouse scan',
@@ -110,7 +110,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
     async (request) => {
       const row = await findApiKeyRowByKeyId(deps.store.db, request.params.keyId);
       if (!row) throw notFound('API key');
-      request.auditTarget = { type: 'api_key', id: row.id, organizationId: row.organization_id };
+      request.auditTarget = { type: 'api_key', id: row.id, organizationId: row.organization_id, env: row.env };
       return presentApiKey(row, prefix);
     },
   );
@@ -122,7 +122,7 @@ export function registerAdminKeyRoutes(app: App, deps: Deps): void {
       const { id } = request.params;
       const row = await findApiKeyById(deps.store.db, id);
       if (!row) throw notFound('API key');
-      request.auditTarget = { type: 'api_key', id, organizationId: row.organization_id };
+      request.auditTarget = { type: 'api_key', id, organizationId: row.organization_id, env: row.env };
       return presentApiKey(row, prefix);
     },
   );

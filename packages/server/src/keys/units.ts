@@ -23,7 +23,7 @@ export function issueKeyUnit(
     before: async () => prepareNewKey(deps, await inputOf()),
     run: async (unit, prepared) => {
       const created = await createApiKey(unit.db, deps.config.keyPrefix, prepared);
-      unit.audit({ type: 'api_key', id: created.id, organizationId: prepared.input.organizationId });
+      unit.audit({ type: 'api_key', id: created.id, organizationId: prepared.input.organizationId, env: prepared.input.env });
       return { status: 201, body: created };
     },
   });
