@@ -176,7 +176,8 @@ describe('per-env views', () => {
     await t.deps.recording?.flush();
     const usage = async (key: string) => (await call(key, 'GET', '/v1/usage?granularity=day')).json().data as Array<{ apiKeyId: string; env: string }>;
     const requests = async (key: string) => (await call(key, 'GET', '/v1/requests?limit=100')).json().data as Array<{ apiKeyId: string; env: string }>;
-    const audit = async (key: string) => (await call(key, 'GET', '/v1/audit?limit=100')).json().data as Array<{ apiKeyId: string | null; env: string | null }>;
+    const audit = async (key: string) =>
+      (await call(key, 'GET', '/v1/audit?limit=100')).json().data as Array<{ apiKeyId: string | null; env: string | null; action: string; targetId: string | null }>;
     for (const [key, env] of [
       [test, 'test'],
       [live, 'live'],
@@ -190,7 +191,7 @@ describe('per-env views', () => {
       const audited = await audit(key.key);
       expect(audited.length).toBeGreaterThan(0);
       expect(audited.every((entry) => entry.env === env || entry.env === null)).toBe(true);
-      const operatorReads = (audited as Array<{ action: string; targetId: string | null; env: string | null }>).filter((entry) => entry.action === 'admin.key.read');
+      const operatorReads = audited.filter((entry) => entry.action === 'admin.key.read');
       expect(operatorReads.map((entry) => [entry.targetId, entry.env])).toEqual([[key.id, env]]);
     }
     const operators = await admin(t.app, 'GET', `/admin/v1/usage?granularity=day&organizationId=${organizationId}`);
