@@ -9,6 +9,9 @@ export type EndpointClass = 'read-light' | 'write-light' | 'long-running';
 export const ENDPOINT_CLASSES: readonly EndpointClass[] = ['read-light', 'write-light', 'long-running'];
 export type RateLimitTable = Record<string, Record<EndpointClass, number>>;
 
+/** What a tier may be called, in GATEHOUSE_RATE_LIMITS and in the admin API. */
+export const RATE_LIMIT_TIER_PATTERN = '^[a-z][a-z0-9_-]{0,31}$';
+
 /** A tier of the table itself: a name such as `constructor` must not find Object.prototype's member and pass. */
 export const isRateLimitTier = (table: RateLimitTable, tier: string): boolean => Object.hasOwn(table, tier);
 
@@ -158,7 +161,7 @@ export function mergeRateLimits(base: RateLimitTable, overrideJson: string | und
   }
   const merged: RateLimitTable = structuredClone(base);
   for (const [tier, classes] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!/^[a-z][a-z0-9_-]{0,31}$/.test(tier)) throw new ConfigError(`GATEHOUSE_RATE_LIMITS: a tier's name is 1 to 32 of a-z, 0-9, _ and -, starting with a letter`);
+    if (!new RegExp(RATE_LIMIT_TIER_PATTERN).test(tier)) throw new ConfigError(`GATEHOUSE_RATE_LIMITS: a tier's name is 1 to 32 of a-z, 0-9, _ and -, starting with a letter`);
     if (typeof classes !== 'object' || classes === null) throw new ConfigError(`GATEHOUSE_RATE_LIMITS.${tier} must be an object`);
     const target = isRateLimitTier(merged, tier) ? merged[tier]! : { ...DEFAULT_RATE_LIMITS.standard! };
     for (const [endpointClass, limit] of Object.entries(classes as Record<string, unknown>)) {

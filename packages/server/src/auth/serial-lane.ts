@@ -23,8 +23,4 @@ export class SerialLanes {
       if (lane.idle && this.lanes.get(name) === lane) this.lanes.delete(name);
     }
   }
-
-  get size(): number {
-    return this.lanes.size;
-  }
 }

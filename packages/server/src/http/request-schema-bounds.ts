@@ -12,13 +12,14 @@ export const TEXT_KEYWORD = 'wellFormedText';
 export const TEXT_MESSAGE = 'must not contain NUL characters or unpaired surrogates';
 
 const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNPAIRED_SURROGATES = new RegExp(UNPAIRED_SURROGATE.source, 'g');
 
 /** Text PostgreSQL can store, as text and inside jsonb. */
 export const isStorableText = (text: string): boolean => !text.includes('\u0000') && !UNPAIRED_SURROGATE.test(text);
 
 /** `text` with each NUL and unpaired surrogate replaced by U+FFFD, for text kept although it was refused. */
 export const storableText = (text: string): string =>
-  text.replaceAll('\u0000', '\ufffd').replace(new RegExp(UNPAIRED_SURROGATE.source, 'g'), '\ufffd');
+  text.replaceAll('\u0000', '\ufffd').replace(UNPAIRED_SURROGATES, '\ufffd');
 
 export class UnboundedSchemaError extends Error {}
 

@@ -11,8 +11,8 @@ function normalized(address: ipaddr.IPv4 | ipaddr.IPv6): ipaddr.IPv4 | ipaddr.IP
 /**
  * ipaddr.js also reads IPv4 in the old inet_aton forms, where `010.0.0.1` is octal (8.0.0.1), `10` is 0.0.0.10 and
  * `0x7f000001` is 127.0.0.1: a range that means something other than what its writer read. Only four decimal parts.
+ * A bare address is its own /32 or /128. Undefined for anything that is not an address or CIDR.
  */
-/** A bare address is its own /32 or /128. Undefined for anything that is not an address or CIDR. */
 export function parseCidr(text: string): Cidr | undefined {
   const trimmed = text.trim();
   const addressText = trimmed.split('/')[0]!;

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Kysely } from 'kysely';
-import { isRateLimitTier } from '../config.ts';
+import { isRateLimitTier, RATE_LIMIT_TIER_PATTERN } from '../config.ts';
 import type { Deps } from '../deps.ts';
 import { findPlanByName, listPlans } from '../plans/repository.ts';
 import { findOrganization, insertOrganization, listOrganizations, lockOrganization, updateOrganization } from './repository.ts';
@@ -19,7 +19,7 @@ type Db = Kysely<Database>;
 export const MAX_CREDIT_BALANCE = 2_000_000_000;
 const CreditBalance = Type.Integer({ minimum: 0, maximum: MAX_CREDIT_BALANCE, description: 'An absolute balance; to add to it, POST …/credits' });
 
-const Tier = Type.String({ maxLength: 32, pattern: '^[a-z][a-z0-9_-]{0,31}$' });
+const Tier = Type.String({ maxLength: 32, pattern: RATE_LIMIT_TIER_PATTERN });
 
 export const OrganizationSchema = Type.Object({
   id: Uuid,

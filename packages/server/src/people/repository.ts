@@ -125,8 +125,10 @@ export const insertSession = (
     .returningAll()
     .executeTakeFirstOrThrow();
 
-/** The live session of a token and its person; `idleSince` is the oldest last_seen_at still within the idle limit. */
-/** `tokenDigests`: the token's digest under each deployment secret still accepted (session-signing.ts). */
+/**
+ * The live session of a token and its person; `tokenDigests` is the token's digest under each deployment secret still
+ * accepted (session-signing.ts), `idleSince` the oldest last_seen_at still within the idle limit.
+ */
 export const findLiveSession = (db: Db, tokenDigests: string[], now: Date, idleSince: Date) =>
   db
     .selectFrom('person_sessions as s')
